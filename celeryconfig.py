@@ -1,0 +1,52 @@
+"""Celery settings for dlws-flow, read from ``DLWS_*`` environment variables.
+
+Defaults make a worker run with nothing else installed: kombu's filesystem transport under the data
+directory as the broker. Production sets ``DLWS_BROKER_URL`` to RabbitMQ or Redis (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+from dlws_flow.settings import get_settings
+
+_settings = get_settings()
+_embedded = not _settings.broker_url
+
+if _embedded:
+    _queue_dir = _settings.ensure_data_dir() / "broker"
+    (_queue_dir / "queue").mkdir(parents=True, exist_ok=True)
+    (_queue_dir / "processed").mkdir(parents=True, exist_ok=True)
+    broker_url = "filesystem://"
+    broker_transport_options = {
+        "data_folder_in": str(_queue_dir / "queue"),
+        "data_folder_out": str(_queue_dir / "queue"),
+        "processed_folder": str(_queue_dir / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+else:
+    broker_url = _settings.broker_url
+    # Redis re-delivers an unacknowledged message after this many seconds (a killed worker's task).
+    broker_transport_options = {"visibility_timeout": int(os.environ.get("DLWS_VISIBILITY_TIMEOUT", "300"))}
+
+result_backend = _settings.result_backend or None
+task_ignore_result = True
+
+# A stage's message is acknowledged only after the stage finished, and re-queued if the worker process
+# died under it: the stage then runs again, which is safe because every stage is idempotent.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+
+# Flower reads these events: task names and arguments (the job UUID) of every stage.
+worker_send_task_events = True
+task_send_sent_event = True
+task_track_started = True
+
+task_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+broker_connection_retry_on_startup = True
+worker_hijack_root_logger = False

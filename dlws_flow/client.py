@@ -1,0 +1,92 @@
+"""The in-process Python API: ``from dlws_flow import submit_job, wait_for_job, ...``.
+
+Works against the configured database and broker (``DLWS_DATABASE_URL``, ``DLWS_BROKER_URL``, or the
+embedded defaults); a worker (``dlws-flow worker`` or ``dlws-flow up``) runs the stages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dlws_flow.domain.states import TERMINAL_STATES
+from dlws_flow.errors import DlwsFlowError
+from dlws_flow.services import catalog, outputs
+from dlws_flow.services import jobs as job_service
+from dlws_flow.store.db import migrate
+
+_ready = False
+
+
+def _dispatcher():
+    global _ready
+    if not _ready:
+        migrate()
+        _ready = True
+    from workers.dispatch import CeleryDispatcher
+
+    return CeleryDispatcher()
+
+
+def submit_job(request: dict[str, Any] | None = None, *, owner: str | None = None, **fields: Any) -> dict[str, Any]:
+    """Submit a job (a Tapis ``ReqSubmitJob``: ``name``, ``appId``, ``appVersion``, ...); returns the job."""
+    return job_service.submit({**(request or {}), **fields}, _dispatcher(), owner=owner)
+
+
+def get_job(job_uuid: str) -> dict[str, Any]:
+    _dispatcher()
+    return job_service.get(job_uuid)
+
+
+def get_job_history(job_uuid: str) -> list[dict[str, Any]]:
+    _dispatcher()
+    return job_service.history(job_uuid)
+
+
+def list_jobs(*, owner: str | None = None, status: list[str] | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    _dispatcher()
+    return job_service.list_all(owner=owner, status=status, limit=limit)
+
+
+def cancel_job(job_uuid: str) -> dict[str, Any]:
+    return job_service.cancel(job_uuid, _dispatcher())
+
+
+def wait_for_job(job_uuid: str, timeout: float = 600.0, poll: float = 0.2,
+                 on_status: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Block until the job is terminal; ``on_status`` is called on every status change."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        job = get_job(job_uuid)
+        if job["status"] != last:
+            last = job["status"]
+            if on_status:
+                on_status(job)
+        if job["status"] in TERMINAL_STATES:
+            return job
+        if time.monotonic() > deadline:
+            raise DlwsFlowError(f"job {job_uuid} still {job['status']} after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def list_job_outputs(job_uuid: str, path: str = "") -> list[dict[str, Any]]:
+    _dispatcher()
+    return outputs.list_outputs(job_uuid, path)
+
+
+def download_job_output(job_uuid: str, path: str = "", *, archive_format: str = "zip") -> bytes:
+    """A file's bytes, or a folder as a zip (or ``archive_format="tar"``)."""
+    _dispatcher()
+    return outputs.download(job_uuid, path, archive_format=archive_format).content
+
+
+def add_system(system: dict[str, Any], *, replace: bool = False, fetch_host_key: bool = False) -> dict[str, Any]:
+    _dispatcher()
+    return catalog.add_system(system, replace=replace, fetch_host_key=fetch_host_key)
+
+
+def add_app(app: dict[str, Any], *, replace: bool = False) -> dict[str, Any]:
+    _dispatcher()
+    return catalog.add_app(app, replace=replace)

@@ -1,0 +1,37 @@
+"""The environment every job receives: Tapis' ``_tapis*`` variables, then the user's ``envVariables``."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+
+#: Macros whose value is a directory: exported as absolute host paths, not rootDir-relative ones.
+DIR_MACROS = {"JobWorkingDir", "ExecSystemExecDir", "ExecSystemInputDir", "ExecSystemOutputDir", "ArchiveSystemDir"}
+
+
+def job_environment(
+    macro_values: Mapping[str, str],
+    host_dirs: Mapping[str, str],
+    user_env: list[dict],
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Build the ordered environment for ``tapisjob.env``.
+
+    Args:
+        macro_values: resolved macros (``JobUUID`` ...), see :mod:`dlws_flow.domain.macros`.
+        host_dirs: macro name -> absolute host path for the directory macros.
+        user_env: the merged ``envVariables`` (``[{key, value}]``), already checked for reserved keys.
+        extra: service variables such as ``DLWS_REST_API`` and ``FAMILY_TOKEN``.
+    """
+    env: dict[str, str] = {}
+    for name, value in macro_values.items():
+        env[f"_tapis{name}"] = host_dirs.get(name, value) if name in DIR_MACROS else value
+    env.update(extra or {})
+    for pair in user_env:
+        env[pair["key"]] = pair.get("value", "")
+    return env
+
+
+def render_env_file(env: Mapping[str, str]) -> str:
+    """``KEY='value'`` lines: read by ``apptainer --env-file`` and by ``set -a; . file`` alike."""
+    return "".join(f"{key}={shlex.quote(value)}\n" for key, value in env.items())

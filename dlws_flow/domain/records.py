@@ -1,0 +1,341 @@
+"""Tapis-shaped records for systems, apps and job requests.
+
+Field names are the ones in ``shared/tapis-openapi`` so a Tapis JSON document loads unchanged.
+Unknown Tapis fields are kept (``extra="allow"``) so that a record round-trips; the fields this
+service acts on are typed and validated here, with messages that name the field.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+ENV_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+#: Tapis reserves this prefix for the variables it injects itself.
+RESERVED_ENV_PREFIX = "_tapis"
+
+
+class AuthnMethod(StrEnum):
+    PKI_KEYS = "PKI_KEYS"
+    PASSWORD = "PASSWORD"
+
+
+class Runtime(StrEnum):
+    SINGULARITY = "SINGULARITY"
+    APPTAINER = "APPTAINER"
+    DOCKER = "DOCKER"
+    ZIP = "ZIP"
+
+
+class JobType(StrEnum):
+    FORK = "FORK"
+    BATCH = "BATCH"
+
+
+class TapisModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, use_enum_values=True)
+
+
+def _check_id(value: str, what: str) -> str:
+    if not ID_PATTERN.match(value or ""):
+        raise ValueError(f"{what} must be 1-80 characters of letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
+
+
+class ArgSpec(TapisModel):
+    """One argument (``appArgs``, ``containerArgs``, ``schedulerOptions``).
+
+    ``arg`` is shell-word text as Tapis users write it (``"--image_file 'https://...'"``); it is split
+    with POSIX rules and every word is re-quoted before it reaches a remote shell, so quotes group
+    words but ``$(...)``, ``;`` and backticks stay literal.
+    """
+
+    name: str | None = None
+    description: str | None = None
+    arg: str | None = None
+    include: bool | None = None
+    inputMode: str | None = None
+    notes: dict[str, Any] | None = None
+
+    @field_validator("arg")
+    @classmethod
+    def _splittable(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if "\x00" in value:
+            raise ValueError("an argument may not contain a NUL character")
+        try:
+            shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"argument {value!r} is not valid shell-word text: {exc}") from exc
+        return value
+
+    def words(self) -> list[str]:
+        return shlex.split(self.arg) if self.arg else []
+
+
+class KeyValuePair(TapisModel):
+    key: str
+    value: str = ""
+    description: str | None = None
+    include: bool | None = None
+    inputMode: str | None = None
+    notes: dict[str, Any] | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _valid_key(cls, key: str) -> str:
+        if not ENV_KEY_PATTERN.match(key):
+            raise ValueError(f"environment variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
+        return key
+
+    @field_validator("value")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("an environment value may not contain a NUL character")
+        return value
+
+
+class ArchiveFilter(TapisModel):
+    includes: list[str] = Field(default_factory=list)
+    excludes: list[str] = Field(default_factory=list)
+    includeLaunchFiles: bool = True
+
+
+class LogConfig(TapisModel):
+    stdoutFilename: str = "tapisjob.out"
+    stderrFilename: str = "tapisjob.out"
+
+
+class ParameterSet(TapisModel):
+    appArgs: list[ArgSpec] = Field(default_factory=list)
+    containerArgs: list[ArgSpec] = Field(default_factory=list)
+    schedulerOptions: list[ArgSpec] = Field(default_factory=list)
+    envVariables: list[KeyValuePair] = Field(default_factory=list)
+    archiveFilter: ArchiveFilter | None = None
+    logConfig: LogConfig | None = None
+
+
+class FileInput(TapisModel):
+    name: str | None = None
+    description: str | None = None
+    sourceUrl: str | None = None
+    targetPath: str | None = None
+    envKey: str | None = None
+    autoMountLocal: bool | None = None
+    inputMode: str | None = None
+    notes: dict[str, Any] | None = None
+
+
+class LogicalQueue(TapisModel):
+    name: str
+    hpcQueueName: str
+    maxJobs: int | None = None
+    maxJobsPerUser: int | None = None
+    minNodeCount: int | None = None
+    maxNodeCount: int | None = None
+    minCoresPerNode: int | None = None
+    maxCoresPerNode: int | None = None
+    minMemoryMB: int | None = None
+    maxMemoryMB: int | None = None
+    minMinutes: int | None = None
+    maxMinutes: int | None = None
+
+
+class Credential(TapisModel):
+    """``authnCredential``: accepted on registration, stored encrypted, never returned."""
+
+    privateKey: str | None = None
+    publicKey: str | None = None
+    password: str | None = None
+    loginUser: str | None = None
+
+
+class SystemSpec(TapisModel):
+    id: str
+    description: str | None = None
+    systemType: str = "LINUX"
+    owner: str | None = None
+    host: str
+    port: int = 22
+    enabled: bool = True
+    effectiveUserId: str
+    defaultAuthnMethod: AuthnMethod = AuthnMethod.PKI_KEYS
+    authnCredential: Credential | None = Field(default=None, exclude=True)
+    rootDir: str = "/"
+    canExec: bool = True
+    canRunBatch: bool = False
+    jobRuntimes: list[dict[str, Any]] = Field(default_factory=lambda: [{"runtimeType": "SINGULARITY"}])
+    jobWorkingDir: str = "HOST_EVAL($HOME)"
+    jobEnvVariables: list[KeyValuePair] = Field(default_factory=list)
+    jobMaxJobs: int = -1
+    jobMaxJobsPerUser: int = -1
+    batchScheduler: str | None = None
+    batchLogicalQueues: list[LogicalQueue] = Field(default_factory=list)
+    batchDefaultLogicalQueue: str | None = None
+    batchSchedulerProfile: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    notes: dict[str, Any] | None = None
+    #: dlws-flow addition: the transport to reach the host ("SSH", or "LOCAL" for this machine).
+    transport: str = "SSH"
+    #: dlws-flow addition: the host's public key ("ssh-ed25519 AAAA..."), verified on every connection.
+    hostKey: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        return _check_id(value, "system id")
+
+    @field_validator("port")
+    @classmethod
+    def _valid_port(cls, value: int) -> int:
+        if not 0 < value < 65536:
+            raise ValueError("port must be between 1 and 65535")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _valid_host(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9.:_-]{1,253}$", value):
+            raise ValueError(f"host {value!r} is not a host name or address")
+        return value
+
+    @field_validator("effectiveUserId")
+    @classmethod
+    def _valid_user(cls, value: str) -> str:
+        if value != "${apiUserId}" and not re.match(r"^[A-Za-z_][A-Za-z0-9._-]{0,63}$", value):
+            raise ValueError(f"effectiveUserId {value!r} is not a valid login name")
+        return value
+
+    @field_validator("rootDir")
+    @classmethod
+    def _absolute_root(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("rootDir must be an absolute path")
+        return value
+
+    @field_validator("transport")
+    @classmethod
+    def _known_transport(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"SSH", "LOCAL"}:
+            raise ValueError("transport must be SSH or LOCAL")
+        return value
+
+    @model_validator(mode="after")
+    def _batch_consistent(self) -> SystemSpec:
+        if self.canRunBatch:
+            if (self.batchScheduler or "").upper() != "SLURM":
+                raise ValueError("a system with canRunBatch must set batchScheduler to SLURM")
+            names = {q.name for q in self.batchLogicalQueues}
+            if self.batchDefaultLogicalQueue and self.batchDefaultLogicalQueue not in names:
+                raise ValueError(f"batchDefaultLogicalQueue {self.batchDefaultLogicalQueue!r} is not one of batchLogicalQueues")
+        return self
+
+    def public_dict(self) -> dict[str, Any]:
+        """The record as any API returns it: never the credential."""
+        return self.model_dump(mode="json", exclude={"authnCredential"})
+
+
+class JobAttributes(TapisModel):
+    description: str | None = None
+    execSystemId: str | None = None
+    execSystemExecDir: str | None = None
+    execSystemInputDir: str | None = None
+    execSystemOutputDir: str | None = None
+    execSystemLogicalQueue: str | None = None
+    archiveSystemId: str | None = None
+    archiveSystemDir: str | None = None
+    archiveOnAppError: bool = True
+    parameterSet: ParameterSet = Field(default_factory=ParameterSet)
+    fileInputs: list[FileInput] = Field(default_factory=list)
+    nodeCount: int = 1
+    coresPerNode: int = 1
+    memoryMB: int = 100
+    maxMinutes: int = 10
+    tags: list[str] = Field(default_factory=list)
+
+
+class AppSpec(TapisModel):
+    id: str
+    version: str
+    description: str | None = None
+    owner: str | None = None
+    enabled: bool = True
+    runtime: Runtime = Runtime.SINGULARITY
+    runtimeVersion: str | None = None
+    runtimeOptions: list[str] = Field(default_factory=list)
+    containerImage: str
+    jobType: JobType | None = None
+    maxJobs: int = -1
+    maxJobsPerUser: int = -1
+    strictFileInputs: bool = False
+    jobAttributes: JobAttributes = Field(default_factory=JobAttributes)
+    tags: list[str] = Field(default_factory=list)
+    notes: dict[str, Any] | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        return _check_id(value, "app id")
+
+    @field_validator("version")
+    @classmethod
+    def _valid_version(cls, value: str) -> str:
+        return _check_id(value, "app version")
+
+    @field_validator("containerImage")
+    @classmethod
+    def _valid_image(cls, value: str) -> str:
+        if not value or "\x00" in value or "\n" in value or len(value) > 1024:
+            raise ValueError("containerImage must be a non-empty single line")
+        return value
+
+
+class JobRequest(TapisModel):
+    """``ReqSubmitJob``: what a user sends to submit a job."""
+
+    name: str
+    appId: str
+    appVersion: str
+    description: str | None = None
+    owner: str | None = None
+    tenant: str | None = None
+    jobType: JobType | None = None
+    archiveOnAppError: bool | None = None
+    execSystemId: str | None = None
+    execSystemExecDir: str | None = None
+    execSystemInputDir: str | None = None
+    execSystemOutputDir: str | None = None
+    execSystemLogicalQueue: str | None = None
+    archiveSystemId: str | None = None
+    archiveSystemDir: str | None = None
+    nodeCount: int | None = None
+    coresPerNode: int | None = None
+    memoryMB: int | None = None
+    maxMinutes: int | None = None
+    fileInputs: list[FileInput] = Field(default_factory=list)
+    parameterSet: ParameterSet = Field(default_factory=ParameterSet)
+    tags: list[str] = Field(default_factory=list)
+    subscriptions: list[dict[str, Any]] = Field(default_factory=list)
+    notes: dict[str, Any] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not value or len(value) > 64 or any(ord(c) < 32 for c in value):
+            raise ValueError("job name must be 1-64 printable characters")
+        return value
+
+    @field_validator("nodeCount", "coresPerNode", "memoryMB", "maxMinutes")
+    @classmethod
+    def _positive(cls, value: int | None) -> int | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be a positive integer")
+        return value

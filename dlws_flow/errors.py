@@ -1,0 +1,63 @@
+"""One error hierarchy for the whole service.
+
+    DlwsFlowError
+     ├── ValidationError          bad user input; HTTP 400, CLI exit 2
+     ├── NotFoundError            unknown job/app/system; HTTP 404
+     ├── PermissionDeniedError    the user may not do this; HTTP 403
+     ├── InvalidTransition        a state change the lifecycle forbids
+     ├── ConfigurationError       the deployment is wrong (missing credential, ...)
+     └── TransportError           transient: the host could not be reached or talked to
+          ├── HostKeyMismatchError  permanent in practice: the host's key changed
+          └── RemoteCommandError    a command ran and failed
+"""
+
+from __future__ import annotations
+
+
+class DlwsFlowError(Exception):
+    """Root of every error raised on purpose by dlws-flow."""
+
+
+class ValidationError(DlwsFlowError):
+    """The request is missing values, has conflicting ones, or improper ones."""
+
+
+class NotFoundError(DlwsFlowError):
+    """The named job, app or system does not exist (or is not visible to the caller)."""
+
+
+class PermissionDeniedError(DlwsFlowError):
+    """The caller is known but may not perform this action."""
+
+
+class InvalidTransition(DlwsFlowError):
+    """A job state change that the lifecycle table does not allow."""
+
+    def __init__(self, current: str, requested: str) -> None:
+        super().__init__(f"job cannot go from {current} to {requested}")
+        self.current = current
+        self.requested = requested
+
+
+class ConfigurationError(DlwsFlowError):
+    """The deployment or a registered record cannot work as configured."""
+
+
+class TransportError(DlwsFlowError):
+    """Talking to a remote host failed; usually worth retrying later."""
+
+
+class HostKeyMismatchError(TransportError):
+    """The host presented a key different from the one recorded at registration."""
+
+
+class RemoteCommandError(TransportError):
+    """A remote command exited non-zero."""
+
+    def __init__(self, command: str, exit_code: int, stdout: str, stderr: str) -> None:
+        short = command if len(command) < 200 else command[:200] + "..."
+        super().__init__(f"remote command failed with exit code {exit_code}: {short}: {stderr.strip()[:500]}")
+        self.command = command
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr

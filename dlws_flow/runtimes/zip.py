@@ -1,0 +1,27 @@
+"""Tapis' ZIP runtime: no container. The image is an executable on the host, or an archive holding
+``tapisjob_app.sh``; it runs with the job's environment exported from ``tapisjob.env``.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from dlws_flow.runtimes.base import ContainerRuntime, LaunchRequest, quote_all
+
+ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
+
+
+class ZipRuntime(ContainerRuntime):
+    name = "ZIP"
+
+    def build_command(self, request: LaunchRequest) -> str:
+        env = f"set -a; . {shlex.quote(request.env_file)}; set +a"
+        if request.image.endswith(ARCHIVE_SUFFIXES):
+            unpack = (f"unzip -o -q {shlex.quote(request.image)}" if request.image.endswith(".zip")
+                      else f"tar -xf {shlex.quote(request.image)}")
+            program = "./tapisjob_app.sh"
+            prefix = f"{unpack} && chmod +x {program} && "
+        else:
+            program, prefix = shlex.quote(request.image), ""
+        args = (" " + quote_all(request.app_args)) if request.app_args else ""
+        return f"( {env}; {prefix}exec {program}{args} )"

@@ -1,0 +1,98 @@
+"""The scheduler interface and the values it exchanges with stages."""
+
+from __future__ import annotations
+
+import abc
+import shlex
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+EXIT_CODE_FILE = "tapisjob.exitcode"
+LAUNCH_MARKER = ".tapisjob.launched"
+PID_FILE = "tapisjob.pid"
+
+
+class RemoteState(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    """Ended; success or failure is told by ``exit_code``."""
+    FAILED = "FAILED"
+    """Ended abnormally (killed, timed out, vanished) with ``reason`` saying why."""
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class RemoteStatus:
+    state: RemoteState
+    exit_code: int | None = None
+    reason: str | None = None
+    node: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteJob:
+    """What a status query needs to know of one job."""
+
+    remote_id: str
+    exec_dir: str
+
+
+@dataclass(frozen=True)
+class ScriptRequest:
+    job_uuid: str
+    job_name: str
+    exec_dir: str
+    stdout_path: str
+    stderr_path: str
+    container_command: str
+    node_count: int = 1
+    cores_per_node: int = 1
+    memory_mb: int = 100
+    max_minutes: int = 10
+    queue: str | None = None
+    scheduler_options: list[str] = field(default_factory=list)
+    setup_lines: list[str] = field(default_factory=list)
+
+
+def exit_code_epilogue() -> str:
+    """Record the app's exit code atomically, so a poll never reads half a file."""
+    return (
+        "rc=$?\n"
+        f"printf '%s\\n' \"$rc\" > .{EXIT_CODE_FILE}.tmp && mv -f .{EXIT_CODE_FILE}.tmp {EXIT_CODE_FILE}\n"
+        "exit $rc\n"
+    )
+
+
+def redirections(request: ScriptRequest) -> str:
+    out = shlex.quote(request.stdout_path)
+    if request.stderr_path == request.stdout_path:
+        return f"> {out} 2>&1"
+    return f"> {out} 2> {shlex.quote(request.stderr_path)}"
+
+
+class Scheduler(abc.ABC):
+    name: str
+    #: Whether a submitted job waits in a queue (QUEUED) before it runs.
+    queues_jobs: bool
+
+    @abc.abstractmethod
+    def build_script(self, request: ScriptRequest) -> str:
+        """The text of ``tapisjob.sh``."""
+
+    @abc.abstractmethod
+    def build_submit_command(self, request: ScriptRequest) -> str:
+        """A command that starts the job at most once, however often it runs, and prints its remote id."""
+
+    @abc.abstractmethod
+    def parse_submit_output(self, stdout: str) -> str: ...
+
+    @abc.abstractmethod
+    def build_status_command(self, jobs: list[RemoteJob]) -> str:
+        """One command that reports on every job in ``jobs`` (one round trip per poll)."""
+
+    @abc.abstractmethod
+    def parse_status_output(self, stdout: str, jobs: list[RemoteJob]) -> dict[str, RemoteStatus]: ...
+
+    @abc.abstractmethod
+    def build_cancel_command(self, job: RemoteJob) -> str: ...

@@ -1,0 +1,1 @@
+"""Services shared by the API, the CLI, the Python client and the workers."""

@@ -1,0 +1,80 @@
+"""Registering and reading systems and apps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from dlws_flow.domain.records import AppSpec, SystemSpec
+from dlws_flow.errors import ValidationError
+from dlws_flow.settings import get_settings
+from dlws_flow.store import repositories as repo
+from dlws_flow.store.db import session_scope
+
+
+def pydantic_message(exc: PydanticValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "request"
+        parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def parse_system(data: dict[str, Any]) -> SystemSpec:
+    try:
+        return SystemSpec.model_validate(data)
+    except PydanticValidationError as exc:
+        raise ValidationError(f"invalid system: {pydantic_message(exc)}") from exc
+
+
+def parse_app(data: dict[str, Any]) -> AppSpec:
+    try:
+        return AppSpec.model_validate(data)
+    except PydanticValidationError as exc:
+        raise ValidationError(f"invalid app: {pydantic_message(exc)}") from exc
+
+
+def add_system(data: dict[str, Any] | SystemSpec, *, owner: str | None = None, replace: bool = False,
+               fetch_host_key: bool = False) -> dict[str, Any]:
+    """Register an execution/storage system.
+
+    Args:
+        fetch_host_key: when the record carries no ``hostKey``, ask the host for it once and record it
+            (an explicit trust-on-first-use; without it an SSH system must come with its key).
+    """
+    spec = data if isinstance(data, SystemSpec) else parse_system(data)
+    settings = get_settings()
+    owner = owner or spec.owner or settings.default_user
+    if spec.transport == "SSH" and not spec.hostKey:
+        if not fetch_host_key:
+            raise ValidationError(f"system {spec.id}: give hostKey (the host's public key line) or ask to fetch it once")
+        from dlws_flow.transports.ssh import fetch_host_key as fetch
+
+        spec = spec.model_copy(update={"hostKey": fetch(spec.host, spec.port, settings.ssh_connect_timeout)})
+    with session_scope() as session:
+        row = repo.add_system(session, spec, owner, settings.tenant, replace=replace)
+        return dict(row.spec)
+
+
+def get_system(system_id: str) -> dict[str, Any]:
+    with session_scope() as session:
+        return dict(repo.get_system(session, system_id).spec)
+
+
+def list_systems() -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return [dict(r.spec) for r in repo.list_systems(session)]
+
+
+def add_app(data: dict[str, Any] | AppSpec, *, owner: str | None = None, replace: bool = False) -> dict[str, Any]:
+    spec = data if isinstance(data, AppSpec) else parse_app(data)
+    settings = get_settings()
+    with session_scope() as session:
+        row = repo.add_app(session, spec, owner or spec.owner or settings.default_user, settings.tenant, replace=replace)
+        return dict(row.spec)
+
+
+def list_apps() -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return [dict(r.spec) for r in repo.list_apps(session)]

@@ -1,0 +1,44 @@
+"""Open a transport to a registered system as a given dlws user."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from dlws_flow import secrets
+from dlws_flow.domain.records import SystemSpec
+from dlws_flow.errors import ConfigurationError
+from dlws_flow.settings import get_settings
+from dlws_flow.store import repositories as repo
+from dlws_flow.transports import Transport, transport_class
+from dlws_flow.transports.local import LocalTransport
+
+
+def login_for(session: Session, system: SystemSpec, username: str) -> str:
+    credential = repo.get_credential(session, system.id, username) or repo.get_credential(session, system.id, system.owner or "")
+    if credential and credential.login_user:
+        return credential.login_user
+    return username if system.effectiveUserId == "${apiUserId}" else system.effectiveUserId
+
+
+def open_transport(session: Session, system: SystemSpec, username: str) -> Transport:
+    """A transport for ``system`` using ``username``'s credential (or the system owner's).
+
+    Raises:
+        ConfigurationError: no credential, or no recorded host key, for an SSH system.
+    """
+    settings = get_settings()
+    if system.transport == "LOCAL":
+        return LocalTransport(command_timeout=settings.ssh_command_timeout)
+    from dlws_flow.transports.ssh import SSHTarget
+
+    credential = repo.get_credential(session, system.id, username) or repo.get_credential(session, system.id, system.owner or "")
+    if credential is None:
+        raise ConfigurationError(f"no credential for user {username} on system {system.id}")
+    if not system.hostKey:
+        raise ConfigurationError(f"system {system.id} has no recorded host key; register it with hostKey or fetch it explicitly")
+    target = SSHTarget(
+        host=system.host, port=system.port, username=login_for(session, system, username), host_key=system.hostKey,
+        private_key=secrets.decrypt(credential.private_key), password=secrets.decrypt(credential.password),
+    )
+    return transport_class("SSH")(target, connect_timeout=settings.ssh_connect_timeout,
+                                  command_timeout=settings.ssh_command_timeout)

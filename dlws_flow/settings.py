@@ -1,0 +1,62 @@
+"""Deployment settings, read from ``DLWS_*`` environment variables.
+
+Every setting has an embedded default so that ``dlws-flow demo`` works on a machine with nothing else
+installed: a SQLite file and a filesystem broker under the user's data directory.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("dlws-flow", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """See docs/configuration.md for the meaning of each value."""
+
+    model_config = SettingsConfigDict(env_prefix="DLWS_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = ""
+    broker_url: str = ""
+    result_backend: str = ""
+    tenant: str = "dlws"
+    default_user: str = Field(default_factory=getpass.getuser)
+    secret_key: str = ""
+    api_base_url: str = "http://127.0.0.1:8000"
+    monitor_first_interval: float = 0.3
+    monitor_max_interval: float = 10.0
+    monitor_backoff: float = 1.5
+    poll_min_interval: float = 0.25
+    ssh_connect_timeout: float = 15.0
+    ssh_command_timeout: float = 120.0
+    task_max_retries: int = 8
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'dlws-flow.sqlite'}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        return self.data_dir
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Tests and the CLI change ``DLWS_*`` variables at run time; they call this afterwards."""
+    get_settings.cache_clear()

@@ -1,0 +1,417 @@
+"""One idempotent function per lifecycle stage; the Celery tasks in ``workers/`` are thin wrappers.
+
+Every stage follows the same shape:
+
+1. *Enter*: read the job; skip if it is terminal, suspended, or already past this stage (a duplicate
+   delivery); otherwise move it into the stage's status (compare-and-set, with a history row).
+2. *Work*: talk to hosts through transports, outside any database transaction.
+3. *Record*: persist what the work produced (host dirs, remote job id, exit code).
+
+Re-running a stage is always safe: directory creation and file writes are idempotent, the launch is
+guarded by an atomic marker on the host, and state changes are compare-and-set, so a job never moves
+backwards and an app is never started twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from dlws_flow.domain import macros
+from dlws_flow.domain.environment import job_environment, render_env_file
+from dlws_flow.domain.paths import host_path, join, root_relative
+from dlws_flow.domain.records import ArgSpec, SystemSpec
+from dlws_flow.domain.states import REMOTE_STATES, TERMINAL_STATES, JobStatus, lifecycle_position
+from dlws_flow.errors import ValidationError
+from dlws_flow.runtimes import LaunchRequest, runtime_for
+from dlws_flow.schedulers import RemoteJob, RemoteState, RemoteStatus, Scheduler, ScriptRequest, scheduler_for
+from dlws_flow.services.hosts import login_for, open_transport
+from dlws_flow.settings import get_settings
+from dlws_flow.staging import archive as archiving
+from dlws_flow.staging.inputs import parse_source, stage_input
+from dlws_flow.store import repositories as repo
+from dlws_flow.store.db import session_scope
+from dlws_flow.store.models import JobRow, utcnow
+from dlws_flow.transports import Transport
+
+log = logging.getLogger(__name__)
+
+DIR_MACROS = ("JobWorkingDir", "ExecSystemExecDir", "ExecSystemInputDir", "ExecSystemOutputDir", "ArchiveSystemDir")
+FIELD_OF_MACRO = {"ExecSystemExecDir": "execSystemExecDir", "ExecSystemInputDir": "execSystemInputDir",
+                  "ExecSystemOutputDir": "execSystemOutputDir", "ArchiveSystemDir": "archiveSystemDir"}
+
+
+class Outcome(StrEnum):
+    CONTINUE = "continue"
+    """The stage did its work (or re-did it); the chain goes on."""
+    STOP = "stop"
+    """Nothing for this delivery to do: terminal, suspended, or another delivery is ahead."""
+    POLL = "poll"
+    """Monitoring only: the job is still on the host; look again later."""
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    outcome: Outcome
+    delay: float = 0.0
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _enter(session: Session, uuid: str, stage_status: JobStatus, message: str) -> JobRow | None:
+    """Load the job and move it into ``stage_status``; None when this delivery should do nothing."""
+    job = repo.get_job(session, uuid)
+    status = JobStatus(job.status)
+    if status in TERMINAL_STATES or status in (JobStatus.BLOCKED, JobStatus.PAUSED):
+        return None
+    if status == stage_status:
+        return job  # a re-delivery of an interrupted stage: redo it
+    if lifecycle_position(status) != lifecycle_position(stage_status) - 1:
+        return None  # already past this stage (duplicate delivery) or not there yet
+    if not repo.transition(session, uuid, status, stage_status, message):
+        return None
+    session.refresh(job)
+    return job
+
+
+def _systems(session: Session, job: JobRow) -> tuple[SystemSpec, SystemSpec]:
+    exec_system = repo.system_spec(repo.get_system(session, job.exec_system_id))
+    archive_system = (exec_system if job.archive_system_id == job.exec_system_id
+                      else repo.system_spec(repo.get_system(session, job.archive_system_id)))
+    return exec_system, archive_system
+
+
+def _scheduler(job: JobRow, system: SystemSpec) -> Scheduler:
+    return scheduler_for(system.batchScheduler or "SLURM") if job.job_type == "BATCH" else scheduler_for("FORK")
+
+
+def fail_job(uuid: str, message: str) -> bool:
+    """Move a job to FAILED from whatever non-terminal state it is in. Returns whether it changed."""
+    for _ in range(5):
+        with session_scope() as session:
+            job = repo.get_job(session, uuid)
+            if JobStatus(job.status) in TERMINAL_STATES:
+                return False
+            if repo.transition(session, uuid, job.status, JobStatus.FAILED, message[:4000]):
+                return True
+    return False
+
+
+def _words(args: list[dict]) -> list[str]:
+    return [word for arg in args for word in ArgSpec.model_validate(arg).words()]
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for crash-safety tests: if ``$DLWS_FAULT_DIR/<name>`` exists, remove it and die
+    with SIGKILL right here, as a worker killed by the OOM killer or an operator would. One-shot."""
+    fault_dir = os.environ.get("DLWS_FAULT_DIR")
+    if fault_dir:
+        marker = os.path.join(fault_dir, name)
+        try:
+            os.unlink(marker)
+        except FileNotFoundError:
+            return
+        log.warning("fault injection: killing this worker process at %s", name)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# --- stages --------------------------------------------------------------------------------------
+
+
+def process_inputs(uuid: str) -> Outcome:
+    """Expand HOST_EVAL in the job's directories and check every input source."""
+    with session_scope() as session:
+        job = _enter(session, uuid, JobStatus.PROCESSING_INPUTS, "Identifying input files for staging")
+        if job is None:
+            return Outcome.STOP
+        exec_system, archive_system = _systems(session, job)
+        spec = dict(job.spec)
+        for item in spec["fileInputs"]:
+            source = parse_source(item["sourceUrl"])
+            if source.kind == "tapis":
+                repo.get_system(session, source.system_id)
+        templates = {m: spec["macros"][m] if m == "JobWorkingDir" else spec[FIELD_OF_MACRO[m]] for m in DIR_MACROS}
+        needed = sorted({v for value in templates.values() for v in macros.host_eval_variables(value)})
+        transport = open_transport(session, exec_system, job.owner) if needed else None
+        login = login_for(session, exec_system, job.owner)
+
+    host_values: dict[str, str] = {}
+    if transport is not None:
+        script = "; ".join(f"printf '%s\\n' \"${{{name}}}\"" for name in needed)
+        lines = transport.run(script).check().stdout.splitlines()
+        for name, value in zip(needed, lines, strict=False):
+            if not value.startswith("/"):
+                raise ValidationError(f"HOST_EVAL(${name}) is {value!r} on {exec_system.host}, not an absolute path")
+            host_values[name] = value
+        missing = [n for n in needed if n not in host_values]
+        if missing:
+            raise ValidationError(f"HOST_EVAL: {', '.join(missing)} not set on {exec_system.host}")
+
+    host_dirs: dict[str, str] = {}
+    tapis_dirs: dict[str, str] = {}
+    for macro_name, template in templates.items():
+        system = archive_system if macro_name == "ArchiveSystemDir" else exec_system
+        expanded = macros.expand_host_eval(template, host_values)
+        relative = root_relative(system.rootDir, expanded) if template.startswith("HOST_EVAL(") else expanded
+        host_dirs[macro_name] = host_path(system.rootDir, relative, macro_name)
+        tapis_dirs[macro_name] = "/" + relative.lstrip("/")
+
+    with session_scope() as session:
+        spec.update({FIELD_OF_MACRO[m]: d for m, d in tapis_dirs.items() if m in FIELD_OF_MACRO})
+        spec["macros"] = {**spec["macros"], **{m: tapis_dirs[m] for m in DIR_MACROS}}
+        repo.update_job_fields(session, uuid, host_dirs=host_dirs, spec=spec, exec_login=login)
+    return Outcome.CONTINUE
+
+
+def stage_inputs(uuid: str) -> Outcome:
+    """Create the job's directories on the exec host and transfer its inputs."""
+    with session_scope() as session:
+        job = _enter(session, uuid, JobStatus.STAGING_INPUTS, "Transferring job input data to execution system")
+        if job is None:
+            return Outcome.STOP
+        exec_system, _ = _systems(session, job)
+        transport = open_transport(session, exec_system, job.owner)
+        dirs = job.host_dirs or {}
+        inputs = list(job.spec["fileInputs"])
+        owner = job.owner
+
+    transport.makedirs(dirs["ExecSystemExecDir"], dirs["ExecSystemInputDir"], dirs["ExecSystemOutputDir"])
+
+    def source_host(system_id: str, path: str) -> tuple[Transport, str]:
+        with session_scope() as session:
+            system = repo.system_spec(repo.get_system(session, system_id))
+            return open_transport(session, system, owner), host_path(system.rootDir, path, "sourceUrl path")
+
+    for item in inputs:
+        source = parse_source(item["sourceUrl"])
+        target = join(dirs["ExecSystemInputDir"], item.get("targetPath") or source.default_name)
+        if "/" in (item.get("targetPath") or ""):
+            transport.makedirs(target.rsplit("/", 1)[0])
+        stage_input(source, target, transport, exec_system.id, source_host)
+    return Outcome.CONTINUE
+
+
+def _script_request(job: JobRow, system: SystemSpec) -> ScriptRequest:
+    spec, dirs = job.spec, job.host_dirs or {}
+    runtime = runtime_for(spec["runtime"])
+    env_file = join(dirs["ExecSystemExecDir"], "tapisjob.env")
+    command = runtime.build_command(LaunchRequest(
+        image=spec["containerImage"], env_file=env_file,
+        app_args=_words(spec["parameterSet"]["appArgs"]),
+        container_args=_words(spec["parameterSet"]["containerArgs"]),
+        runtime_options=spec.get("runtimeOptions", []),
+    ))
+    log_config = spec["parameterSet"].get("logConfig") or {}
+    queue = None
+    if spec.get("execSystemLogicalQueue"):
+        queue = next((q.hpcQueueName for q in system.batchLogicalQueues if q.name == spec["execSystemLogicalQueue"]), None)
+    return ScriptRequest(
+        job_uuid=job.uuid, job_name=job.name, exec_dir=dirs["ExecSystemExecDir"],
+        stdout_path=join(dirs["ExecSystemOutputDir"], log_config.get("stdoutFilename", "tapisjob.out")),
+        stderr_path=join(dirs["ExecSystemOutputDir"], log_config.get("stderrFilename", "tapisjob.out")),
+        container_command=command, node_count=spec["nodeCount"], cores_per_node=spec["coresPerNode"],
+        memory_mb=spec["memoryMB"], max_minutes=spec["maxMinutes"], queue=queue,
+        scheduler_options=_words(spec["parameterSet"].get("schedulerOptions", [])),
+    )
+
+
+def service_environment(job: JobRow) -> dict[str, str]:
+    """Variables of ours (not Tapis') that every job receives; see the families issue."""
+    return {}
+
+
+def stage_job(uuid: str) -> Outcome:
+    """Write ``tapisjob.env`` and ``tapisjob.sh`` into the exec dir."""
+    with session_scope() as session:
+        job = _enter(session, uuid, JobStatus.STAGING_JOB, "Staging runtime assets to execution system")
+        if job is None:
+            return Outcome.STOP
+        exec_system, _ = _systems(session, job)
+        transport = open_transport(session, exec_system, job.owner)
+        scheduler = _scheduler(job, exec_system)
+        request = _script_request(job, exec_system)
+        dirs = dict(job.host_dirs or {})
+        dirs["JobWorkingDir"] = dirs.get("JobWorkingDir", "")
+        env = job_environment(job.spec["macros"], dirs, job.spec["parameterSet"]["envVariables"], service_environment(job))
+
+    # The env file can hold secrets (family tokens): only the job's login may read it.
+    transport.put_bytes(render_env_file(env).encode(), join(request.exec_dir, "tapisjob.env"), mode=0o600)
+    transport.put_bytes(scheduler.build_script(request).encode(), join(request.exec_dir, "tapisjob.sh"), mode=0o700)
+    return Outcome.CONTINUE
+
+
+def submit(uuid: str) -> Outcome:
+    """Launch the job once: a recorded remote id, or the host's launch marker, means it already was."""
+    with session_scope() as session:
+        job = _enter(session, uuid, JobStatus.SUBMITTING_JOB, "Submitting job to execution system")
+        if job is None:
+            return Outcome.STOP
+        if job.remote_job_id:
+            return Outcome.CONTINUE
+        exec_system, _ = _systems(session, job)
+        transport = open_transport(session, exec_system, job.owner)
+        scheduler = _scheduler(job, exec_system)
+        request = _script_request(job, exec_system)
+
+    result = transport.run(scheduler.build_submit_command(request)).check()
+    remote_id = scheduler.parse_submit_output(result.stdout)
+    crash_point("after_launch")  # launched on the host, not yet recorded: the worst moment to die
+    next_status = JobStatus.QUEUED if scheduler.queues_jobs else JobStatus.RUNNING
+    now = utcnow()
+    with session_scope() as session:
+        changed = repo.transition(
+            session, uuid, JobStatus.SUBMITTING_JOB, next_status,
+            f"Submitted to {exec_system.id} as {'Slurm job' if scheduler.queues_jobs else 'process'} {remote_id}",
+            remote_job_id=remote_id, remote_submitted=now,
+            **({} if scheduler.queues_jobs else {"remote_started": now}),
+        )
+        job = repo.get_job(session, uuid)
+        cancelled_meanwhile = not changed and job.status == JobStatus.CANCELLED
+        if not changed and not job.remote_job_id:
+            repo.update_job_fields(session, uuid, remote_job_id=remote_id, remote_submitted=now)
+    if cancelled_meanwhile:
+        transport.run(scheduler.build_cancel_command(RemoteJob(remote_id, request.exec_dir)))
+        return Outcome.STOP
+    return Outcome.CONTINUE
+
+
+def _apply_status(session: Session, job: JobRow, status: RemoteStatus) -> None:
+    """Record one job's remote status; writes only when something changed."""
+    current = JobStatus(job.status)
+    now = utcnow()
+    if status.state == RemoteState.QUEUED and current == JobStatus.SUBMITTING_JOB:
+        repo.transition(session, job.uuid, current, JobStatus.QUEUED, "Job queued to execution system queue")
+    elif status.state == RemoteState.QUEUED and current == JobStatus.RUNNING:
+        repo.transition(session, job.uuid, current, JobStatus.QUEUED, "Job requeued by the scheduler")
+    elif status.state == RemoteState.RUNNING and current in (JobStatus.SUBMITTING_JOB, JobStatus.QUEUED):
+        repo.transition(session, job.uuid, current, JobStatus.RUNNING, "Job running on execution system",
+                        remote_started=now, remote_node=status.node)
+    elif status.state == RemoteState.CANCELLED:
+        repo.transition(session, job.uuid, current, JobStatus.CANCELLED, status.reason or "Cancelled on the execution system",
+                        remote_ended=now, remote_outcome="CANCELLED")
+    elif status.state in (RemoteState.DONE, RemoteState.FAILED):
+        code = status.exit_code
+        succeeded = status.state == RemoteState.DONE and code == 0
+        outcome = "FINISHED" if succeeded else "FAILED"
+        reason = status.reason or (f"the application exited with code {code}" if not succeeded else None)
+        fields = dict(remote_ended=now, remote_outcome=outcome, exit_code=code,
+                      remote_result_info=reason, **({"remote_node": status.node} if status.node else {}))
+        if succeeded or job.spec.get("archiveOnAppError", True):
+            repo.transition(session, job.uuid, current, JobStatus.ARCHIVING,
+                            "Transferring job output to archive system", **fields)
+        else:
+            repo.transition(session, job.uuid, current, JobStatus.FAILED, f"Job failed: {reason}", **fields)
+
+
+def poll_system(system_id: str, login: str, owner: str) -> int:
+    """One status query for every active job of (system, login). Returns the number of jobs covered."""
+    with session_scope() as session:
+        system = repo.system_spec(repo.get_system(session, system_id))
+        jobs = [j for j in repo.active_remote_jobs(session, system_id, [s.value for s in REMOTE_STATES])
+                if (j.exec_login or login) == login]
+        if not jobs:
+            return 0
+        transport = open_transport(session, system, owner)
+    by_scheduler: dict[str, list[JobRow]] = {}
+    for job in jobs:
+        by_scheduler.setdefault(job.job_type, []).append(job)
+    for job_type, group in by_scheduler.items():
+        scheduler = _scheduler(group[0], system)
+        refs = [RemoteJob(j.remote_job_id or "", (j.host_dirs or {}).get("ExecSystemExecDir", "")) for j in group]
+        result = transport.run(scheduler.build_status_command(refs)).check()
+        statuses = scheduler.parse_status_output(result.stdout, refs)
+        with session_scope() as session:
+            for job in group:
+                status = statuses.get(job.remote_job_id or "")
+                if status is not None:
+                    fresh = repo.get_job(session, job.uuid)
+                    if JobStatus(fresh.status) in REMOTE_STATES:
+                        _apply_status(session, fresh, status)
+    return len(jobs)
+
+
+def monitor(uuid: str, attempt: int = 0) -> MonitorResult:
+    """Check the job (batched with its system's other jobs, at most once per interval per host)."""
+    settings = get_settings()
+    with session_scope() as session:
+        job = repo.get_job(session, uuid)
+        status = JobStatus(job.status)
+        if status in TERMINAL_STATES or status in (JobStatus.BLOCKED, JobStatus.PAUSED):
+            return MonitorResult(Outcome.STOP)
+        if status not in REMOTE_STATES:
+            return MonitorResult(Outcome.CONTINUE if status == JobStatus.ARCHIVING else Outcome.STOP)
+        system_id, login, owner = job.exec_system_id, job.exec_login or job.owner, job.owner
+        claimed = repo.claim_poll(session, system_id, login, settings.poll_min_interval)
+    if claimed:
+        poll_system(system_id, login, owner)
+    with session_scope() as session:
+        status = JobStatus(repo.get_job(session, uuid).status)
+    if status in REMOTE_STATES:
+        delay = min(settings.monitor_max_interval, settings.monitor_first_interval * settings.monitor_backoff ** attempt)
+        return MonitorResult(Outcome.POLL, delay)
+    return MonitorResult(Outcome.CONTINUE if status == JobStatus.ARCHIVING else Outcome.STOP)
+
+
+def archive(uuid: str) -> Outcome:
+    """Copy outputs to the archive system, then end FINISHED (exit 0) or FAILED."""
+    with session_scope() as session:
+        job = repo.get_job(session, uuid)
+        if job.status != JobStatus.ARCHIVING:
+            return Outcome.STOP
+        exec_system, archive_system = _systems(session, job)
+        exec_host = open_transport(session, exec_system, job.owner)
+        archive_host = exec_host if archive_system.id == exec_system.id else open_transport(session, archive_system, job.owner)
+        dirs = job.host_dirs or {}
+        params = job.spec["parameterSet"]
+        log_config = params.get("logConfig") or {}
+        archive_filter = params.get("archiveFilter") or {}
+        outcome, exit_code, reason = job.remote_outcome, job.exit_code, job.remote_result_info
+
+    output_dir = dirs["ExecSystemOutputDir"]
+    entries = exec_host.walk(output_dir) if exec_host.is_dir(output_dir) else []
+    files = [e.path for e in entries if not e.is_dir]
+    log_files = sorted({log_config.get("stdoutFilename", "tapisjob.out"), log_config.get("stderrFilename", "tapisjob.out")})
+    chosen = archiving.plan_archive(files, archive_filter.get("includes") or [], archive_filter.get("excludes") or [],
+                                    log_files, archive_filter.get("includeLaunchFiles", True))
+    count = archiving.archive_outputs(exec_host, output_dir, dirs["ExecSystemExecDir"], archive_host,
+                                      dirs["ArchiveSystemDir"], chosen, archive_filter.get("includeLaunchFiles", True),
+                                      same_host=archive_system.id == exec_system.id)
+    with session_scope() as session:
+        job = repo.get_job(session, uuid)
+        spec = {**job.spec, "archived": True, "archivedFiles": count}
+        repo.update_job_fields(session, uuid, spec=spec)
+        if outcome == "FINISHED":
+            repo.transition(session, uuid, JobStatus.ARCHIVING, JobStatus.FINISHED, "Job completed successfully")
+        else:
+            repo.transition(session, uuid, JobStatus.ARCHIVING, JobStatus.FAILED,
+                            f"Job failed: {reason or f'the application exited with code {exit_code}'}")
+    return Outcome.CONTINUE
+
+
+def cancel(uuid: str, message: str = "Job cancelled by its owner") -> bool:
+    """Stop the remote process (or Slurm job) if there is one, then mark the job CANCELLED."""
+    with session_scope() as session:
+        job = repo.get_job(session, uuid)
+        if JobStatus(job.status) in TERMINAL_STATES:
+            return False
+        exec_system, _ = _systems(session, job)
+        remote_id = job.remote_job_id
+        transport = open_transport(session, exec_system, job.owner) if remote_id else None
+        scheduler = _scheduler(job, exec_system)
+        exec_dir = (job.host_dirs or {}).get("ExecSystemExecDir", "")
+    if transport is not None and remote_id:
+        transport.run(scheduler.build_cancel_command(RemoteJob(remote_id, exec_dir)))
+    for _ in range(10):
+        with session_scope() as session:
+            job = repo.get_job(session, uuid)
+            if JobStatus(job.status) in TERMINAL_STATES:
+                return job.status == JobStatus.CANCELLED
+            if repo.transition(session, uuid, job.status, JobStatus.CANCELLED, message, remote_outcome="CANCELLED"):
+                return True
+    return False

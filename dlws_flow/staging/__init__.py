@@ -1,0 +1,1 @@
+"""Moving files: job inputs onto the exec system, outputs to the archive system."""

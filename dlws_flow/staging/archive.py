@@ -1,0 +1,47 @@
+"""Archiving: copy the chosen outputs (and launch files) to the archive system and directory."""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+
+from dlws_flow.domain.archive_filter import select_outputs
+from dlws_flow.staging.inputs import copy_between
+from dlws_flow.transports.base import Transport
+
+LAUNCH_FILES = ("tapisjob.sh", "tapisjob.env")
+#: Files per ``cp`` command; keeps each command line far below ARG_MAX.
+BATCH = 500
+
+
+def plan_archive(output_files: list[str], includes: list[str], excludes: list[str], log_files: list[str],
+                 include_launch_files: bool) -> list[str]:
+    """Output-dir-relative files to copy. Log files count as launch files: kept unless excluded from those."""
+    regular = [f for f in output_files if f not in log_files]
+    chosen = select_outputs(regular, includes, excludes)
+    if include_launch_files:
+        chosen += [f for f in log_files if f in output_files]
+    return sorted(set(chosen))
+
+
+def archive_outputs(exec_host: Transport, output_dir: str, exec_dir: str, archive_host: Transport, archive_dir: str,
+                    files: list[str], include_launch_files: bool, same_host: bool) -> int:
+    """Copy ``files`` (relative to ``output_dir``) into ``archive_dir``; safe to repeat. Returns files copied."""
+    launch = [posixpath.join(exec_dir, f) for f in LAUNCH_FILES] if include_launch_files else []
+    if same_host:
+        archive_host.makedirs(archive_dir)
+        for start in range(0, len(files), BATCH):
+            chunk = " ".join(shlex.quote(f) for f in files[start:start + BATCH])
+            # --parents keeps sub-directories; -P copies a symlink as a link, never what it points to.
+            exec_host.run(f"cd {shlex.quote(output_dir)} && cp -P --parents -p -- {chunk} {shlex.quote(archive_dir)}/").check()
+        if launch:
+            existing = " ".join(shlex.quote(p) for p in launch)
+            exec_host.run(f"for f in {existing}; do [ -f \"$f\" ] && cp -p -- \"$f\" {shlex.quote(archive_dir)}/; done; true").check()
+        return len(files) + len(launch)
+    archive_host.makedirs(archive_dir, *{posixpath.join(archive_dir, posixpath.dirname(f)) for f in files if "/" in f})
+    for name in files:
+        copy_between(exec_host, posixpath.join(output_dir, name), archive_host, posixpath.join(archive_dir, name))
+    for path in launch:
+        if exec_host.exists(path):
+            copy_between(exec_host, path, archive_host, posixpath.join(archive_dir, posixpath.basename(path)))
+    return len(files) + len(launch)

@@ -1,0 +1,113 @@
+"""Job inputs: ``http(s)://`` URLs, ``tapis://<system>/<path>`` on a registered system, and paths that
+already exist on the exec system (``file:///path`` or a bare absolute path).
+
+HTTP downloads run in the worker and are streamed to the exec host over SFTP, because an HPC login
+node often has no route to the internet while the service does.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
+
+import httpx
+
+from dlws_flow.domain.paths import clean_relative
+from dlws_flow.errors import TransportError, ValidationError
+from dlws_flow.transports.base import Transport
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class InputSource:
+    kind: str
+    """"http", "tapis" or "exec"."""
+    url: str
+    system_id: str | None = None
+    path: str = ""
+
+    @property
+    def default_name(self) -> str:
+        tail = urlparse(self.url).path if self.kind == "http" else self.path
+        return posixpath.basename(tail.rstrip("/")) or "input"
+
+
+def parse_source(url: str) -> InputSource:
+    """Classify a ``sourceUrl``; refuses anything else with a message naming the URL."""
+    if not url or any(ord(c) < 32 for c in url) or len(url) > 4096:
+        raise ValidationError(f"sourceUrl {url[:200]!r} must be a single line of at most 4096 characters")
+    parsed = urlparse(url)
+    if parsed.scheme in ("http", "https"):
+        if not parsed.netloc:
+            raise ValidationError(f"sourceUrl {url!r} has no host")
+        return InputSource("http", url)
+    if parsed.scheme == "tapis":
+        if not parsed.netloc:
+            raise ValidationError(f"sourceUrl {url!r} must be tapis://<systemId>/<path>")
+        return InputSource("tapis", url, parsed.netloc, "/" + clean_relative(unquote(parsed.path), "sourceUrl path"))
+    if parsed.scheme == "file" or (not parsed.scheme and url.startswith("/")):
+        return InputSource("exec", url, None, "/" + clean_relative(unquote(parsed.path), "sourceUrl path"))
+    raise ValidationError(f"sourceUrl {url!r}: supported schemes are http, https, tapis and file")
+
+
+def fetch_http(url: str, target: str, exec_host: Transport, timeout: float = 60.0) -> None:
+    tmp = posixpath.join(posixpath.dirname(target), f".dlws-{uuid.uuid4().hex}")
+    try:
+        with httpx.stream("GET", url, follow_redirects=True, timeout=timeout) as response:
+            if response.status_code >= 400:
+                raise ValidationError(f"input {url} answered HTTP {response.status_code}")
+            with exec_host.open_write(tmp) as handle:
+                for chunk in response.iter_bytes(CHUNK):
+                    handle.write(chunk)
+    except httpx.HTTPError as exc:
+        raise TransportError(f"downloading input {url} failed: {exc}") from exc
+    exec_host.run(f"mv -f -- {shlex.quote(tmp)} {shlex.quote(target)}").check()
+
+
+def copy_between(source: Transport, source_path: str, target: Transport, target_path: str) -> None:
+    """Copy a file or directory tree from one host to another through the worker."""
+    if source.is_dir(source_path):
+        entries = source.walk(source_path)
+        target.makedirs(target_path, *[posixpath.join(target_path, e.path) for e in entries if e.is_dir])
+        files = [e for e in entries if not e.is_dir]
+    else:
+        files, source_path = [None], source_path
+    for entry in files:
+        src = posixpath.join(source_path, entry.path) if entry else source_path
+        dst = posixpath.join(target_path, entry.path) if entry else target_path
+        tmp = posixpath.join(posixpath.dirname(dst), f".dlws-{uuid.uuid4().hex}")
+        with source.open_read(src) as reader, target.open_write(tmp) as writer:
+            while chunk := reader.read(CHUNK):
+                writer.write(chunk)
+        target.run(f"mv -f -- {shlex.quote(tmp)} {shlex.quote(dst)}").check()
+
+
+def copy_on_host(host: Transport, source_path: str, target_path: str) -> None:
+    host.run(f"rm -rf -- {shlex.quote(target_path)} && cp -RP -- {shlex.quote(source_path)} {shlex.quote(target_path)}").check()
+
+
+def stage_input(source: InputSource, target_path: str, exec_host: Transport, exec_system_id: str,
+                host_path_on: Callable[[str, str], tuple[Transport, str]]) -> None:
+    """Place one input at ``target_path`` (absolute, on the exec host); safe to repeat.
+
+    Args:
+        host_path_on: (system id, Tapis path) -> (transport, absolute host path) for tapis:// sources.
+    """
+    if source.kind == "http":
+        fetch_http(source.url, target_path, exec_host)
+    elif source.kind == "exec":
+        copy_on_host(exec_host, source.path, target_path)
+    else:
+        assert source.system_id is not None
+        transport, path = host_path_on(source.system_id, source.path)
+        if source.system_id == exec_system_id:
+            copy_on_host(exec_host, path, target_path)
+        else:
+            if not transport.exists(path):
+                raise ValidationError(f"input {source.url} does not exist")
+            copy_between(transport, path, exec_host, target_path)

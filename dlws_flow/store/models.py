@@ -1,0 +1,131 @@
+"""SQLAlchemy 2 models. Searchable fields are columns; the rest of a Tapis record lives in ``spec`` (JSON)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class SystemRow(Base):
+    __tablename__ = "systems"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    host_key: Mapped[str | None] = mapped_column(Text)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CredentialRow(Base):
+    """A login for one (system, dlws user); secrets are encrypted with the deployment's key."""
+
+    __tablename__ = "credentials"
+
+    system_id: Mapped[str] = mapped_column(ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    login_user: Mapped[str | None] = mapped_column(String(64))
+    private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    password: Mapped[bytes | None] = mapped_column(LargeBinary)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AppRow(Base):
+    __tablename__ = "apps"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    version: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_owner_created", "owner", "created"),
+        Index("ix_jobs_system_status", "exec_system_id", "status"),
+    )
+
+    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(64))
+    tenant: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    condition: Mapped[str | None] = mapped_column(String(64))
+    last_message: Mapped[str | None] = mapped_column(Text)
+    app_id: Mapped[str] = mapped_column(String(80))
+    app_version: Mapped[str] = mapped_column(String(80))
+    job_type: Mapped[str] = mapped_column(String(16))
+    exec_system_id: Mapped[str] = mapped_column(String(80))
+    archive_system_id: Mapped[str] = mapped_column(String(80))
+    #: Directories after HOST_EVAL expansion, as absolute host paths (set by process_inputs).
+    host_dirs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The login the job runs as on the exec host (batched polls group jobs by it).
+    exec_login: Mapped[str | None] = mapped_column(String(64))
+    remote_job_id: Mapped[str | None] = mapped_column(String(64))
+    remote_outcome: Mapped[str | None] = mapped_column(String(32))
+    remote_result_info: Mapped[str | None] = mapped_column(Text)
+    remote_queue: Mapped[str | None] = mapped_column(String(64))
+    remote_node: Mapped[str | None] = mapped_column(String(253))
+    remote_submitted: Mapped[datetime | None]
+    remote_started: Mapped[datetime | None]
+    remote_ended: Mapped[datetime | None]
+    remote_checks_success: Mapped[int] = mapped_column(Integer, default=0)
+    remote_checks_failed: Mapped[int] = mapped_column(Integer, default=0)
+    remote_last_status_check: Mapped[datetime | None]
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    blocked_count: Mapped[int] = mapped_column(Integer, default=0)
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    parent_uuid: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: The request as the user sent it (for resubmit) and the resolved job (what the stages run).
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    ended: Mapped[datetime | None]
+    last_updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class JobEventRow(Base):
+    """One row per status change (the job's history) and per notable event."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    job_uuid: Mapped[str] = mapped_column(ForeignKey("jobs.uuid", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    old_status: Mapped[str | None] = mapped_column(String(32))
+    new_status: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SystemPollRow(Base):
+    """When each (system, login) was last polled: one batched status query per interval, whoever asks."""
+
+    __tablename__ = "system_polls"
+
+    system_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    login_user: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_poll: Mapped[datetime] = mapped_column(default=utcnow)
