@@ -112,12 +112,13 @@ def list_apps(session: Session) -> Sequence[AppRow]:
 
 def insert_job(session: Session, row: JobRow) -> JobRow:
     session.add(row)
-    session.add(JobEventRow(job_uuid=row.uuid, event="JOB_NEW_STATUS", old_status=None, new_status=row.status,
-                            message="Job created and queued for processing", created=row.created))
     try:
-        session.flush()
+        session.flush()  # the job row first: the event row's foreign key needs it
     except IntegrityError as exc:
         raise ValidationError(f"job {row.uuid} already exists") from exc
+    session.add(JobEventRow(job_uuid=row.uuid, event="JOB_NEW_STATUS", old_status=None, new_status=row.status,
+                            message="Job created and queued for processing", created=row.created))
+    session.flush()
     return row
 
 
