@@ -31,6 +31,8 @@ else:
     broker_transport_options = {"visibility_timeout": int(os.environ.get("DLWS_VISIBILITY_TIMEOUT", "300"))}
 
 result_backend = _settings.result_backend or None
+# One queue name per deployment; tests give each run its own so runs never consume each other's tasks.
+task_default_queue = _settings.queue
 task_ignore_result = True
 
 # A stage's message is acknowledged only after the stage finished, and re-queued if the worker process

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     broker_url: str = ""
     result_backend: str = ""
+    queue: str = "dlws"
     tenant: str = "dlws"
     default_user: str = Field(default_factory=getpass.getuser)
     secret_key: str = ""

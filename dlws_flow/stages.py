@@ -215,7 +215,7 @@ def _script_request(job: JobRow, system: SystemSpec) -> ScriptRequest:
         job_uuid=job.uuid, job_name=job.name, exec_dir=dirs["ExecSystemExecDir"],
         stdout_path=join(dirs["ExecSystemOutputDir"], log_config.get("stdoutFilename", "tapisjob.out")),
         stderr_path=join(dirs["ExecSystemOutputDir"], log_config.get("stderrFilename", "tapisjob.out")),
-        container_command=command, node_count=spec["nodeCount"], cores_per_node=spec["coresPerNode"],
+        container_command=command, env_file=env_file, node_count=spec["nodeCount"], cores_per_node=spec["coresPerNode"],
         memory_mb=spec["memoryMB"], max_minutes=spec["maxMinutes"], queue=queue,
         scheduler_options=_words(spec["parameterSet"].get("schedulerOptions", [])),
     )
@@ -394,24 +394,39 @@ def archive(uuid: str) -> Outcome:
     return Outcome.CONTINUE
 
 
-def cancel(uuid: str, message: str = "Job cancelled by its owner") -> bool:
-    """Stop the remote process (or Slurm job) if there is one, then mark the job CANCELLED."""
-    with session_scope() as session:
-        job = repo.get_job(session, uuid)
-        if JobStatus(job.status) in TERMINAL_STATES:
-            return False
-        exec_system, _ = _systems(session, job)
-        remote_id = job.remote_job_id
-        transport = open_transport(session, exec_system, job.owner) if remote_id else None
-        scheduler = _scheduler(job, exec_system)
-        exec_dir = (job.host_dirs or {}).get("ExecSystemExecDir", "")
-    if transport is not None and remote_id:
-        transport.run(scheduler.build_cancel_command(RemoteJob(remote_id, exec_dir)))
+def mark_cancelled(uuid: str, message: str) -> tuple[bool, bool]:
+    """Record CANCELLED first, so a status poll racing the kill cannot report the killed app as failed.
+
+    Returns (changed, needs_kill): whether the job moved to CANCELLED now, and whether a process or
+    Slurm job may be alive on the host and must be stopped.
+    """
     for _ in range(10):
         with session_scope() as session:
             job = repo.get_job(session, uuid)
-            if JobStatus(job.status) in TERMINAL_STATES:
-                return job.status == JobStatus.CANCELLED
-            if repo.transition(session, uuid, job.status, JobStatus.CANCELLED, message, remote_outcome="CANCELLED"):
-                return True
-    return False
+            status = JobStatus(job.status)
+            if status in TERMINAL_STATES:
+                return False, status == JobStatus.CANCELLED and bool(job.remote_job_id) and job.remote_outcome != "CANCELLED"
+            if repo.transition(session, uuid, status, JobStatus.CANCELLED, message):
+                return True, bool(job.remote_job_id) or status in REMOTE_STATES
+    return False, False
+
+
+def cancel(uuid: str, message: str = "Job cancelled by its owner") -> bool:
+    """Mark the job CANCELLED, then stop its process (or Slurm job) on the host. Safe to repeat: a
+    re-delivered cancel finds the job CANCELLED but not yet stopped on the host, and stops it."""
+    changed, needs_kill = mark_cancelled(uuid, message)
+    if not needs_kill:
+        return changed
+    with session_scope() as session:
+        job = repo.get_job(session, uuid)
+        remote_id = job.remote_job_id
+        if not remote_id:
+            return changed  # not launched yet: the submit stage sees CANCELLED and stops what it started
+        exec_system, _ = _systems(session, job)
+        transport = open_transport(session, exec_system, job.owner)
+        scheduler = _scheduler(job, exec_system)
+        exec_dir = (job.host_dirs or {}).get("ExecSystemExecDir", "")
+    transport.run(scheduler.build_cancel_command(RemoteJob(remote_id, exec_dir)))
+    with session_scope() as session:
+        repo.update_job_fields(session, uuid, remote_outcome="CANCELLED", remote_ended=utcnow())
+    return True

@@ -33,5 +33,5 @@ def job_environment(
 
 
 def render_env_file(env: Mapping[str, str]) -> str:
-    """``KEY='value'`` lines: read by ``apptainer --env-file`` and by ``set -a; . file`` alike."""
+    """``KEY='value'`` lines, exported by the launch script with ``set -a; . tapisjob.env``."""
     return "".join(f"{key}={shlex.quote(value)}\n" for key, value in env.items())

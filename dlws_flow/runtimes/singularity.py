@@ -1,4 +1,11 @@
-"""Singularity / Apptainer: ``singularity run [containerArgs] --env-file tapisjob.env <image> [appArgs]``."""
+"""Singularity / Apptainer: ``singularity run [containerArgs] <image> [appArgs]``.
+
+Why no ``--env-file tapisjob.env`` (Tapis' form): Apptainer 1.4 evaluates env-file values (and
+``APPTAINERENV_*`` values) a second time inside the container, so a user value such as ``$(touch x)``
+would run as a command (verified against the test host). The launch script instead exports
+``tapisjob.env`` into its own environment with POSIX quoting, and the runtime passes the inherited
+environment into the container unchanged; that is exact for any value.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ class SingularityRuntime(ContainerRuntime):
         command = " ".join(parts)
         if request.container_args:
             command += " " + quote_all(request.container_args)
-        command += f" --env-file {shlex.quote(request.env_file)} {shlex.quote(request.image)}"
+        command += f" {shlex.quote(request.image)}"
         if request.app_args:
             command += " " + quote_all(request.app_args)
         return command

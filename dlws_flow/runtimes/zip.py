@@ -1,5 +1,5 @@
 """Tapis' ZIP runtime: no container. The image is an executable on the host, or an archive holding
-``tapisjob_app.sh``; it runs with the job's environment exported from ``tapisjob.env``.
+``tapisjob_app.sh``; the launch script has already exported the job's environment.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ class ZipRuntime(ContainerRuntime):
     name = "ZIP"
 
     def build_command(self, request: LaunchRequest) -> str:
-        env = f"set -a; . {shlex.quote(request.env_file)}; set +a"
         if request.image.endswith(ARCHIVE_SUFFIXES):
             unpack = (f"unzip -o -q {shlex.quote(request.image)}" if request.image.endswith(".zip")
                       else f"tar -xf {shlex.quote(request.image)}")
@@ -24,4 +23,4 @@ class ZipRuntime(ContainerRuntime):
         else:
             program, prefix = shlex.quote(request.image), ""
         args = (" " + quote_all(request.app_args)) if request.app_args else ""
-        return f"( {env}; {prefix}exec {program}{args} )"
+        return f"( {prefix}exec {program}{args} )"

@@ -46,6 +46,7 @@ class ScriptRequest:
     stdout_path: str
     stderr_path: str
     container_command: str
+    env_file: str = "tapisjob.env"
     node_count: int = 1
     cores_per_node: int = 1
     memory_mb: int = 100
@@ -62,6 +63,11 @@ def exit_code_epilogue() -> str:
         f"printf '%s\\n' \"$rc\" > .{EXIT_CODE_FILE}.tmp && mv -f .{EXIT_CODE_FILE}.tmp {EXIT_CODE_FILE}\n"
         "exit $rc\n"
     )
+
+
+def export_environment(request: ScriptRequest) -> str:
+    """Export every variable of ``tapisjob.env`` (POSIX-quoted, so values are taken literally)."""
+    return f"set -a; . {shlex.quote(request.env_file)}; set +a"
 
 
 def redirections(request: ScriptRequest) -> str:

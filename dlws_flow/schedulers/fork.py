@@ -16,6 +16,7 @@ from dlws_flow.schedulers.base import (
     Scheduler,
     ScriptRequest,
     exit_code_epilogue,
+    export_environment,
     redirections,
 )
 
@@ -32,6 +33,7 @@ class ForkScheduler(Scheduler):
             f"# dlws-flow launch script for job {request.job_uuid}",
             f"cd {shlex.quote(request.exec_dir)} || exit 127",
             *request.setup_lines,
+            export_environment(request),
             request.container_command,
         ]
         return "\n".join(lines) + "\n" + exit_code_epilogue()

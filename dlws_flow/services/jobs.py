@@ -134,15 +134,15 @@ def list_all(*, owner: str | None = None, status: Iterable[str] | None = None, l
 
 
 def cancel(job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
-    """Cancel from any non-terminal state. A job with nothing on a host is cancelled here; one that may
-    have a live process is handed to a worker, which kills it (the API never talks to hosts)."""
+    """Cancel from any non-terminal state: CANCELLED is recorded here at once; if the app may be alive
+    on a host, a worker is asked to stop it (the API never talks to hosts itself)."""
+    from dlws_flow.stages import mark_cancelled
+
     with session_scope() as session:
-        job = repo.get_job(session, job_uuid)
-        status = JobStatus(job.status)
-        if status in TERMINAL_STATES:
-            raise ValidationError(f"job {job_uuid} is already {status}")
-        if job.remote_job_id is None and status not in REMOTE_STATES:
-            if repo.transition(session, job_uuid, status, JobStatus.CANCELLED, "Job cancelled by its owner"):
-                return job_to_dict(repo.get_job(session, job_uuid))
-    dispatcher.cancel(job_uuid)
+        status = JobStatus(repo.get_job(session, job_uuid).status)
+    if status in TERMINAL_STATES:
+        raise ValidationError(f"job {job_uuid} is already {status}")
+    _, needs_kill = mark_cancelled(job_uuid, "Job cancelled by its owner")
+    if needs_kill:
+        dispatcher.cancel(job_uuid)
     return get(job_uuid)

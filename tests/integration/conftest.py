@@ -1,0 +1,136 @@
+"""Real components for integration tests: the SSH/Slurm/Apptainer test hosts (scripts/testhosts), a real
+Celery worker process on the chosen broker, the chosen database, and a local HTTP server for inputs."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paramiko
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TESTHOSTS = os.environ.get("DLWS_TESTHOSTS_DIR", "/tmp/dlws-test-hosts")
+
+
+@pytest.fixture(scope="session")
+def hosts() -> dict[str, str]:
+    """Bring the test hosts up (a no-op when they already are) and return hosts.env as a dict."""
+    subprocess.run(["bash", str(ROOT / "scripts/testhosts/up.sh"), TESTHOSTS], check=True, stdout=subprocess.DEVNULL)
+    values: dict[str, str] = {}
+    for line in Path(TESTHOSTS, "hosts.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            values[key] = value.strip("'\"")
+    return values
+
+
+@pytest.fixture(scope="session")
+def host_shell(hosts):
+    """A direct Paramiko connection as the test user, for checks the tests make on the host itself."""
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect(hosts["DLWS_TEST_SSH_HOST"], port=int(hosts["DLWS_TEST_SSH_PORT"]), username=hosts["DLWS_TEST_SSH_USER"],
+                   key_filename=hosts["DLWS_TEST_SSH_KEY"], allow_agent=False, look_for_keys=False)
+
+    def run(command: str) -> str:
+        _, out, err = client.exec_command(command)
+        text = out.read().decode()
+        out.channel.recv_exit_status()
+        return text
+
+    run.sftp = client.open_sftp()
+    yield run
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def fault_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture(scope="session")
+def worker(hosts, fault_dir):
+    """A real Celery worker (prefork, 2 processes) on this run's broker, database and queue."""
+    from dlws_flow.store.db import migrate
+
+    migrate()
+    env = {**os.environ, "DLWS_FAULT_DIR": str(fault_dir)}
+    log_path = Path(os.environ["DLWS_DATA_DIR"]) / "worker.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers", "worker", "-l", "info", "-c", "2",
+                                 "-n", f"test-{uuid.uuid4().hex[:6]}@%h"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    yield proc
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    if os.environ.get("DLWS_TEST_SHOW_WORKER_LOG"):
+        print(log_path.read_text()[-5000:])
+
+
+@pytest.fixture(scope="session")
+def http_files(tmp_path_factory):
+    """A real HTTP server on 127.0.0.1 serving a temporary folder: (folder, base URL)."""
+    folder = tmp_path_factory.mktemp("http")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def vm_system(hosts, worker):
+    """The SSH test host registered as a VM execution system (rootDir = the test user's home)."""
+    from dlws_flow import add_system
+
+    record = {
+        "id": "vm-test", "host": hosts["DLWS_TEST_SSH_HOST"], "port": int(hosts["DLWS_TEST_SSH_PORT"]),
+        "effectiveUserId": hosts["DLWS_TEST_SSH_USER"], "defaultAuthnMethod": "PKI_KEYS",
+        "rootDir": "/home/hpcuser", "jobWorkingDir": "/workdir", "canExec": True,
+        "hostKey": hosts["DLWS_TEST_SSH_HOST_KEY"],
+        "authnCredential": {"privateKey": Path(hosts["DLWS_TEST_SSH_KEY"]).read_text()},
+    }
+    add_system(record, replace=True)
+    return record
+
+
+@pytest.fixture(scope="session")
+def sif_app(hosts, vm_system):
+    from dlws_flow import add_app
+
+    record = {"id": "busybox-app", "version": "1.0", "runtime": "SINGULARITY", "containerImage": hosts["DLWS_TEST_SIF"],
+              "jobAttributes": {"execSystemId": vm_system["id"], "maxMinutes": 5}}
+    add_app(record, replace=True)
+    return record
+
+
+def wait_status(job_uuid: str, wanted: set[str], timeout: float = 90.0) -> dict:
+    from dlws_flow import get_job
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get_job(job_uuid)
+        if job["status"] in wanted:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_uuid} did not reach {wanted}: {get_job(job_uuid)}")
+
+
+def script_args(script: str) -> dict:
+    """Tapis appArgs that run ``script`` with the image's shell."""
+    import shlex
+
+    return {"appArgs": [{"name": "shell", "arg": "sh -c"}, {"name": "script", "arg": shlex.quote(script)}]}
