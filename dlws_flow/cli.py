@@ -320,3 +320,7 @@ def demo(timeout: float = 180.0) -> None:
     for entry in client.list_job_outputs(job["uuid"]):
         console.print(f"  {entry['path']}  ({entry.get('size', 0)} bytes)")
     console.print(f"[bold green]job {job['uuid']} FINISHED[/bold green]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+# `make test` is the whole suite: it installs the test dependencies, brings up the real test hosts
+# (sshd, Slurm, Apptainer; scripts/testhosts) and the local database/brokers, runs every test on
+# SQLite + Redis and the integration tests again on PostgreSQL + RabbitMQ, then stops the hosts.
+PYTHON ?= python3
+TESTHOSTS ?= /tmp/dlws-test-hosts
+PYTEST_ARGS ?=
+
+.PHONY: test unit hosts-up hosts-down demo bench
+
+test:
+	$(PYTHON) -m pip install -q -e '.[test]'
+	bash scripts/services-up.sh
+	bash scripts/testhosts/up.sh $(TESTHOSTS)
+	status=0; \
+	DLWS_TEST_STACK=sqlite+redis $(PYTHON) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS) || status=1; \
+	DLWS_TEST_STACK=postgres+rabbitmq $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration -m "not flower" $(PYTEST_ARGS) || status=1; \
+	bash scripts/testhosts/down.sh $(TESTHOSTS); \
+	exit $$status
+
+unit:
+	$(PYTHON) -m pytest -q tests --ignore=tests/integration
+
+hosts-up:
+	bash scripts/testhosts/up.sh $(TESTHOSTS)
+
+hosts-down:
+	bash scripts/testhosts/down.sh $(TESTHOSTS)
+
+demo:
+	dlws-flow demo

@@ -1,0 +1,1 @@
+"""Benchmarks (``python -m bench``): each prints its figure beside a baseline measured in the same run."""
