@@ -67,6 +67,15 @@ def _spawn(command: list[str], **kwargs: Any) -> subprocess.Popen:
     return subprocess.Popen(command, start_new_session=True, **kwargs)
 
 
+def _exit_on_sigterm() -> None:
+    """A process manager stops us with SIGTERM: leave through ``finally`` so the children stop too."""
+
+    def handler(_signum, _frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _stop(*processes: subprocess.Popen) -> None:
     for proc in processes:
         if proc.poll() is None:
@@ -87,6 +96,7 @@ def up(host: str = "127.0.0.1", port: int = 8000, concurrency: int = 4) -> None:
     from dlws_flow.store.db import migrate
 
     migrate()
+    _exit_on_sigterm()
     api = _spawn([sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", host, "--port", str(port)])
     worker = _spawn(_celery("worker", "-B", "-l", "info", "--pool", "threads", "-c", str(concurrency)))
     console.print(f"dlws-flow up: API on http://{host}:{port} (docs at /docs), worker and beat running; Ctrl-C stops")
@@ -301,6 +311,7 @@ def demo(timeout: float = 180.0) -> None:
     client.add_app(app_record, replace=True)
     console.print(f"registered system [bold]{system['id']}[/bold] and app [bold]{app_record['id']}[/bold]")
     worker_log = settings.data_dir / "demo-worker.log"
+    _exit_on_sigterm()
     with open(worker_log, "wb") as log_file:
         worker_proc = _spawn(_celery("worker", "-l", "info", "--pool", "threads", "-c", "2", "-n", "demo@%h"),
                              stdout=log_file, stderr=subprocess.STDOUT)

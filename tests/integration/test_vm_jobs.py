@@ -201,3 +201,16 @@ def test_outputs_cannot_escape_their_root(sif_app):
     assert any(e["path"] == "passwd.txt" for e in list_job_outputs(job["uuid"]))
 
 
+
+
+def test_host_eval_is_expanded_on_the_exec_host(sif_app, host_shell):
+    from dlws_flow import get_job, submit_job
+
+    job = submit_job(name="host-eval", appId=sif_app["id"], appVersion=sif_app["version"],
+                     execSystemExecDir="HOST_EVAL($HOME)/hosteval/${JobUUID}",
+                     parameterSet=script_args('echo "exec=$_tapisExecSystemExecDir"'))
+    assert job["execSystemExecDir"].startswith("HOST_EVAL($HOME)/hosteval/")
+    done = wait_status(job["uuid"], {"FINISHED", "FAILED"})
+    assert done["status"] == "FINISHED", done["lastMessage"]
+    assert get_job(job["uuid"])["execSystemExecDir"] == f"/hosteval/{job['uuid']}"
+    assert host_shell(f"test -f ~/hosteval/{job['uuid']}/tapisjob.sh && echo yes").strip() == "yes"
