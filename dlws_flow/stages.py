@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 from dataclasses import dataclass
 from enum import StrEnum
@@ -211,14 +212,35 @@ def _script_request(job: JobRow, system: SystemSpec) -> ScriptRequest:
     queue = None
     if spec.get("execSystemLogicalQueue"):
         queue = next((q.hpcQueueName for q in system.batchLogicalQueues if q.name == spec["execSystemLogicalQueue"]), None)
+    options = _words(spec["parameterSet"].get("schedulerOptions", []))
     return ScriptRequest(
+        setup_lines=profile_setup_lines(system, options) if job.job_type == "BATCH" else [],
         job_uuid=job.uuid, job_name=job.name, exec_dir=dirs["ExecSystemExecDir"],
         stdout_path=join(dirs["ExecSystemOutputDir"], log_config.get("stdoutFilename", "tapisjob.out")),
         stderr_path=join(dirs["ExecSystemOutputDir"], log_config.get("stderrFilename", "tapisjob.out")),
         container_command=command, env_file=env_file, node_count=spec["nodeCount"], cores_per_node=spec["coresPerNode"],
         memory_mb=spec["memoryMB"], max_minutes=spec["maxMinutes"], queue=queue,
-        scheduler_options=_words(spec["parameterSet"].get("schedulerOptions", [])),
+        scheduler_options=options,
     )
+
+
+def profile_setup_lines(system: SystemSpec, options: list[str]) -> list[str]:
+    """The setup lines of the scheduler profile the job asks for (``--tapis-profile``) or the system's default."""
+    from dlws_flow.schedulers.slurm import split_profile
+
+    name = split_profile(options)[0] or system.batchSchedulerProfile
+    if not name:
+        return []
+    profile = next((p for p in system.schedulerProfiles if p.get("name") == name), None)
+    if profile is None:
+        raise ValidationError(f"scheduler profile {name!r} is not defined on system {system.id}")
+    lines = []
+    for load in profile.get("moduleLoads", []):
+        words = load["moduleLoadCommand"].split() + list(load.get("modulesToLoad", []))
+        lines.append(" ".join(shlex.quote(w) for w in words))
+    # Written by the system's owner, not by job submitters: trusted shell lines.
+    lines += list(profile.get("setupLines", []))
+    return lines
 
 
 def service_environment(job: JobRow) -> dict[str, str]:

@@ -182,6 +182,10 @@ class SystemSpec(TapisModel):
     batchSchedulerProfile: str | None = None
     tags: list[str] = Field(default_factory=list)
     notes: dict[str, Any] | None = None
+    #: Scheduler profiles of this system (Tapis keeps them in a separate resource): setup lines run before
+    #: the container command, selected by ``--tapis-profile NAME`` or ``batchSchedulerProfile``.
+    #: ``[{"name", "moduleLoads": [{"moduleLoadCommand", "modulesToLoad"}], "setupLines": [...]}]``
+    schedulerProfiles: list[dict[str, Any]] = Field(default_factory=list)
     #: dlws-flow addition: the transport to reach the host ("SSH", or "LOCAL" for this machine).
     transport: str = "SSH"
     #: dlws-flow addition: the host's public key ("ssh-ed25519 AAAA..."), verified on every connection.

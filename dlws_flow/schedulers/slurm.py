@@ -1,0 +1,178 @@
+"""Slurm: ``sbatch --parsable`` of a ``#SBATCH`` script, one batched ``squeue`` per poll, ``scancel``.
+
+Idempotent submit: the script carries ``--comment=dlws-<job uuid>`` and the submit command records the
+Slurm id in ``tapisjob.slurmid``; a re-delivered submit returns the recorded id, or finds the job by its
+comment in ``squeue``, before it would ever call ``sbatch`` again.
+
+Final state: ``squeue -t all`` still reports ended jobs for ``MinJobAge`` seconds; after that (or after
+a controller restart) ``sacct`` answers where accounting exists, else ``sacct -c`` reads the jobcomp
+record. The app's own exit code always comes from ``tapisjob.exitcode``, written by the script.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+
+from dlws_flow.errors import RemoteCommandError, ValidationError
+from dlws_flow.schedulers.base import (
+    EXIT_CODE_FILE,
+    RemoteJob,
+    RemoteState,
+    RemoteStatus,
+    Scheduler,
+    ScriptRequest,
+    exit_code_epilogue,
+    export_environment,
+)
+
+log = logging.getLogger(__name__)
+
+SLURM_ID_FILE = "tapisjob.slurmid"
+PROFILE_OPTION = "--tapis-profile"
+
+#: Slurm job state -> ours. Unknown states are logged and treated as still running (keep polling).
+SLURM_STATES: dict[str, RemoteState] = {
+    "PENDING": RemoteState.QUEUED, "CONFIGURING": RemoteState.QUEUED, "REQUEUED": RemoteState.QUEUED,
+    "REQUEUE_HOLD": RemoteState.QUEUED, "REQUEUE_FED": RemoteState.QUEUED, "PREEMPTED": RemoteState.QUEUED,
+    "RESV_DEL_HOLD": RemoteState.QUEUED, "RUNNING": RemoteState.RUNNING, "COMPLETING": RemoteState.RUNNING,
+    "SUSPENDED": RemoteState.RUNNING, "STAGE_OUT": RemoteState.RUNNING, "SIGNALING": RemoteState.RUNNING,
+    "RESIZING": RemoteState.RUNNING, "COMPLETED": RemoteState.DONE, "FAILED": RemoteState.FAILED,
+    "TIMEOUT": RemoteState.FAILED, "NODE_FAIL": RemoteState.FAILED, "OUT_OF_MEMORY": RemoteState.FAILED,
+    "BOOT_FAIL": RemoteState.FAILED, "DEADLINE": RemoteState.FAILED, "CANCELLED": RemoteState.CANCELLED,
+    "REVOKED": RemoteState.CANCELLED, "SPECIAL_EXIT": RemoteState.FAILED,
+}
+SAFE_WORD = re.compile(r"^[^\s'\"\\\x00-\x1f]+$")
+
+
+def split_profile(options: list[str]) -> tuple[str | None, list[str]]:
+    """Take ``--tapis-profile NAME`` (Tapis' own option, never passed to Slurm) out of the option words."""
+    profile, rest, words = None, [], iter(options)
+    for word in words:
+        if word == PROFILE_OPTION:
+            profile = next(words, None)
+        elif word.startswith(PROFILE_OPTION + "="):
+            profile = word.split("=", 1)[1]
+        else:
+            rest.append(word)
+    return profile, rest
+
+
+def sbatch_lines(options: list[str]) -> list[str]:
+    """One ``#SBATCH`` line per option (an option word and the value words that follow it)."""
+    for word in options:
+        if not SAFE_WORD.match(word):
+            raise ValidationError(f"scheduler option word {word!r} may not contain spaces, quotes or control characters")
+    lines: list[str] = []
+    for word in options:
+        if word.startswith("-") or not lines:
+            lines.append(f"#SBATCH {word}")
+        else:
+            lines[-1] += f" {word}"
+    return lines
+
+
+class SlurmScheduler(Scheduler):
+    name = "SLURM"
+    queues_jobs = True
+
+    def build_script(self, request: ScriptRequest) -> str:
+        _, options = split_profile(request.scheduler_options)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", request.job_name)[:64] or "dlws-job"
+        lines = [
+            "#!/bin/bash",
+            f"#SBATCH --job-name={name}",
+            f"#SBATCH --comment=dlws-{request.job_uuid}",
+            f"#SBATCH --nodes={request.node_count}",
+            f"#SBATCH --ntasks-per-node={request.cores_per_node}",
+            f"#SBATCH --mem={request.memory_mb}M",
+            f"#SBATCH --time={request.max_minutes // 60:02d}:{request.max_minutes % 60:02d}:00",
+            f"#SBATCH --output={request.stdout_path}",
+            f"#SBATCH --error={request.stderr_path}",
+        ]
+        for path in (request.stdout_path, request.stderr_path):
+            if not SAFE_WORD.match(path):
+                raise ValidationError(f"output path {path!r} cannot be used in an #SBATCH line")
+        if request.queue:
+            lines.append(f"#SBATCH --partition={request.queue}")
+        lines += sbatch_lines(options)
+        lines += [
+            f"# dlws-flow batch script for job {request.job_uuid}",
+            f"cd {shlex.quote(request.exec_dir)} || exit 127",
+            *request.setup_lines,
+            export_environment(request),
+            request.container_command,
+        ]
+        return "\n".join(lines) + "\n" + exit_code_epilogue()
+
+    def build_submit_command(self, request: ScriptRequest) -> str:
+        comment = shlex.quote(f"dlws-{request.job_uuid}")
+        return (
+            f"cd {shlex.quote(request.exec_dir)} || exit 1; "
+            f"if [ -s {SLURM_ID_FILE} ]; then cat {SLURM_ID_FILE}; exit 0; fi; "
+            f"id=$(squeue -h -a -t all -u \"$(id -un)\" -o '%i %k' | awk -v c={comment} '$2 == c {{print $1; exit}}'); "
+            "if [ -z \"$id\" ]; then id=$(sbatch --parsable tapisjob.sh) || exit 1; fi; "
+            f"printf '%s\\n' \"${{id%%;*}}\" > {SLURM_ID_FILE}; cat {SLURM_ID_FILE}"
+        )
+
+    def parse_submit_output(self, stdout: str) -> str:
+        job_id = stdout.strip().splitlines()[-1].strip() if stdout.strip() else ""
+        if not job_id.isdigit():
+            raise RemoteCommandError("sbatch", 0, stdout, "sbatch did not print a job id")
+        return job_id
+
+    def build_status_command(self, jobs: list[RemoteJob]) -> str:
+        ids = ",".join(j.remote_id for j in jobs if j.remote_id.isdigit())
+        specs = " ".join(shlex.quote(f"{j.remote_id}:{j.exec_dir}") for j in jobs)
+        fields = "JobID,State,ExitCode,NodeList"
+        return (
+            f"q=$(squeue -h -a -t all -j {ids} -o '%i|%T|%N|%r' 2>/dev/null); "
+            "printf '%s\\n' \"$q\" | sed -n 's/^\\([0-9]\\)/Q|\\1/p'; "
+            f"miss=''; for i in $(echo {ids} | tr , ' '); do printf '%s\\n' \"$q\" | grep -q \"^$i|\" || miss=\"$miss,$i\"; done; "
+            "miss=${miss#,}; "
+            f"if [ -n \"$miss\" ]; then (sacct -X -n -P -j \"$miss\" -o {fields} 2>/dev/null || "
+            f"sacct -c -n -P -j \"$miss\" -o {fields} 2>/dev/null) | sed -n 's/^\\([0-9]\\)/A|\\1/p'; fi; "
+            f"for s in {specs}; do i=${{s%%:*}}; d=${{s#*:}}; "
+            f"[ -f \"$d/{EXIT_CODE_FILE}\" ] && echo \"X|$i|$(cat \"$d/{EXIT_CODE_FILE}\")\"; done; true"
+        )
+
+    def parse_status_output(self, stdout: str, jobs: list[RemoteJob]) -> dict[str, RemoteStatus]:
+        states: dict[str, tuple[str, str | None, str | None]] = {}
+        exit_codes: dict[str, int] = {}
+        for line in stdout.splitlines():
+            parts = line.split("|")
+            if parts[0] == "Q" and len(parts) >= 4:
+                states[parts[1]] = (parts[2].split()[0], parts[3] or None, parts[4] if len(parts) > 4 else None)
+            elif parts[0] == "A" and len(parts) >= 5 and parts[1] not in states:
+                code = parts[3].split(":")[0]
+                states[parts[1]] = (parts[2].split()[0], parts[4] or None, None)
+                if code.lstrip("-").isdigit():
+                    exit_codes.setdefault(f"sacct:{parts[1]}", int(code))
+            elif parts[0] == "X" and len(parts) >= 3 and parts[2].strip().lstrip("-").isdigit():
+                exit_codes[parts[1]] = int(parts[2].strip())
+        statuses: dict[str, RemoteStatus] = {}
+        for job in jobs:
+            if job.remote_id not in states:
+                continue  # unknown to Slurm right now (controller restarting): ask again next poll
+            slurm_state, node, reason = states[job.remote_id]
+            ours = SLURM_STATES.get(slurm_state)
+            if ours is None:
+                log.warning("unknown Slurm state %s for job %s; treating it as running", slurm_state, job.remote_id)
+                ours = RemoteState.RUNNING
+            code = exit_codes.get(job.remote_id, exit_codes.get(f"sacct:{job.remote_id}"))
+            if ours in (RemoteState.DONE, RemoteState.FAILED) and job.remote_id in exit_codes and slurm_state in ("COMPLETED", "FAILED"):
+                statuses[job.remote_id] = RemoteStatus(RemoteState.DONE, exit_code=code, node=node)
+            elif ours == RemoteState.DONE:
+                statuses[job.remote_id] = RemoteStatus(RemoteState.DONE, exit_code=code if code is not None else 0, node=node)
+            elif ours == RemoteState.FAILED:
+                why = f"Slurm job {job.remote_id} ended {slurm_state}" + (f" ({reason})" if reason and reason != "None" else "")
+                if slurm_state == "TIMEOUT":
+                    why += ": it ran longer than its time limit (maxMinutes)"
+                statuses[job.remote_id] = RemoteStatus(RemoteState.FAILED, exit_code=code, reason=why, node=node)
+            else:
+                statuses[job.remote_id] = RemoteStatus(ours, node=node)
+        return statuses
+
+    def build_cancel_command(self, job: RemoteJob) -> str:
+        return f"scancel {shlex.quote(job.remote_id)}"
