@@ -56,6 +56,20 @@ class ScriptRequest:
     setup_lines: list[str] = field(default_factory=list)
 
 
+def script_body(request: ScriptRequest, header: list[str]) -> str:
+    """A launch script: ``header`` lines (shebang, #SBATCH ...), then the part every scheduler shares:
+    enter the exec dir, profile setup, export the job's environment, run the app, record its exit code."""
+    lines = [
+        *header,
+        f"# dlws-flow launch script for job {request.job_uuid}",
+        f"cd {shlex.quote(request.exec_dir)} || exit 127",
+        *request.setup_lines,
+        export_environment(request),
+        request.container_command,
+    ]
+    return "\n".join(lines) + "\n" + exit_code_epilogue()
+
+
 def exit_code_epilogue() -> str:
     """Record the app's exit code atomically, so a poll never reads half a file."""
     return (

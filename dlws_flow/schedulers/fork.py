@@ -15,9 +15,8 @@ from dlws_flow.schedulers.base import (
     RemoteStatus,
     Scheduler,
     ScriptRequest,
-    exit_code_epilogue,
-    export_environment,
     redirections,
+    script_body,
 )
 
 log = logging.getLogger(__name__)
@@ -28,15 +27,7 @@ class ForkScheduler(Scheduler):
     queues_jobs = False
 
     def build_script(self, request: ScriptRequest) -> str:
-        lines = [
-            "#!/bin/bash",
-            f"# dlws-flow launch script for job {request.job_uuid}",
-            f"cd {shlex.quote(request.exec_dir)} || exit 127",
-            *request.setup_lines,
-            export_environment(request),
-            request.container_command,
-        ]
-        return "\n".join(lines) + "\n" + exit_code_epilogue()
+        return script_body(request, ["#!/bin/bash"])
 
     def build_submit_command(self, request: ScriptRequest) -> str:
         # ``mkdir`` is atomic: a re-delivered submit finds the marker and only re-reads the pid.

@@ -23,8 +23,7 @@ from dlws_flow.schedulers.base import (
     RemoteStatus,
     Scheduler,
     ScriptRequest,
-    exit_code_epilogue,
-    export_environment,
+    script_body,
 )
 
 log = logging.getLogger(__name__)
@@ -96,15 +95,7 @@ class SlurmScheduler(Scheduler):
                 raise ValidationError(f"output path {path!r} cannot be used in an #SBATCH line")
         if request.queue:
             lines.append(f"#SBATCH --partition={request.queue}")
-        lines += sbatch_lines(options)
-        lines += [
-            f"# dlws-flow batch script for job {request.job_uuid}",
-            f"cd {shlex.quote(request.exec_dir)} || exit 127",
-            *request.setup_lines,
-            export_environment(request),
-            request.container_command,
-        ]
-        return "\n".join(lines) + "\n" + exit_code_epilogue()
+        return script_body(request, lines + sbatch_lines(options))
 
     def build_submit_command(self, request: ScriptRequest) -> str:
         comment = shlex.quote(f"dlws-{request.job_uuid}")
