@@ -146,13 +146,10 @@ def systems_add(
 
 @systems_app.command("list")
 def systems_list() -> None:
-    from dlws_flow.services import catalog
-
     from dlws_flow import client
 
-    client._dispatcher()
     table = Table("id", "host", "port", "user", "batch", "enabled")
-    for s in catalog.list_systems():
+    for s in client.list_systems():
         table.add_row(s["id"], s["host"], str(s["port"]), s["effectiveUserId"], str(s.get("batchScheduler") or "-"),
                       str(s["enabled"]))
     console.print(table)
@@ -169,13 +166,10 @@ def apps_add(file: Path, replace: bool = typer.Option(False, help="Replace an ex
 
 @apps_app.command("list")
 def apps_list() -> None:
-    from dlws_flow.services import catalog
-
     from dlws_flow import client
 
-    client._dispatcher()
     table = Table("id", "version", "runtime", "image", "exec system")
-    for a in catalog.list_apps():
+    for a in client.list_apps():
         table.add_row(a["id"], a["version"], a["runtime"], a["containerImage"], str(a["jobAttributes"].get("execSystemId")))
     console.print(table)
 

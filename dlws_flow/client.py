@@ -16,14 +16,19 @@ from dlws_flow.services import catalog, outputs
 from dlws_flow.services import jobs as job_service
 from dlws_flow.store.db import migrate
 
-_ready = False
+_schema_ready = False
+
+
+def _ensure_schema() -> None:
+    """Bring the database to the current schema once per process, on first use."""
+    global _schema_ready
+    if not _schema_ready:
+        migrate()
+        _schema_ready = True
 
 
 def _dispatcher():
-    global _ready
-    if not _ready:
-        migrate()
-        _ready = True
+    _ensure_schema()
     from workers.dispatch import CeleryDispatcher
 
     return CeleryDispatcher()
@@ -35,17 +40,17 @@ def submit_job(request: dict[str, Any] | None = None, *, owner: str | None = Non
 
 
 def get_job(job_uuid: str) -> dict[str, Any]:
-    _dispatcher()
+    _ensure_schema()
     return job_service.get(job_uuid)
 
 
 def get_job_history(job_uuid: str) -> list[dict[str, Any]]:
-    _dispatcher()
+    _ensure_schema()
     return job_service.history(job_uuid)
 
 
 def list_jobs(*, owner: str | None = None, status: list[str] | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    _dispatcher()
+    _ensure_schema()
     return job_service.list_all(owner=owner, status=status, limit=limit)
 
 
@@ -72,21 +77,31 @@ def wait_for_job(job_uuid: str, timeout: float = 600.0, poll: float = 0.2,
 
 
 def list_job_outputs(job_uuid: str, path: str = "") -> list[dict[str, Any]]:
-    _dispatcher()
+    _ensure_schema()
     return outputs.list_outputs(job_uuid, path)
 
 
 def download_job_output(job_uuid: str, path: str = "", *, archive_format: str = "zip") -> bytes:
     """A file's bytes, or a folder as a zip (or ``archive_format="tar"``)."""
-    _dispatcher()
+    _ensure_schema()
     return outputs.download(job_uuid, path, archive_format=archive_format).content
 
 
 def add_system(system: dict[str, Any], *, replace: bool = False, fetch_host_key: bool = False) -> dict[str, Any]:
-    _dispatcher()
+    _ensure_schema()
     return catalog.add_system(system, replace=replace, fetch_host_key=fetch_host_key)
 
 
+def list_systems() -> list[dict[str, Any]]:
+    _ensure_schema()
+    return catalog.list_systems()
+
+
+def list_apps() -> list[dict[str, Any]]:
+    _ensure_schema()
+    return catalog.list_apps()
+
+
 def add_app(app: dict[str, Any], *, replace: bool = False) -> dict[str, Any]:
-    _dispatcher()
+    _ensure_schema()
     return catalog.add_app(app, replace=replace)

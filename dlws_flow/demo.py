@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -66,7 +67,7 @@ def demo_records() -> tuple[dict, dict, str]:
         "runtime": runtime, "containerImage": image,
         "jobAttributes": {"execSystemId": "local", "parameterSet": {
             "appArgs": ([{"name": "shell", "arg": "sh"}] if runtime != "ZIP" else [])
-            + [{"name": "script", "arg": " ".join(__import__("shlex").quote(a) for a in args)}],
+            + [{"name": "script", "arg": " ".join(shlex.quote(a) for a in args)}],
         }},
     }
     return system, app, note

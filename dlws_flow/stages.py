@@ -92,16 +92,23 @@ def _scheduler(job: JobRow, system: SystemSpec) -> Scheduler:
     return scheduler_for(system.batchScheduler or "SLURM") if job.job_type == "BATCH" else scheduler_for("FORK")
 
 
-def fail_job(uuid: str, message: str) -> bool:
-    """Move a job to FAILED from whatever non-terminal state it is in. Returns whether it changed."""
-    for _ in range(5):
+def end_job(uuid: str, final: JobStatus, message: str, attempts: int) -> tuple[bool, JobRow]:
+    """Move a job to ``final`` from whatever non-terminal state it is in, retrying the compare-and-set
+    (up to ``attempts`` times) when a worker moves it meanwhile. Returns whether it changed and the job
+    as read just before the last attempt."""
+    for _ in range(attempts):
         with session_scope() as session:
             job = repo.get_job(session, uuid)
             if JobStatus(job.status) in TERMINAL_STATES:
-                return False
-            if repo.transition(session, uuid, job.status, JobStatus.FAILED, message[:4000]):
-                return True
-    return False
+                return False, job
+            if repo.transition(session, uuid, job.status, final, message[:4000]):
+                return True, job
+    return False, job
+
+
+def fail_job(uuid: str, message: str) -> bool:
+    """Move a job to FAILED from whatever non-terminal state it is in. Returns whether it changed."""
+    return end_job(uuid, JobStatus.FAILED, message, attempts=5)[0]
 
 
 def _words(args: list[dict]) -> list[str]:
@@ -258,9 +265,7 @@ def stage_job(uuid: str) -> Outcome:
         transport = open_transport(session, exec_system, job.owner)
         scheduler = _scheduler(job, exec_system)
         request = _script_request(job, exec_system)
-        dirs = dict(job.host_dirs or {})
-        dirs["JobWorkingDir"] = dirs.get("JobWorkingDir", "")
-        env = job_environment(job.spec["macros"], dirs, job.spec["parameterSet"]["envVariables"], service_environment(job))
+        env = job_environment(job.spec["macros"], job.host_dirs or {}, job.spec["parameterSet"]["envVariables"], service_environment(job))
 
     # The env file can hold secrets (family tokens): only the job's login may read it.
     transport.put_bytes(render_env_file(env).encode(), join(request.exec_dir, "tapisjob.env"), mode=0o600)
@@ -422,15 +427,12 @@ def mark_cancelled(uuid: str, message: str) -> tuple[bool, bool]:
     Returns (changed, needs_kill): whether the job moved to CANCELLED now, and whether a process or
     Slurm job may be alive on the host and must be stopped.
     """
-    for _ in range(10):
-        with session_scope() as session:
-            job = repo.get_job(session, uuid)
-            status = JobStatus(job.status)
-            if status in TERMINAL_STATES:
-                return False, status == JobStatus.CANCELLED and bool(job.remote_job_id) and job.remote_outcome != "CANCELLED"
-            if repo.transition(session, uuid, status, JobStatus.CANCELLED, message):
-                return True, bool(job.remote_job_id) or status in REMOTE_STATES
-    return False, False
+    changed, job = end_job(uuid, JobStatus.CANCELLED, message, attempts=10)
+    if changed:
+        return True, bool(job.remote_job_id) or JobStatus(job.status) in REMOTE_STATES
+    if JobStatus(job.status) not in TERMINAL_STATES:
+        return False, False  # still moving after every attempt: as before, give up without a kill
+    return False, job.status == JobStatus.CANCELLED and bool(job.remote_job_id) and job.remote_outcome != "CANCELLED"
 
 
 def cancel(uuid: str, message: str = "Job cancelled by its owner") -> bool:

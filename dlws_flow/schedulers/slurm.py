@@ -130,7 +130,8 @@ class SlurmScheduler(Scheduler):
 
     def parse_status_output(self, stdout: str, jobs: list[RemoteJob]) -> dict[str, RemoteStatus]:
         states: dict[str, tuple[str, str | None, str | None]] = {}
-        exit_codes: dict[str, int] = {}
+        file_codes: dict[str, int] = {}  # the app's own exit code, from tapisjob.exitcode
+        sacct_codes: dict[str, int] = {}  # the batch script's, from sacct: when the file is missing
         for line in stdout.splitlines():
             parts = line.split("|")
             if parts[0] == "Q" and len(parts) >= 4:
@@ -139,9 +140,9 @@ class SlurmScheduler(Scheduler):
                 code = parts[3].split(":")[0]
                 states[parts[1]] = (parts[2].split()[0], parts[4] or None, None)
                 if code.lstrip("-").isdigit():
-                    exit_codes.setdefault(f"sacct:{parts[1]}", int(code))
+                    sacct_codes.setdefault(parts[1], int(code))
             elif parts[0] == "X" and len(parts) >= 3 and parts[2].strip().lstrip("-").isdigit():
-                exit_codes[parts[1]] = int(parts[2].strip())
+                file_codes[parts[1]] = int(parts[2].strip())
         statuses: dict[str, RemoteStatus] = {}
         for job in jobs:
             if job.remote_id not in states:
@@ -151,8 +152,8 @@ class SlurmScheduler(Scheduler):
             if ours is None:
                 log.warning("unknown Slurm state %s for job %s; treating it as running", slurm_state, job.remote_id)
                 ours = RemoteState.RUNNING
-            code = exit_codes.get(job.remote_id, exit_codes.get(f"sacct:{job.remote_id}"))
-            if ours in (RemoteState.DONE, RemoteState.FAILED) and job.remote_id in exit_codes and slurm_state in ("COMPLETED", "FAILED"):
+            code = file_codes.get(job.remote_id, sacct_codes.get(job.remote_id))
+            if slurm_state in ("COMPLETED", "FAILED") and job.remote_id in file_codes:
                 statuses[job.remote_id] = RemoteStatus(RemoteState.DONE, exit_code=code, node=node)
             elif ours == RemoteState.DONE:
                 statuses[job.remote_id] = RemoteStatus(RemoteState.DONE, exit_code=code if code is not None else 0, node=node)

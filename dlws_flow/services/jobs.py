@@ -12,7 +12,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from dlws_flow.domain.records import JobRequest
 from dlws_flow.domain.resolve import resolve_job
-from dlws_flow.domain.states import REMOTE_STATES, TERMINAL_STATES, JobStatus
+from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
 from dlws_flow.errors import ValidationError
 from dlws_flow.runtimes import runtime_for
 from dlws_flow.services.catalog import pydantic_message
@@ -138,11 +138,10 @@ def cancel(job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
     on a host, a worker is asked to stop it (the API never talks to hosts itself)."""
     from dlws_flow.stages import mark_cancelled
 
-    with session_scope() as session:
-        status = JobStatus(repo.get_job(session, job_uuid).status)
-    if status in TERMINAL_STATES:
-        raise ValidationError(f"job {job_uuid} is already {status}")
-    _, needs_kill = mark_cancelled(job_uuid, "Job cancelled by its owner")
+    changed, needs_kill = mark_cancelled(job_uuid, "Job cancelled by its owner")
+    job = get(job_uuid)
+    if not changed and job["status"] in TERMINAL_STATES:
+        raise ValidationError(f"job {job_uuid} is already {job['status']}")
     if needs_kill:
-        dispatcher.cancel(job_uuid)
-    return get(job_uuid)
+        dispatcher.cancel(job_uuid)  # only enqueues: the job read above is still current
+    return job

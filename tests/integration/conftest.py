@@ -129,6 +129,15 @@ def wait_status(job_uuid: str, wanted: set[str], timeout: float = 90.0) -> dict:
     raise AssertionError(f"job {job_uuid} did not reach {wanted}: {get_job(job_uuid)}")
 
 
+def wait_for(condition, what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
 def script_args(script: str) -> dict:
     """Tapis appArgs that run ``script`` with the image's shell."""
     import shlex

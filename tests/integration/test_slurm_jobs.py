@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import script_args, wait_status
+from tests.integration.conftest import script_args, wait_for, wait_status
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slurm]
 
@@ -65,11 +65,5 @@ def test_scancel_through_cancel(sif_app, hpc_system, host_shell):
     cancel_job(job["uuid"])
     assert wait_status(job["uuid"], {"CANCELLED", "FAILED", "FINISHED"})["status"] == "CANCELLED"
     slurm_id = running["remoteJobId"]
-    for _ in range(100):
-        state = host_shell(f"squeue -h -a -t all -j {slurm_id} -o %T").strip()
-        if state == "CANCELLED":
-            break
-        import time
-
-        time.sleep(0.2)
-    assert state == "CANCELLED"
+    wait_for(lambda: host_shell(f"squeue -h -a -t all -j {slurm_id} -o %T").strip() == "CANCELLED",
+             f"Slurm to report job {slurm_id} CANCELLED", timeout=20)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import script_args, wait_status
+from tests.integration.conftest import script_args, wait_for, wait_status
 
 pytestmark = pytest.mark.ssh
 
@@ -91,7 +91,7 @@ def test_cancel_running_job_kills_it_on_the_host(sif_app, host_shell):
     marker = f"sleep {400 + uuid.uuid4().int % 500}"
     job = submit_job(name="long", appId=sif_app["id"], appVersion=sif_app["version"], parameterSet=script_args(marker))
     wait_status(job["uuid"], {"RUNNING"})
-    _wait_for(lambda: marker in _processes(host_shell, marker), "the app's process to start")
+    wait_for(lambda: marker in _processes(host_shell, marker), "the app's process to start")
     cancel_job(job["uuid"])
     done = wait_status(job["uuid"], {"CANCELLED", "FINISHED", "FAILED"})
     assert done["status"] == "CANCELLED"
@@ -100,16 +100,6 @@ def test_cancel_running_job_kills_it_on_the_host(sif_app, host_shell):
 
 def _processes(host_shell, pattern: str) -> str:
     return host_shell(f"pgrep -u hpcuser -a {pattern.split()[0]} | grep -F '{pattern}' || true")
-
-
-def _wait_for(condition, what: str, timeout: float = 30.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_cancel_pending_job_without_worker_progress(sif_app):
