@@ -20,6 +20,7 @@ from dlws_flow.domain.records import (
     JobType,
     KeyValuePair,
     LogConfig,
+    LogicalQueue,
     SystemSpec,
 )
 from dlws_flow.errors import ValidationError
@@ -106,6 +107,17 @@ def _pick(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
+def _check_queue_limits(queue: LogicalQueue, **values: int) -> None:
+    """Tapis refuses a batch job outside its logical queue's bounds rather than letting Slurm reject it."""
+    bounds = {"nodeCount": ("minNodeCount", "maxNodeCount"), "coresPerNode": ("minCoresPerNode", "maxCoresPerNode"),
+              "memoryMB": ("minMemoryMB", "maxMemoryMB"), "maxMinutes": ("minMinutes", "maxMinutes")}
+    for field, value in values.items():
+        low, high = (getattr(queue, name) for name in bounds[field])
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValidationError(f"{field} {value} is outside logical queue {queue.name}'s range "
+                                  f"[{low if low is not None else '-'}, {high if high is not None else '-'}]")
+
+
 def resolve_job(
     request: JobRequest,
     app: AppSpec,
@@ -140,6 +152,9 @@ def resolve_job(
     cores = _pick(request.coresPerNode, attrs.coresPerNode, 1)
     memory = _pick(request.memoryMB, attrs.memoryMB, 100)
     minutes = _pick(request.maxMinutes, attrs.maxMinutes, 10)
+    if job_type == JobType.BATCH and logical_queue:
+        queue = next(q for q in exec_system.batchLogicalQueues if q.name == logical_queue)
+        _check_queue_limits(queue, nodeCount=node_count, coresPerNode=cores, memoryMB=memory, maxMinutes=minutes)
 
     request_params, app_params = request.parameterSet, attrs.parameterSet
     parameter_set = {

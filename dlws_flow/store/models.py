@@ -129,3 +129,5 @@ class SystemPollRow(Base):
     system_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     login_user: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_poll: Mapped[datetime] = mapped_column(default=utcnow)
+    # How many polls ran: with the host's command log this shows one status command per poll (tests, bench).
+    poll_count: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -184,14 +184,14 @@ def claim_poll(session: Session, system_id: str, login_user: str, min_interval: 
     result = session.execute(update(SystemPollRow)
                              .where(SystemPollRow.system_id == system_id, SystemPollRow.login_user == login_user,
                                     SystemPollRow.last_poll <= now - timedelta(seconds=min_interval))
-                             .values(last_poll=now).execution_options(synchronize_session=False))
+                             .values(last_poll=now, poll_count=SystemPollRow.poll_count + 1).execution_options(synchronize_session=False))
     if result.rowcount == 1:
         return True
     if session.get(SystemPollRow, (system_id, login_user)) is not None:
         return False
     try:
         with session.begin_nested():
-            session.add(SystemPollRow(system_id=system_id, login_user=login_user, last_poll=now))
+            session.add(SystemPollRow(system_id=system_id, login_user=login_user, last_poll=now, poll_count=1))
         return True
     except IntegrityError:
         return False
@@ -199,3 +199,8 @@ def claim_poll(session: Session, system_id: str, login_user: str, min_interval: 
 
 def when(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def poll_count(session: Session, system_id: str, login_user: str) -> int:
+    row = session.get(SystemPollRow, (system_id, login_user))
+    return row.poll_count if row else 0

@@ -78,3 +78,16 @@ def test_improper_paths_refused(bad):
 def test_unbalanced_quotes_in_args_refused():
     with pytest.raises(Exception, match="shell-word"):
         JobRequest(name="j", appId="app", appVersion="1", parameterSet={"appArgs": [{"arg": "'open"}]})
+
+
+def test_batch_job_outside_its_logical_queue_limits_is_refused():
+    hpc = SYSTEM.model_copy(update={"canRunBatch": True, "batchScheduler": "SLURM", "batchDefaultLogicalQueue": "dev",
+                                    "batchLogicalQueues": [{"name": "dev", "hpcQueueName": "debug", "maxMinutes": 30,
+                                                            "maxNodeCount": 2}]})
+    hpc = SystemSpec.model_validate(hpc.model_dump())
+    req = JobRequest(name="j", appId="app", appVersion="1", maxMinutes=30, nodeCount=2)
+    assert resolve_job(req, APP, hpc, hpc, uuid="u", owner="a", tenant="t", created=datetime.now(UTC)).maxMinutes == 30
+    for over in ({"maxMinutes": 31}, {"nodeCount": 3}):
+        req = JobRequest(name="j", appId="app", appVersion="1", **over)
+        with pytest.raises(ValidationError, match="outside logical queue dev"):
+            resolve_job(req, APP, hpc, hpc, uuid="u", owner="a", tenant="t", created=datetime.now(UTC))

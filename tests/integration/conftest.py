@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
@@ -19,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTHOSTS = os.environ.get("DLWS_TESTHOSTS_DIR", "/tmp/dlws-test-hosts")
+WORKER_PROCESSES = 2  # the test worker's prefork concurrency; each process holds its own SSH connections
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +50,8 @@ def host_shell(hosts):
         return text
 
     run.sftp = client.open_sftp()
+    local_ip, local_port = client.get_transport().sock.getsockname()[:2]
+    run.connection = f"{local_ip}:{local_port}"  # as the host's command log names it
     yield run
     client.close()
 
@@ -66,7 +70,7 @@ def worker(hosts, fault_dir):
     env = {**os.environ, "DLWS_FAULT_DIR": str(fault_dir)}
     log_path = Path(os.environ["DLWS_DATA_DIR"]) / "worker.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers", "worker", "-l", "info", "-c", "2",
+        proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers", "worker", "-l", "info", "-c", str(WORKER_PROCESSES),
                                  "-n", f"test-{uuid.uuid4().hex[:6]}@%h"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     yield proc
@@ -143,3 +147,35 @@ def script_args(script: str) -> dict:
     import shlex
 
     return {"appArgs": [{"name": "shell", "arg": "sh -c"}, {"name": "script", "arg": shlex.quote(script)}]}
+
+
+@dataclass(frozen=True)
+class SshCommand:
+    """One command as the test host's sshd received it (scripts/testhosts: command-log.sh)."""
+
+    time: float
+    connection: str  # client address:port, one per SSH connection
+    command: str
+
+
+@pytest.fixture(scope="session")
+def ssh_commands(hosts):
+    """The host-side log of every command sent over SSH: ``mark()`` an offset, ``since(mark)`` read on."""
+    path = Path(hosts["DLWS_TEST_SSH_COMMAND_LOG"])
+
+    class CommandLog:
+        def mark(self) -> int:
+            return path.stat().st_size
+
+        def since(self, offset: int) -> list[SshCommand]:
+            with path.open("rb") as log:
+                log.seek(offset)
+                text = log.read().decode(errors="replace")
+            entries = []
+            for line in text.splitlines():
+                fields = line.split("\t", 2)
+                if len(fields) == 3:
+                    entries.append(SshCommand(float(fields[0]), fields[1], fields[2]))
+            return entries
+
+    return CommandLog()

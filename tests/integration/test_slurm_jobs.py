@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import script_args, wait_for, wait_status
+from tests.integration.conftest import WORKER_PROCESSES, script_args, wait_for, wait_status
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slurm]
+IN_FLIGHT = {"QUEUED", "RUNNING"}
+ENDED = {"FINISHED", "FAILED", "CANCELLED"}
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +28,18 @@ def hpc_system(hosts, worker):
     }
     add_system(record, replace=True)
     return record
+
+
+@pytest.fixture(scope="module", autouse=True)
+def overtime_job(sif_app, hpc_system):
+    """Submitted first, checked last: Slurm enforces time limits only every ~30 s, so a job over its one
+    minute takes 60-100 s to be killed; the other tests of this module run meanwhile."""
+    from dlws_flow import submit_job
+
+    job = submit_job(name="hpc-overtime", appId=sif_app["id"], appVersion=sif_app["version"],
+                     execSystemId=hpc_system["id"], maxMinutes=1, parameterSet=script_args("sleep 600"))
+    wait_status(job["uuid"], IN_FLIGHT, timeout=60)  # submitted, so no later fault injection can hit it
+    return job
 
 
 def test_seed_hpc_flow_reaches_finished(sif_app, hpc_system, host_shell):
@@ -67,3 +81,72 @@ def test_scancel_through_cancel(sif_app, hpc_system, host_shell):
     slurm_id = running["remoteJobId"]
     wait_for(lambda: host_shell(f"squeue -h -a -t all -j {slurm_id} -o %T").strip() == "CANCELLED",
              f"Slurm to report job {slurm_id} CANCELLED", timeout=20)
+
+
+def test_redelivered_submit_does_not_create_a_second_slurm_job(sif_app, hpc_system, host_shell, fault_dir):
+    """The worker dies right after sbatch, before recording the Slurm id; the broker re-delivers the
+    submit task, which finds tapisjob.slurmid (or the comment marker) instead of calling sbatch again."""
+    from dlws_flow import stages, submit_job
+
+    (fault_dir / "after_launch").write_text("kill the worker process once")
+    job = submit_job(name="hpc-crash-after-sbatch", appId=sif_app["id"], appVersion=sif_app["version"],
+                     execSystemId=hpc_system["id"],
+                     parameterSet=script_args('echo launched >> "$HOME/launches-$_tapisJobUUID"'))
+    done = wait_status(job["uuid"], ENDED, timeout=180)
+    assert done["status"] == "FINISHED", done["lastMessage"]
+    assert not (fault_dir / "after_launch").exists(), "the fault was never triggered"
+    assert stages.submit(job["uuid"]) == stages.Outcome.STOP
+    comments = host_shell("squeue -h -a -t all -u hpcuser -o %k").split()
+    assert comments.count(f"dlws-{job['uuid']}") == 1
+    assert host_shell(f"cat ~/launches-{job['uuid']}").splitlines() == ["launched"]
+
+
+def test_fifty_jobs_share_one_squeue_per_poll(sif_app, hpc_system, host_shell, ssh_commands, overtime_job):
+    """50 jobs in flight on one Slurm system: every status poll is one squeue naming all of them, and
+    the number of SSH connections stays at one per worker process (docs/configuration.md)."""
+    from dlws_flow import get_job, submit_job
+    from dlws_flow.store import repositories as repo
+    from dlws_flow.store.db import session_scope
+
+    release = f"/home/hpcuser/release-{overtime_job['uuid']}"
+    start = ssh_commands.mark()
+    jobs = [submit_job(name=f"fifty-{n}", appId=sif_app["id"], appVersion=sif_app["version"],
+                       execSystemId=hpc_system["id"],
+                       parameterSet=script_args(f"while [ ! -e {release} ]; do sleep 0.2; done; echo job {n}"))
+            for n in range(50)]
+
+    def statuses() -> list[dict]:
+        return [get_job(job["uuid"]) for job in jobs]
+
+    wait_for(lambda: all(j["status"] in IN_FLIGHT for j in statuses()), "all 50 jobs queued or running", timeout=180)
+    fifty_ids = {j["remoteJobId"] for j in statuses()}
+    assert len(fifty_ids) == 50
+
+    def polls() -> int:
+        with session_scope() as session:
+            return repo.poll_count(session, hpc_system["id"], "hpcuser")
+
+    steady, polls_before = ssh_commands.mark(), polls()
+    wait_for(lambda: polls() >= polls_before + 3, "three more polls of the Slurm system", timeout=60)
+    polls_after = polls()
+    status_calls = [c for c in ssh_commands.since(steady) if "squeue -h -a -t all -j " in c.command]
+    # A poll claimed just before the first mark may land after it, one claimed before the last read not yet.
+    assert polls_after - polls_before - 1 <= len(status_calls) <= polls_after - polls_before + 1, status_calls
+    for call in status_calls:
+        named = set(call.command.split("squeue -h -a -t all -j ", 1)[1].split()[0].split(","))
+        assert fifty_ids <= named, "a poll left some of the 50 jobs out"
+    print(f"\n50 jobs in flight: {polls_after - polls_before} polls, {len(status_calls)} squeue status commands")
+
+    host_shell(f"touch {release}")
+    wait_for(lambda: all(j["status"] in ENDED for j in statuses()), "all 50 jobs ended", timeout=300)
+    assert {j["status"] for j in statuses()} == {"FINISHED"}
+    window = ssh_commands.since(start)
+    connections = {c.connection for c in window} - {host_shell.connection}
+    print(f"50 jobs, whole lifecycle: {len(window)} SSH commands over {len(connections)} connections")
+    assert len(connections) <= WORKER_PROCESSES
+
+
+def test_over_max_minutes_fails_with_timeout(overtime_job):
+    done = wait_status(overtime_job["uuid"], ENDED, timeout=240)
+    assert done["status"] == "FAILED"
+    assert "TIMEOUT" in done["lastMessage"] and "maxMinutes" in done["lastMessage"], done["lastMessage"]
