@@ -4,6 +4,7 @@
      ├── ValidationError          bad user input; HTTP 400, CLI exit 2
      ├── NotFoundError            unknown job/app/system; HTTP 404
      ├── PermissionDeniedError    the user may not do this; HTTP 403
+     ├── ConflictError            it already exists / state forbids it; HTTP 409
      ├── InvalidTransition        a state change the lifecycle forbids
      ├── ConfigurationError       the deployment is wrong (missing credential, ...)
      └── TransportError           transient: the host could not be reached or talked to
@@ -28,6 +29,10 @@ class NotFoundError(DlwsFlowError):
 
 class PermissionDeniedError(DlwsFlowError):
     """The caller is known but may not perform this action."""
+
+
+class ConflictError(DlwsFlowError):
+    """The resource already exists, or its current state forbids the request."""
 
 
 class InvalidTransition(DlwsFlowError):

@@ -23,7 +23,8 @@ def _fernet(secret: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()))
 
 
-def _secret() -> str:
+def secret() -> str:
+    """The deployment secret (DLWS_SECRET_KEY, else a random key kept in the data dir)."""
     settings = get_settings()
     if settings.secret_key:
         return settings.secret_key
@@ -36,13 +37,13 @@ def _secret() -> str:
 
 
 def encrypt(plain: str | None) -> bytes | None:
-    return None if plain is None else _fernet(_secret()).encrypt(plain.encode())
+    return None if plain is None else _fernet(secret()).encrypt(plain.encode())
 
 
 def decrypt(token: bytes | None) -> str | None:
     if token is None:
         return None
     try:
-        return _fernet(_secret()).decrypt(token).decode()
+        return _fernet(secret()).decrypt(token).decode()
     except InvalidToken as exc:
         raise ConfigurationError("stored credential cannot be decrypted: DLWS_SECRET_KEY changed?") from exc

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     default_user: str = Field(default_factory=getpass.getuser)
     secret_key: str = ""
     api_base_url: str = "http://127.0.0.1:8000"
+    admin_user: str = "admin"
+    admin_password: str = ""
+    max_request_bytes: int = 1_048_576
     monitor_first_interval: float = 0.3
     monitor_max_interval: float = 10.0
     monitor_backoff: float = 1.5

@@ -13,9 +13,11 @@ from pydantic import ValidationError as PydanticValidationError
 from dlws_flow.domain.records import JobRequest
 from dlws_flow.domain.resolve import resolve_job
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
-from dlws_flow.errors import ValidationError
+from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.runtimes import runtime_for
 from dlws_flow.services.catalog import pydantic_message
+from dlws_flow.services import permissions as perms
+from dlws_flow.services.auth import Principal
 from dlws_flow.settings import get_settings
 from dlws_flow.staging.inputs import parse_source
 from dlws_flow.store import repositories as repo
@@ -41,10 +43,15 @@ def parse_request(data: dict[str, Any] | JobRequest) -> JobRequest:
 
 
 def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: str | None = None,
-           parent_uuid: str | None = None) -> dict[str, Any]:
+           parent_uuid: str | None = None, principal: Principal | None = None) -> dict[str, Any]:
+    """Authorize (when ``principal`` is given: the in-process API is trusted), validate, store, enqueue.
+
+    The caller needs READ on the app, EXECUTE on the exec system, READ on the archive system, and READ on
+    the system path of every ``tapis://`` input.
+    """
     settings = get_settings()
     request = parse_request(data)
-    owner = owner or settings.default_user
+    owner = principal.username if principal else owner or settings.default_user
     job_uuid = f"{uuidlib.uuid4()}-007"  # Tapis job UUIDs end in a type suffix; 007 is "job"
     created = utcnow()
     with session_scope() as session:
@@ -59,17 +66,26 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
         if not exec_id:
             raise ValidationError("execSystemId is required: neither the request nor the app names one")
         exec_row = repo.get_system(session, exec_id)
+        if principal:
+            perms.require(session, principal, "app", app_row.id, app_row.owner, "READ", what=f"app {app_row.id}")
+            perms.require(session, principal, "system", exec_id, exec_row.owner, "EXECUTE", what=f"system {exec_id}")
         if not exec_row.enabled:
             raise ValidationError(f"system {exec_id} is disabled")
         exec_system = repo.system_spec(exec_row)
         archive_id = request.archiveSystemId or app.jobAttributes.archiveSystemId or exec_id
-        archive_system = exec_system if archive_id == exec_id else repo.system_spec(repo.get_system(session, archive_id))
+        archive_row = exec_row if archive_id == exec_id else repo.get_system(session, archive_id)
+        if principal:
+            perms.require(session, principal, "system", archive_id, archive_row.owner, "READ", what=f"system {archive_id}")
+        archive_system = exec_system if archive_id == exec_id else repo.system_spec(archive_row)
         resolved = resolve_job(request, app, exec_system, archive_system, uuid=job_uuid, owner=owner,
                                tenant=settings.tenant, created=created)
         for item in resolved.fileInputs:
             source = parse_source(item["sourceUrl"])
             if source.kind == "tapis":
-                repo.get_system(session, source.system_id)
+                source_row = repo.get_system(session, source.system_id)
+                if principal:
+                    perms.require(session, principal, "file", source.system_id, source_row.owner, "READ",
+                                  what=f"{source.system_id}:{source.path}", path=source.path)
         row = JobRow(
             uuid=job_uuid, name=resolved.name, owner=owner, tenant=settings.tenant, description=resolved.description,
             status=JobStatus.PENDING.value, last_message="Job created and queued for processing",
@@ -145,3 +161,146 @@ def cancel(job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
     if needs_kill:
         dispatcher.cancel(job_uuid)  # only enqueues: the job read above is still current
     return job
+
+
+# --- the same, as a named caller sees them (the HTTP APIs) -----------------------------------------
+
+
+def _readable(session, principal: Principal, job_uuid: str) -> JobRow:
+    row = repo.get_job(session, job_uuid)
+    perms.require(session, principal, "job", job_uuid, row.owner, "READ", what=f"job {job_uuid}")
+    return row
+
+
+def _owned(session, principal: Principal, job_uuid: str) -> JobRow:
+    row = _readable(session, principal, job_uuid)
+    if not (principal.is_admin or row.owner == principal.username):
+        raise PermissionDeniedError(f"only the owner of job {job_uuid} may do this")
+    return row
+
+
+def get_for(principal: Principal, job_uuid: str) -> dict[str, Any]:
+    with session_scope() as session:
+        return job_to_dict(_readable(session, principal, job_uuid))
+
+
+def history_for(principal: Principal, job_uuid: str) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        _readable(session, principal, job_uuid)
+        return [event_to_dict(e) for e in repo.job_history(session, job_uuid)]
+
+
+#: Search fields: query parameter -> (column, how the value is compared).
+SEARCH_FIELDS = {"status": "status", "name": "name", "appId": "app_id", "appVersion": "app_version", "owner": "owner",
+                 "execSystemId": "exec_system_id", "archiveSystemId": "archive_system_id", "uuid": "uuid",
+                 "jobType": "job_type", "tenant": "tenant", "remoteJobId": "remote_job_id"}
+DATE_FIELDS = {"created": "created", "ended": "ended", "lastUpdated": "last_updated"}
+
+
+def search_for(principal: Principal, *, filters: dict[str, str] | None = None, limit: int = 100, skip: int = 0,
+               order_by: str | None = None, include_hidden: bool = False, include_shared: bool = True) -> list[dict[str, Any]]:
+    """Jobs the caller may read, filtered Tapis-style: ``field=value``, ``field.eq/neq/like/lt/gt/lte/gte``.
+
+    Raises:
+        ValidationError: an unknown field, operator or date.
+    """
+    with session_scope() as session:
+        shared = perms.visible_ids(session, "job", principal.username) if include_shared else set()
+        rows = repo.search_jobs(session, owner=None if principal.is_admin else principal.username, shared=shared,
+                                conditions=_conditions(filters or {}), include_hidden=include_hidden,
+                                limit=max(1, min(limit, 10_000)) if limit >= 0 else 10_000, skip=max(0, skip),
+                                order_by=_order(order_by))
+        return [job_to_dict(r) for r in rows]
+
+
+def _order(order_by: str | None) -> tuple[str, bool]:
+    if not order_by:
+        return "created", True
+    name, _, direction = order_by.partition("(")
+    direction = direction.rstrip(")").lower() or "asc"
+    column = SEARCH_FIELDS.get(name) or DATE_FIELDS.get(name)
+    if column is None or direction not in ("asc", "desc"):
+        raise ValidationError(f"cannot order by {order_by!r}; use a job field, optionally with (asc) or (desc)")
+    return column, direction == "desc"
+
+
+def _conditions(filters: dict[str, str]) -> list[tuple[str, str, Any]]:
+    from datetime import datetime
+
+    conditions = []
+    for key, value in filters.items():
+        field, _, op = key.partition(".")
+        op = op or "eq"
+        if op not in ("eq", "neq", "like", "lt", "gt", "lte", "gte", "in"):
+            raise ValidationError(f"unknown search operator {op!r} in {key!r}")
+        if field in DATE_FIELDS:
+            try:
+                parsed: Any = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise ValidationError(f"{key}: {value!r} is not an ISO 8601 date") from exc
+            if parsed.tzinfo is None:
+                from datetime import UTC
+
+                parsed = parsed.replace(tzinfo=UTC)
+            conditions.append((DATE_FIELDS[field], op, parsed))
+        elif field in SEARCH_FIELDS:
+            conditions.append((SEARCH_FIELDS[field], op, value.split(",") if op == "in" else value))
+        else:
+            raise ValidationError(f"cannot search jobs by {field!r}; fields: {', '.join(sorted({*SEARCH_FIELDS, *DATE_FIELDS}))}")
+    return conditions
+
+
+def cancel_for(principal: Principal, job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
+    with session_scope() as session:
+        _owned(session, principal, job_uuid)
+    return cancel(job_uuid, dispatcher)
+
+
+def set_visible(principal: Principal, job_uuid: str, visible: bool) -> int:
+    with session_scope() as session:
+        row = _owned(session, principal, job_uuid)
+        changed = int(row.visible != visible)
+        row.visible = visible
+        return changed
+
+
+def share(principal: Principal, job_uuid: str, username: str) -> None:
+    from dlws_flow.services.auth import user_exists
+
+    if not user_exists(username):
+        raise NotFoundError(f"user {username} not found")
+    with session_scope() as session:
+        _owned(session, principal, job_uuid)
+        perms.grant(session, "job", job_uuid, username, ["READ"], by=principal.username)
+
+
+def unshare(principal: Principal, job_uuid: str, username: str) -> None:
+    with session_scope() as session:
+        _owned(session, principal, job_uuid)
+        perms.revoke(session, "job", job_uuid, username)
+
+
+def share_info(principal: Principal, job_uuid: str) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        row = _owned(session, principal, job_uuid)
+        return [{"jobUuid": job_uuid, "grantor": row.owner, "grantee": user, "jobResource": "JOB_HISTORY",
+                 "jobPermission": "READ"} for user in sorted(perms.users_with(session, "job", job_uuid))]
+
+
+def resubmit_request(principal: Principal, job_uuid: str) -> dict[str, Any]:
+    with session_scope() as session:
+        return dict(_readable(session, principal, job_uuid).request)
+
+
+def resubmit(principal: Principal, job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
+    """A new job from the original request (as Tapis: same request, new UUID, the caller as owner)."""
+    return submit(resubmit_request(principal, job_uuid), dispatcher, principal=principal)
+
+
+def send_event(principal: Principal, job_uuid: str, event_data: str, event_type: str | None = None) -> None:
+    """Tapis' user event: recorded in the job's history (and seen by subscribers of USER events)."""
+    if not isinstance(event_data, str) or not event_data or len(event_data) > 16384:
+        raise ValidationError("eventData must be 1 to 16384 characters")
+    with session_scope() as session:
+        _readable(session, principal, job_uuid)
+        repo.add_job_event(session, job_uuid, "JOB_USER_EVENT", event_data if not event_type else f"{event_type}: {event_data}")

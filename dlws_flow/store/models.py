@@ -131,3 +131,36 @@ class SystemPollRow(Base):
     last_poll: Mapped[datetime] = mapped_column(default=utcnow)
     # How many polls ran: with the host's command log this shows one status command per poll (tests, bench).
     poll_count: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class UserRow(Base):
+    """An API user (Tapis tokens, OpenPAI, the CLI's admin). Passwords are argon2 hashes."""
+
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(Text)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Tokens issued before this instant are refused (password change, user removal, revocation).
+    tokens_valid_after: Mapped[datetime] = mapped_column(default=utcnow)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class GrantRow(Base):
+    """One permission one user holds on a resource someone else owns (owners hold every permission).
+
+    ``kind`` is ``system``, ``app``, ``job`` or ``file``; ``path`` is only set for ``file`` grants (a
+    path relative to the system's rootDir, covering everything below it)."""
+
+    __tablename__ = "grants"
+    __table_args__ = (Index("ix_grants_user", "username", "kind"),)
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True, default="")
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    permission: Mapped[str] = mapped_column(String(16), primary_key=True)
+    granted_by: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(default=utcnow)

@@ -11,14 +11,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dlws_flow import secrets
 from dlws_flow.domain.records import AppSpec, Credential, SystemSpec
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus, advance
-from dlws_flow.errors import NotFoundError, ValidationError
+from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.store.models import AppRow, CredentialRow, JobEventRow, JobRow, SystemPollRow, SystemRow, utcnow
 
 # --- systems -------------------------------------------------------------------------------------
@@ -27,7 +27,7 @@ from dlws_flow.store.models import AppRow, CredentialRow, JobEventRow, JobRow, S
 def add_system(session: Session, spec: SystemSpec, owner: str, tenant: str, *, replace: bool = False) -> SystemRow:
     row = session.get(SystemRow, spec.id)
     if row is not None and not row.deleted and not replace:
-        raise ValidationError(f"system {spec.id} already exists")
+        raise ConflictError(f"system {spec.id} already exists")
     data = spec.public_dict()
     data["owner"] = owner
     if row is None:
@@ -82,7 +82,7 @@ def get_credential(session: Session, system_id: str, username: str) -> Credentia
 def add_app(session: Session, spec: AppSpec, owner: str, tenant: str, *, replace: bool = False) -> AppRow:
     row = session.get(AppRow, (spec.id, spec.version))
     if row is not None and not row.deleted and not replace:
-        raise ValidationError(f"app {spec.id} version {spec.version} already exists")
+        raise ConflictError(f"app {spec.id} version {spec.version} already exists")
     data = spec.model_dump(mode="json")
     data["owner"] = owner
     if row is None:
@@ -139,6 +139,26 @@ def list_jobs(session: Session, *, owner: str | None = None, status: Iterable[st
     if not include_hidden:
         query = query.where(JobRow.visible.is_(True))
     return session.scalars(query.order_by(JobRow.created.desc()).offset(skip).limit(limit)).all()
+
+
+def search_jobs(session: Session, *, owner: str | None, shared: set[str], conditions: list[tuple[str, str, Any]],
+                include_hidden: bool, limit: int, skip: int, order_by: tuple[str, bool]) -> Sequence[JobRow]:
+    """Jobs owned by ``owner`` (any owner when None) or shared with them, matching every condition."""
+    query = select(JobRow)
+    if owner is not None:
+        query = query.where(or_(JobRow.owner == owner, JobRow.uuid.in_(shared)) if shared else JobRow.owner == owner)
+    if not include_hidden:
+        query = query.where(JobRow.visible.is_(True))
+    for column_name, op, value in conditions:
+        column = getattr(JobRow, column_name)
+        clause = {"eq": lambda: column == value, "neq": lambda: column != value, "lt": lambda: column < value,
+                  "gt": lambda: column > value, "lte": lambda: column <= value, "gte": lambda: column >= value,
+                  "like": lambda: column.like(str(value).replace("*", "%")), "in": lambda: column.in_(value)}[op]()
+        query = query.where(clause)
+    column_name, descending = order_by
+    column = getattr(JobRow, column_name)
+    query = query.order_by(column.desc() if descending else column.asc(), JobRow.uuid)
+    return session.scalars(query.offset(skip).limit(limit)).all()
 
 
 def job_history(session: Session, uuid: str) -> Sequence[JobEventRow]:

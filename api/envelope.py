@@ -1,0 +1,95 @@
+"""Response shapes and error mapping shared by the API surfaces.
+
+Tapis (/v3) answers ``{"result", "status", "message", "version", "metadata"}``, errors too. Other
+surfaces register their own error body for their path prefix (``register_error_format``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import dlws_flow
+from dlws_flow.errors import (
+    ConfigurationError,
+    ConflictError,
+    DlwsFlowError,
+    InvalidTransition,
+    NotFoundError,
+    PermissionDeniedError,
+    TransportError,
+    ValidationError,
+)
+from dlws_flow.services.auth import AuthenticationError
+
+log = logging.getLogger(__name__)
+
+#: (exception class, HTTP status), most specific first.
+STATUS_FOR: list[tuple[type[Exception], int]] = [
+    (AuthenticationError, 401), (PermissionDeniedError, 403), (NotFoundError, 404), (ConflictError, 409),
+    (ValidationError, 400), (InvalidTransition, 409), (ConfigurationError, 422), (TransportError, 502),
+    (DlwsFlowError, 400),
+]
+
+ErrorFormat = Callable[[int, str, Exception | None], dict[str, Any]]
+
+
+def ok(result: Any, message: str = "Success", metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"result": result, "status": "success", "message": message, "version": dlws_flow.__version__,
+            "commit": "", "build": "", "metadata": metadata or {}}
+
+
+def tapis_error(status: int, message: str, exc: Exception | None = None) -> dict[str, Any]:
+    return {"result": None, "status": "error", "message": message, "version": dlws_flow.__version__,
+            "commit": "", "build": "", "metadata": {}}
+
+
+_formats: list[tuple[str, ErrorFormat]] = []
+
+
+def register_error_format(prefix: str, formatter: ErrorFormat) -> None:
+    """Errors under ``prefix`` get ``formatter``'s body; longest prefix wins; Tapis' envelope otherwise."""
+    _formats.append((prefix, formatter))
+    _formats.sort(key=lambda item: -len(item[0]))
+
+
+def error_response(request: Request, status: int, message: str, exc: Exception | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    path = request.url.path
+    formatter = next((f for prefix, f in _formats if path.startswith(prefix)), tapis_error)
+    return JSONResponse(formatter(status, message, exc), status_code=status, headers=headers)
+
+
+def status_for(exc: Exception) -> int:
+    return next(code for cls, code in STATUS_FOR if isinstance(exc, cls))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DlwsFlowError)
+    async def _known(request: Request, exc: DlwsFlowError) -> JSONResponse:
+        status = status_for(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return error_response(request, status, str(exc), exc, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+        return error_response(request, 400, "invalid request: " + "; ".join(parts), exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(request, exc.status_code, str(exc.detail), exc, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(request, 500, "internal error; the server log has the details", exc)

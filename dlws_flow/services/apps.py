@@ -1,0 +1,179 @@
+"""Apps as their users see them: create versions, read, change, enable/disable, delete, permissions,
+sharing. Rules are in ``services.permissions`` (owner and admins hold everything)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.services import permissions as perms
+from dlws_flow.services.auth import Principal, user_exists
+from dlws_flow.services.catalog import parse_app
+from dlws_flow.store import repositories as repo
+from dlws_flow.store.db import session_scope
+from dlws_flow.store.models import AppRow
+
+
+def public_view(row: AppRow) -> dict[str, Any]:
+    return {**row.spec, "owner": row.owner, "enabled": row.enabled, "deleted": row.deleted, "tenant": row.tenant,
+            "created": repo.when(row.created), "updated": repo.when(row.updated)}
+
+
+def _versions(session, app_id: str) -> list[AppRow]:
+    return list(session.scalars(select(AppRow).where(AppRow.id == app_id, AppRow.deleted.is_(False))))
+
+
+def _visible(session, principal: Principal, app_id: str, version: str | None = None,
+             permission: str = "READ") -> AppRow:
+    row = repo.get_app(session, app_id, version)
+    perms.require(session, principal, "app", app_id, row.owner, permission, what=f"app {app_id}")
+    return row
+
+
+def create(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+    spec = parse_app({**data, "owner": principal.username})
+    with session_scope() as session:
+        versions = _versions(session, spec.id)
+        if versions and versions[0].owner != principal.username and not principal.is_admin:
+            raise PermissionDeniedError(f"app {spec.id} belongs to another user")
+        if session.get(AppRow, (spec.id, spec.version)) is not None and any(v.version == spec.version for v in versions):
+            raise ConflictError(f"app {spec.id} version {spec.version} already exists")
+        owner = versions[0].owner if versions else principal.username
+        return public_view(repo.add_app(session, spec, owner, principal.tenant, replace=True))
+
+
+def get(principal: Principal, app_id: str, version: str | None = None) -> dict[str, Any]:
+    with session_scope() as session:
+        return public_view(_visible(session, principal, app_id, version))
+
+
+def list_for(principal: Principal, *, search: dict[str, str] | None = None, limit: int | None = None,
+             skip: int = 0, latest_only: bool = True) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        shared = perms.visible_ids(session, "app", principal.username)
+        rows = [r for r in repo.list_apps(session)
+                if principal.is_admin or r.owner == principal.username or r.id in shared]
+        if latest_only:
+            newest: dict[str, AppRow] = {}
+            for row in rows:
+                if row.id not in newest or row.created > newest[row.id].created:
+                    newest[row.id] = row
+            rows = sorted(newest.values(), key=lambda r: r.id)
+        result = [public_view(r) for r in rows]
+    if search:
+        result = [a for a in result if all(str(a.get(k)) == v for k, v in search.items())]
+    return result[skip:] if limit is None or limit < 0 else result[skip:skip + limit]
+
+
+def update(principal: Principal, app_id: str, version: str, changes: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
+    with session_scope() as session:
+        row = _visible(session, principal, app_id, version, "MODIFY")
+        if row.spec.get("locked"):
+            raise ConflictError(f"app {app_id} version {version} is locked")
+        for key in ("id", "version"):
+            if key in changes and changes[key] != row.spec[key]:
+                raise ValidationError(f"{key} cannot be changed")
+        merged = {**({} if full else row.spec), **changes, "id": app_id, "version": version, "owner": row.owner}
+        return public_view(repo.add_app(session, parse_app(merged), row.owner, row.tenant, replace=True))
+
+
+def set_enabled(principal: Principal, app_id: str, enabled: bool, version: str | None = None) -> int:
+    with session_scope() as session:
+        _visible(session, principal, app_id, version, "MODIFY")
+        changed = 0
+        for row in _versions(session, app_id):
+            if version is None or row.version == version:
+                changed += int(row.enabled != enabled)
+                row.enabled = enabled
+        return changed
+
+
+def is_enabled(principal: Principal, app_id: str, version: str | None = None) -> bool:
+    with session_scope() as session:
+        return _visible(session, principal, app_id, version).enabled
+
+
+def set_locked(principal: Principal, app_id: str, version: str, locked: bool) -> int:
+    with session_scope() as session:
+        row = _visible(session, principal, app_id, version, "MODIFY")
+        changed = int(bool(row.spec.get("locked")) != locked)
+        row.spec = {**row.spec, "locked": locked}
+        return changed
+
+
+def set_deleted(principal: Principal, app_id: str, deleted: bool) -> int:
+    with session_scope() as session:
+        rows = list(session.scalars(select(AppRow).where(AppRow.id == app_id)))
+        mine = [r for r in rows if principal.is_admin or r.owner == principal.username]
+        if not mine:
+            if rows and not all(r.deleted for r in rows):
+                _visible(session, principal, app_id)
+                raise PermissionDeniedError(f"only the owner of app {app_id} may delete it")
+            raise NotFoundError(f"app {app_id} not found")
+        changed = 0
+        for row in mine:
+            changed += int(row.deleted != deleted)
+            row.deleted = deleted
+        return changed
+
+
+def change_owner(principal: Principal, app_id: str, new_owner: str) -> int:
+    if not user_exists(new_owner):
+        raise NotFoundError(f"user {new_owner} not found")
+    with session_scope() as session:
+        _owner_only(session, principal, app_id)
+        rows = _versions(session, app_id)
+        for row in rows:
+            row.owner = new_owner
+            row.spec = {**row.spec, "owner": new_owner}
+        return len(rows)
+
+
+def _owner_only(session, principal: Principal, app_id: str) -> AppRow:
+    row = _visible(session, principal, app_id)
+    if not (principal.is_admin or row.owner == principal.username):
+        raise PermissionDeniedError(f"only the owner of app {app_id} may change its permissions")
+    return row
+
+
+def grant(principal: Principal, app_id: str, username: str, permissions: list[str]) -> list[str]:
+    if not user_exists(username):
+        raise NotFoundError(f"user {username} not found")
+    with session_scope() as session:
+        _owner_only(session, principal, app_id)
+        return perms.grant(session, "app", app_id, username, permissions, by=principal.username)
+
+
+def revoke(principal: Principal, app_id: str, username: str, permissions: list[str] | None) -> None:
+    with session_scope() as session:
+        _owner_only(session, principal, app_id)
+        perms.revoke(session, "app", app_id, username, permissions)
+
+
+def user_permissions(principal: Principal, app_id: str, username: str) -> list[str]:
+    with session_scope() as session:
+        row = _visible(session, principal, app_id)
+        if username != principal.username and not (principal.is_admin or row.owner == principal.username):
+            raise PermissionDeniedError("only the owner sees other users' permissions")
+        if username == row.owner:
+            return list(perms.KINDS["app"])
+        return sorted(perms.held(session, "app", app_id, username))
+
+
+def share(principal: Principal, app_id: str, users: list[str]) -> None:
+    for username in users:
+        grant(principal, app_id, username, ["READ", "EXECUTE"])
+
+
+def unshare(principal: Principal, app_id: str, users: list[str]) -> None:
+    for username in users:
+        revoke(principal, app_id, username, ["READ", "EXECUTE"])
+
+
+def share_info(principal: Principal, app_id: str) -> dict[str, Any]:
+    with session_scope() as session:
+        _visible(session, principal, app_id)
+        holders = perms.users_with(session, "app", app_id)
+        return {"isPublic": False, "userList": sorted(u for u, p in holders.items() if {"READ", "EXECUTE"} <= p)}

@@ -1,0 +1,197 @@
+"""Users, passwords and access tokens, shared by every API surface (Tapis /v3, OpenPAI /api/v1, /child).
+
+Passwords are argon2id hashes. Access tokens are JWTs signed (HS256) with a key derived from
+``DLWS_SECRET_KEY``; their claims follow Tapis (``tapis/username``, ``tapis/tenant_id``, ...) so tapipy
+reads them unchanged. A token is refused when it is expired, forged, or issued before the user's
+``tokens_valid_after`` (set by a password change or removal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid as uuidlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from dlws_flow import secrets
+from dlws_flow.errors import DlwsFlowError, NotFoundError, ValidationError
+from dlws_flow.settings import get_settings
+from dlws_flow.store.db import session_scope
+from dlws_flow.store.models import UserRow, utcnow
+
+USERNAME = re.compile(r"^[_A-Za-z0-9]{1,64}$")  # OpenPAI's rule; also safe in paths and shells
+MIN_PASSWORD = 6
+DEFAULT_TTL = timedelta(hours=4)  # Tapis' default access token lifetime
+_hasher = PasswordHasher()
+
+
+class AuthenticationError(DlwsFlowError):
+    """No valid identity: bad password, or a missing, expired or forged token (HTTP 401)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling."""
+
+    username: str
+    tenant: str
+    is_admin: bool = False
+
+
+def _signing_key() -> str:
+    # A key of its own, derived from the deployment secret: a token never decrypts a credential.
+    return hashlib.sha256(b"dlws-flow jwt\0" + secrets.secret().encode()).hexdigest()
+
+
+def validate_username(username: str) -> str:
+    if not isinstance(username, str) or not USERNAME.match(username):
+        raise ValidationError("username must be 1-64 characters of letters, digits and underscores")
+    return username
+
+
+def validate_password(password: str) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise ValidationError(f"password must be at least {MIN_PASSWORD} characters")
+    if len(password) > 1024:
+        raise ValidationError("password must be at most 1024 characters")
+    return password
+
+
+def create_user(username: str, password: str, *, admin: bool = False, replace: bool = False) -> Principal:
+    """Add a user (or, with ``replace``, set an existing user's password and admin flag)."""
+    settings = get_settings()
+    validate_username(username)
+    validate_password(password)
+    with session_scope() as session:
+        row = session.get(UserRow, username)
+        if row is not None and not replace:
+            raise ValidationError(f"user {username} already exists")
+        if row is None:
+            row = UserRow(username=username, tenant=settings.tenant, is_admin=admin, password_hash="",
+                          tokens_valid_after=utcnow())
+            session.add(row)
+        row.password_hash = _hasher.hash(password)
+        row.is_admin = admin
+        return Principal(username, row.tenant, admin)
+
+
+def set_password(username: str, password: str) -> None:
+    """Change a password; tokens issued before the change stop working."""
+    validate_password(password)
+    with session_scope() as session:
+        row = _user(session, username)
+        row.password_hash = _hasher.hash(password)
+        row.tokens_valid_after = utcnow()
+
+
+def set_admin(username: str, admin: bool) -> None:
+    with session_scope() as session:
+        _user(session, username).is_admin = admin
+
+
+def delete_user(username: str) -> None:
+    with session_scope() as session:
+        session.delete(_user(session, username))
+
+
+def get_user(username: str) -> Principal:
+    with session_scope() as session:
+        row = _user(session, username)
+        return Principal(row.username, row.tenant, row.is_admin)
+
+
+def user_exists(username: str) -> bool:
+    with session_scope() as session:
+        return session.get(UserRow, username) is not None
+
+
+def list_users() -> list[Principal]:
+    with session_scope() as session:
+        return [Principal(r.username, r.tenant, r.is_admin) for r in session.query(UserRow).order_by(UserRow.username)]
+
+
+def _user(session, username: str) -> UserRow:
+    row = session.get(UserRow, username) if isinstance(username, str) else None
+    if row is None:
+        raise NotFoundError(f"user {username} not found")
+    return row
+
+
+def authenticate(username: str, password: str) -> Principal:
+    """The user, if the password is right.
+
+    Raises:
+        AuthenticationError: unknown user or wrong password (one message for both).
+    """
+    with session_scope() as session:
+        row = session.get(UserRow, username) if isinstance(username, str) else None
+        if row is not None:
+            try:
+                _hasher.verify(row.password_hash, password or "")
+            except (VerificationError, InvalidHashError):
+                row = None
+            else:
+                if _hasher.check_needs_rehash(row.password_hash):
+                    row.password_hash = _hasher.hash(password)
+        if row is None:
+            raise AuthenticationError("authentication failed")
+        return Principal(row.username, row.tenant, row.is_admin)
+
+
+def issue_token(principal: Principal, ttl: timedelta | None = None) -> dict[str, Any]:
+    """A signed access token, in the shape Tapis' authenticator returns it."""
+    settings = get_settings()
+    ttl = ttl or DEFAULT_TTL
+    now = datetime.now(UTC)
+    expires = now + ttl
+    jti = str(uuidlib.uuid4())
+    claims = {
+        "jti": jti, "iss": f"{settings.api_base_url.rstrip('/')}/v3/tokens", "sub": f"{principal.username}@{principal.tenant}",
+        "iat": int(now.timestamp()), "exp": int(expires.timestamp()),
+        "tapis/tenant_id": principal.tenant, "tapis/username": principal.username, "tapis/token_type": "access",
+        "tapis/account_type": "user", "tapis/delegation": False, "tapis/delegation_sub": None,
+        "tapis/client_id": None, "tapis/grant_type": "password", "tapis/target_site": "dlws",
+        "tapis/admin": principal.is_admin,
+    }
+    token = jwt.encode(claims, _signing_key(), algorithm="HS256")
+    return {"access_token": token, "expires_at": expires.isoformat(), "expires_in": int(ttl.total_seconds()), "jti": jti}
+
+
+def verify_token(token: str | None) -> Principal:
+    """The caller a token names.
+
+    Raises:
+        AuthenticationError: missing, malformed, forged, expired, or issued before the user's last
+            password change; or the user no longer exists.
+    """
+    if not token:
+        raise AuthenticationError("no access token: send X-Tapis-Token (or Authorization: Bearer)")
+    try:
+        claims = jwt.decode(token, _signing_key(), algorithms=["HS256"],
+                            options={"require": ["exp", "iat", "tapis/username"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthenticationError("the access token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthenticationError("the access token is not valid") from exc
+    with session_scope() as session:
+        row = session.get(UserRow, claims["tapis/username"])
+        if row is None or claims["iat"] < int(row.tokens_valid_after.timestamp()):
+            raise AuthenticationError("the access token is no longer valid")
+        return Principal(row.username, row.tenant, row.is_admin)
+
+
+def ensure_admin() -> None:
+    """Create the admin user named by ``DLWS_ADMIN_USER``/``DLWS_ADMIN_PASSWORD`` on first start."""
+    settings = get_settings()
+    if settings.admin_password and not user_exists(settings.admin_user):
+        try:
+            create_user(settings.admin_user, settings.admin_password, admin=True)
+        except ValidationError:
+            if not user_exists(settings.admin_user):  # another API process created it first: fine
+                raise

@@ -1,0 +1,125 @@
+"""Who may do what to whose systems, apps, jobs and files.
+
+The owner of a resource and admins hold every permission. Others hold what was granted to them:
+
+- systems: READ (see it), MODIFY (change it; implies READ), EXECUTE (run jobs on it);
+- apps: READ, MODIFY, EXECUTE (submit jobs with it);
+- jobs: READ (see it, its history and outputs), granted by sharing;
+- files: READ, MODIFY on a path of a system and everything below it (MODIFY implies READ).
+
+A caller without even READ gets "not found", so the existence of private resources does not leak; a
+caller who can see a resource but lacks the permission gets "permission denied".
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.services.auth import Principal
+from dlws_flow.store.models import GrantRow
+
+KINDS = {"system": ("READ", "MODIFY", "EXECUTE"), "app": ("READ", "MODIFY", "EXECUTE"), "job": ("READ",),
+         "file": ("READ", "MODIFY")}
+#: A permission that implies others.
+IMPLIES = {"MODIFY": {"READ"}, "EXECUTE": set()}
+
+
+def normalize_permissions(kind: str, permissions: Iterable[str]) -> list[str]:
+    allowed = KINDS[kind]
+    result = []
+    for perm in permissions:
+        name = str(perm).upper()
+        if name == "ALL":
+            result.extend(allowed)
+        elif name not in allowed:
+            raise ValidationError(f"unknown {kind} permission {perm!r}; use one of {', '.join(allowed)}")
+        else:
+            result.append(name)
+    if not result:
+        raise ValidationError("give at least one permission")
+    return sorted(set(result))
+
+
+def file_path(path: str) -> str:
+    """A file-grant path: relative to the system's rootDir, normalised, never escaping it."""
+    cleaned = posixpath.normpath("/" + (path or "").strip("/")).lstrip("/")
+    if ".." in cleaned.split("/"):
+        raise ValidationError(f"path {path!r} leaves the system's root")
+    return cleaned if cleaned != "." else ""
+
+
+def grant(session: Session, kind: str, resource_id: str, username: str, permissions: Iterable[str], *,
+          by: str, path: str = "") -> list[str]:
+    perms = normalize_permissions(kind, permissions)
+    path = file_path(path) if kind == "file" else ""
+    for perm in perms:
+        if session.get(GrantRow, (kind, resource_id, path, username, perm)) is None:
+            session.add(GrantRow(kind=kind, resource_id=resource_id, path=path, username=username, permission=perm,
+                                 granted_by=by))
+    return perms
+
+
+def revoke(session: Session, kind: str, resource_id: str, username: str, permissions: Iterable[str] | None = None,
+           *, path: str = "") -> None:
+    query = delete(GrantRow).where(GrantRow.kind == kind, GrantRow.resource_id == resource_id,
+                                   GrantRow.username == username)
+    if kind == "file":
+        query = query.where(GrantRow.path == file_path(path))
+    if permissions is not None:
+        query = query.where(GrantRow.permission.in_(normalize_permissions(kind, permissions)))
+    session.execute(query)
+
+
+def revoke_all(session: Session, kind: str, resource_id: str) -> None:
+    session.execute(delete(GrantRow).where(GrantRow.kind == kind, GrantRow.resource_id == resource_id))
+
+
+def held(session: Session, kind: str, resource_id: str, username: str, *, path: str | None = None) -> set[str]:
+    """Permissions granted to ``username`` (not counting ownership); for files, on ``path`` or above."""
+    query = select(GrantRow.permission, GrantRow.path).where(
+        GrantRow.kind == kind, GrantRow.resource_id == resource_id, GrantRow.username == username)
+    perms: set[str] = set()
+    wanted = file_path(path) if path is not None else None
+    for perm, granted_path in session.execute(query):
+        if wanted is None or not granted_path or wanted == granted_path or wanted.startswith(granted_path + "/"):
+            perms.add(perm)
+            perms |= IMPLIES.get(perm, set())
+    return perms
+
+
+def users_with(session: Session, kind: str, resource_id: str, *, path: str | None = None) -> dict[str, set[str]]:
+    query = select(GrantRow).where(GrantRow.kind == kind, GrantRow.resource_id == resource_id)
+    if path is not None:
+        query = query.where(GrantRow.path == file_path(path))
+    result: dict[str, set[str]] = {}
+    for row in session.scalars(query):
+        result.setdefault(row.username, set()).add(row.permission)
+    return result
+
+
+def visible_ids(session: Session, kind: str, username: str) -> set[str]:
+    """Resources of ``kind`` that ``username`` was granted anything on."""
+    return set(session.scalars(select(GrantRow.resource_id).where(GrantRow.kind == kind, GrantRow.username == username)))
+
+
+def require(session: Session, principal: Principal, kind: str, resource_id: str, owner: str, permission: str, *,
+            what: str, path: str | None = None) -> None:
+    """Pass when ``principal`` owns the resource, is an admin, or holds ``permission`` on it.
+
+    Raises:
+        NotFoundError: the caller holds nothing on it (it does not exist, as far as they can tell).
+        PermissionDeniedError: the caller can see it but lacks ``permission``.
+    """
+    if principal.is_admin or principal.username == owner:
+        return
+    perms = held(session, kind, resource_id, principal.username, path=path)
+    if permission in perms:
+        return
+    if not perms and kind != "file":
+        raise NotFoundError(f"{what} not found")
+    raise PermissionDeniedError(f"user {principal.username} lacks {permission} permission on {what}")
