@@ -1,24 +1,58 @@
-"""The FastAPI application factory: ``uvicorn --factory api.app:create_app``."""
+"""The FastAPI application factory: ``uvicorn --factory api.app:create_app``.
+
+One app, one OpenAPI document (``/openapi.json``, Swagger UI at ``/docs``) for every surface: Tapis v3
+(``/v3``), and the surfaces added by later modules. Routes are thin: they parse HTTP and call
+``dlws_flow.services``; they never open SSH connections themselves.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import importlib
+import pkgutil
 
+from fastapi import FastAPI, Request
+
+
+import api.tapis
 import dlws_flow
+from api.envelope import error_response, install_error_handlers
+from dlws_flow.settings import get_settings
 
 
 def create_app() -> FastAPI:
     app = FastAPI(title="dlws-flow", version=dlws_flow.__version__,
                   description="Tapis-style containerized jobs on VMs and Slurm, staged by Celery workers.")
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        # Bodies are bounded (DLWS_MAX_REQUEST_BYTES; file uploads DLWS_MAX_UPLOAD_BYTES) before any parsing.
+        settings = get_settings()
+        limit = settings.max_upload_bytes if request.url.path.startswith("/v3/files/ops/") else settings.max_request_bytes
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return error_response(request, 413, f"request body larger than {limit} bytes")
+        return await call_next(request)
 
     @app.on_event("startup")
     def _schema() -> None:
+        from dlws_flow.services.auth import ensure_admin
         from dlws_flow.store.db import migrate
 
         migrate()
+        ensure_admin()
 
     @app.get("/healthz", tags=["health"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    # Every module under api/tapis (and other surface packages) that defines ``router`` is mounted.
+    for package in (api.tapis,):
+        for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+            if hasattr(module, "router"):
+                app.include_router(module.router)
     return app
+
+
+

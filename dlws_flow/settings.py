@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     admin_user: str = "admin"
     admin_password: str = ""
     max_request_bytes: int = 1_048_576
+    max_upload_bytes: int = 104_857_600
     monitor_first_interval: float = 0.3
     monitor_max_interval: float = 10.0
     monitor_backoff: float = 1.5
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
     ssh_connect_timeout: float = 15.0
     ssh_command_timeout: float = 120.0
     task_max_retries: int = 8
+    notify_timeout: float = 10.0
+    notify_retry_base: float = 2.0
+    notify_retry_max_interval: float = 600.0
+    notify_max_attempts: int = 10
 
     def resolved_database_url(self) -> str:
         if self.database_url:

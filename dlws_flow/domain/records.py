@@ -157,6 +157,10 @@ class Credential(TapisModel):
     loginUser: str | None = None
 
 
+#: dlws-flow additions to a Tapis system that may be given inside ``notes`` (e.g. by tapipy).
+NOTES_ADDITIONS = ("hostKey", "schedulerProfiles", "transport")
+
+
 class SystemSpec(TapisModel):
     id: str
     description: str | None = None
@@ -190,6 +194,17 @@ class SystemSpec(TapisModel):
     transport: str = "SSH"
     #: dlws-flow addition: the host's public key ("ssh-ed25519 AAAA..."), verified on every connection.
     hostKey: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _additions_from_notes(cls, data: Any) -> Any:
+        """tapipy sends only the fields Tapis defines, so our additions may also come inside ``notes``."""
+        if isinstance(data, dict) and isinstance(data.get("notes"), dict):
+            data = dict(data)
+            for key in NOTES_ADDITIONS:
+                if key in data["notes"] and data.get(key) is None:
+                    data[key] = data["notes"][key]
+        return data
 
     @field_validator("id")
     @classmethod

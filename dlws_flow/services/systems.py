@@ -38,6 +38,7 @@ def public_view(row: SystemRow) -> dict[str, Any]:
 
 def create(principal: Principal, data: dict[str, Any], *, skip_credential_check: bool = True) -> dict[str, Any]:
     spec = parse_system({**data, "owner": principal.username})
+    _local_needs_admin(principal, spec)
     if spec.transport == "SSH" and not spec.hostKey:
         raise ValidationError(f"system {spec.id}: give hostKey, the host's public key line (ssh-keyscan prints it)")
     with session_scope() as session:
@@ -48,6 +49,12 @@ def create(principal: Principal, data: dict[str, Any], *, skip_credential_check:
             perms.revoke_all(session, "system", spec.id)  # a re-created id starts with no grants
         row = repo.add_system(session, spec, principal.username, principal.tenant, replace=True)
         return public_view(row)
+
+
+def _local_needs_admin(principal: Principal, spec: SystemSpec) -> None:
+    # A LOCAL system runs commands as the worker's own account: only an admin may register one.
+    if spec.transport == "LOCAL" and not principal.is_admin:
+        raise PermissionDeniedError("only an admin may register a LOCAL (this machine) system")
 
 
 def get(principal: Principal, system_id: str) -> dict[str, Any]:
@@ -81,6 +88,7 @@ def update(principal: Principal, system_id: str, changes: dict[str, Any], *, ful
         merged = {**base, **changes, "id": system_id, "owner": row.owner}
         credential = merged.pop("authnCredential", None)
         spec = parse_system(merged)
+        _local_needs_admin(principal, spec)
         repo.add_system(session, spec, row.owner, row.tenant, replace=True)
         if credential:
             repo.set_credential(session, system_id, row.owner, Credential.model_validate(credential), spec.effectiveUserId)

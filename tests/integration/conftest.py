@@ -179,3 +179,53 @@ def ssh_commands(hosts):
             return entries
 
     return CommandLog()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def api_server(worker) -> str:
+    """The real API (uvicorn, its own process) on this run's database and broker; returns its base URL."""
+    import urllib.request
+
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DLWS_API_BASE_URL": base_url, "DLWS_ADMIN_USER": "admin", "DLWS_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    log_path = Path(os.environ["DLWS_DATA_DIR"]) / "api.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
+                                 "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base_url}/healthz", timeout=1).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start: {log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+    yield base_url
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+def api_user(username: str, password: str | None = None) -> str:
+    """Create (or reset) an API user directly in the store, as an operator would; returns the password."""
+    from dlws_flow.services.auth import create_user
+
+    password = password or f"{username}-secret-pw"
+    create_user(username, password, replace=True)
+    return password

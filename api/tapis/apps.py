@@ -1,0 +1,166 @@
+"""Tapis v3 Apps routes (``../shared/tapis-openapi/openapi_v3-apps.yml``) over ``dlws_flow.services.apps``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from pydantic import BaseModel
+
+from api.envelope import ok
+from api.security import User
+from dlws_flow.errors import ValidationError
+from dlws_flow.services import apps as app_service
+
+router = APIRouter(prefix="/v3/apps", tags=["apps"])
+PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty", "search",
+          "showDeleted", "impersonationId", "listType"}
+
+
+class PermissionsBody(BaseModel):
+    permissions: list[str]
+
+
+class UsersBody(BaseModel):
+    users: list[str]
+
+
+def _url(request: Request, app_id: str, version: str | None = None) -> dict[str, str]:
+    tail = f"/{version}" if version else ""
+    return {"url": f"{str(request.base_url).rstrip('/')}/v3/apps/{app_id}{tail}"}
+
+
+@router.get("/healthcheck", summary="Health check (no token needed)")
+def health_check() -> dict[str, Any]:
+    return ok(None, "healthy")
+
+
+@router.get("", summary="List the apps the caller may see (latest version of each)")
+def get_apps(user: User, request: Request, limit: int = 100, skip: int = 0, search: str | None = None) -> dict[str, Any]:
+    conditions = {k: v for k, v in request.query_params.items() if k not in PAGING}
+    if search:
+        for term in search.split("~"):
+            field, op, value = (term.strip("()").split(".", 2) + ["", ""])[:3]
+            if op != "eq":
+                raise ValidationError(f"search term {term!r}: only (field.eq.value) is supported")
+            conditions[field] = value
+    apps = app_service.list_for(user, search=conditions, limit=limit, skip=skip)
+    return ok(apps, "Apps retrieved", {"recordCount": len(apps), "recordLimit": limit, "recordsSkipped": skip})
+
+
+@router.post("", summary="Create an app version", status_code=201)
+def create_app_version(user: User, request: Request, body: Annotated[dict[str, Any], Body(description="A Tapis ReqPostApp")]) -> dict[str, Any]:
+    created = app_service.create(user, body)
+    return ok(_url(request, created["id"], created["version"]), f"App {created['id']} version {created['version']} created")
+
+
+# Fixed-prefix routes first: GET /share/{appId} would otherwise match /{appId}/{appVersion}.
+@router.get("/perms/{appId}/user/{userName}", summary="A user's permissions on an app")
+def get_user_perms(user: User, appId: str, userName: str) -> dict[str, Any]:
+    return ok({"names": app_service.user_permissions(user, appId, userName)}, "Permissions retrieved")
+
+
+@router.post("/perms/{appId}/user/{userName}", summary="Grant a user permissions (READ, MODIFY, EXECUTE)")
+def grant_user_perms(user: User, appId: str, userName: str, body: PermissionsBody) -> dict[str, Any]:
+    return ok({"names": app_service.grant(user, appId, userName, body.permissions)}, "Permissions granted")
+
+
+@router.post("/perms/{appId}/user/{userName}/revoke", summary="Revoke a user's permissions")
+def revoke_user_perms(user: User, appId: str, userName: str, body: PermissionsBody) -> dict[str, Any]:
+    app_service.revoke(user, appId, userName, body.permissions)
+    return ok({"names": app_service.user_permissions(user, appId, userName)}, "Permissions revoked")
+
+
+@router.delete("/perms/{appId}/user/{userName}/{permission}", summary="Revoke one permission")
+def revoke_user_perm(user: User, appId: str, userName: str, permission: str) -> dict[str, Any]:
+    app_service.revoke(user, appId, userName, [permission])
+    return ok({"names": app_service.user_permissions(user, appId, userName)}, "Permission revoked")
+
+
+@router.get("/share/{appId}", summary="Who an app is shared with")
+def get_share_info(user: User, appId: str) -> dict[str, Any]:
+    return ok(app_service.share_info(user, appId), "Share info retrieved")
+
+
+@router.post("/share/{appId}", summary="Share an app with users (they may see it and run it)")
+def share_app(user: User, appId: str, body: UsersBody) -> dict[str, Any]:
+    app_service.share(user, appId, body.users)
+    return ok(None, f"App {appId} shared")
+
+
+@router.post("/unshare/{appId}", summary="Stop sharing an app with users")
+def unshare_app(user: User, appId: str, body: UsersBody) -> dict[str, Any]:
+    app_service.unshare(user, appId, body.users)
+    return ok(None, f"App {appId} unshared")
+
+
+@router.get("/{appId}", summary="Get the latest version of an app")
+def get_app_latest_version(user: User, appId: str) -> dict[str, Any]:
+    return ok(app_service.get(user, appId), "App retrieved")
+
+
+@router.get("/{appId}/isEnabled", summary="Whether an app is enabled")
+def is_enabled(user: User, appId: str, version: str | None = None) -> dict[str, Any]:
+    return ok({"aBool": app_service.is_enabled(user, appId, version)}, "App enabled status retrieved")
+
+
+@router.get("/{appId}/{appVersion}", summary="Get an app version")
+def get_app(user: User, appId: str, appVersion: str) -> dict[str, Any]:
+    return ok(app_service.get(user, appId, appVersion), "App retrieved")
+
+
+@router.patch("/{appId}/{appVersion}", summary="Change some fields of an app version")
+def patch_app(user: User, request: Request, appId: str, appVersion: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    app_service.update(user, appId, appVersion, body)
+    return ok(_url(request, appId, appVersion), "App updated")
+
+
+@router.put("/{appId}/{appVersion}", summary="Replace an app version's definition")
+def put_app(user: User, request: Request, appId: str, appVersion: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    app_service.update(user, appId, appVersion, body, full=True)
+    return ok(_url(request, appId, appVersion), "App updated")
+
+
+@router.post("/{appId}/enable", summary="Enable every version of an app")
+def enable_app(user: User, appId: str) -> dict[str, Any]:
+    return ok({"changes": app_service.set_enabled(user, appId, True)}, f"App {appId} enabled")
+
+
+@router.post("/{appId}/disable", summary="Disable every version of an app")
+def disable_app(user: User, appId: str) -> dict[str, Any]:
+    return ok({"changes": app_service.set_enabled(user, appId, False)}, f"App {appId} disabled")
+
+
+@router.post("/{appId}/{appVersion}/enable", summary="Enable an app version")
+def enable_app_version(user: User, appId: str, appVersion: str) -> dict[str, Any]:
+    return ok({"changes": app_service.set_enabled(user, appId, True, appVersion)}, "App version enabled")
+
+
+@router.post("/{appId}/{appVersion}/disable", summary="Disable an app version")
+def disable_app_version(user: User, appId: str, appVersion: str) -> dict[str, Any]:
+    return ok({"changes": app_service.set_enabled(user, appId, False, appVersion)}, "App version disabled")
+
+
+@router.post("/{appId}/{appVersion}/lock", summary="Lock an app version against changes")
+def lock_app(user: User, appId: str, appVersion: str) -> dict[str, Any]:
+    return ok({"changes": app_service.set_locked(user, appId, appVersion, True)}, "App version locked")
+
+
+@router.post("/{appId}/{appVersion}/unlock", summary="Unlock an app version")
+def unlock_app(user: User, appId: str, appVersion: str) -> dict[str, Any]:
+    return ok({"changes": app_service.set_locked(user, appId, appVersion, False)}, "App version unlocked")
+
+
+@router.post("/{appId}/delete", summary="Delete an app (every version)")
+def delete_app(user: User, appId: str) -> dict[str, Any]:
+    return ok({"changes": app_service.set_deleted(user, appId, True)}, f"App {appId} deleted")
+
+
+@router.post("/{appId}/undelete", summary="Undelete an app")
+def undelete_app(user: User, appId: str) -> dict[str, Any]:
+    return ok({"changes": app_service.set_deleted(user, appId, False)}, f"App {appId} undeleted")
+
+
+@router.post("/{appId}/changeOwner/{userName}", summary="Give an app to another user")
+def change_app_owner(user: User, appId: str, userName: str) -> dict[str, Any]:
+    return ok({"changes": app_service.change_owner(user, appId, userName)}, f"App {appId} owner changed")

@@ -1,0 +1,164 @@
+"""Tapis v3 Jobs routes (``../shared/tapis-openapi/openapi_v3-jobs.yml``): thin calls into
+``dlws_flow.services.jobs``; the workers do everything that touches a host."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel
+
+from api.envelope import ok
+from api.security import User
+from dlws_flow.errors import ValidationError
+from dlws_flow.services import jobs as job_service
+
+router = APIRouter(prefix="/v3/jobs", tags=["jobs"])
+
+#: Query parameters of list/search that are paging and display, not search conditions.
+PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty"}
+LIST_FIELDS = ("uuid", "name", "owner", "appId", "created", "status", "condition", "remoteStarted", "ended", "tenant",
+               "execSystemId", "archiveSystemId", "appVersion", "lastUpdated")
+
+
+def dispatcher():
+    from workers.dispatch import CeleryDispatcher
+
+    return CeleryDispatcher()
+
+
+class ShareRequest(BaseModel):
+    grantee: str
+    jobResource: list[str] = ["JOB_HISTORY"]
+    jobPermission: str = "READ"
+
+
+class UserEvent(BaseModel):
+    eventData: str
+    eventDetail: str | None = None
+
+
+def _summary(job: dict[str, Any], select: str | None) -> dict[str, Any]:
+    if select == "allAttributes":
+        return job
+    fields = [f.strip() for f in select.split(",")] if select and select != "summaryAttributes" else LIST_FIELDS
+    return {k: job.get(k) for k in fields if k in job}
+
+
+def _list(user, request: Request, filters: dict[str, str], limit: int, skip: int, order_by: str | None,
+          select: str | None, list_type: str | None) -> dict[str, Any]:
+    include_shared = (list_type or "ALL_JOBS").upper() != "MY_JOBS"
+    jobs = job_service.search_for(user, filters=filters, limit=limit, skip=skip, order_by=order_by,
+                                  include_shared=include_shared)
+    return ok([_summary(j, select) for j in jobs], "Jobs listed",
+              {"recordCount": len(jobs), "recordLimit": limit, "recordsSkipped": skip, "orderBy": order_by})
+
+
+@router.get("/healthcheck", summary="Health check (no token needed)")
+def healthcheck() -> dict[str, Any]:
+    return ok({"checkNum": 1}, "healthy")
+
+
+@router.post("/submit", summary="Submit a job", status_code=200)
+def submit_job(user: User, body: Annotated[dict[str, Any], Body(description="A Tapis ReqSubmitJob")]) -> dict[str, Any]:
+    job = job_service.submit(body, dispatcher(), principal=user)
+    return ok(job, f"Job {job['uuid']} submitted")
+
+
+@router.get("/list", summary="List the caller's jobs (and jobs shared with them)")
+def get_job_list(user: User, request: Request, limit: int = 100, skip: int = 0, orderBy: str | None = None,
+                 listType: str | None = None, computeTotal: bool = False, startAfter: str | None = None) -> dict[str, Any]:
+    return _list(user, request, {}, limit, skip, orderBy, None, listType)
+
+
+@router.get("/search", summary="Search jobs by field=value or field.op=value query parameters")
+def get_job_search_list(user: User, request: Request, limit: int = 100, skip: int = 0, orderBy: str | None = None,
+                        select: str | None = None, listType: str | None = None) -> dict[str, Any]:
+    filters = {k: v for k, v in request.query_params.items() if k not in PAGING}
+    return _list(user, request, filters, limit, skip, orderBy, select, listType)
+
+
+@router.post("/search", summary="Search jobs with a body {\"search\": [\"(field.op.value)\", ...]}")
+def get_job_search_list_by_post(user: User, request: Request, body: Annotated[dict[str, Any], Body()],
+                                limit: int = 100, skip: int = 0, orderBy: str | None = None,
+                                select: str | None = None, listType: str | None = None) -> dict[str, Any]:
+    filters: dict[str, str] = {}
+    for term in body.get("search", []) if isinstance(body.get("search", []), list) else []:
+        text = str(term).strip().removeprefix("(").removesuffix(")")
+        field, op, value = (text.split(".", 2) + ["", ""])[:3]
+        if not field or not op:
+            raise ValidationError(f"search term {term!r} must look like (field.op.value)")
+        filters[f"{field}.{op}"] = value
+    return _list(user, request, filters, limit, skip, orderBy, select, listType)
+
+
+@router.get("/{jobUuid}", summary="Get a job")
+def get_job(user: User, jobUuid: str) -> dict[str, Any]:
+    return ok(job_service.get_for(user, jobUuid), "Job retrieved")
+
+
+@router.get("/{jobUuid}/status", summary="Get a job's status")
+def get_job_status(user: User, jobUuid: str) -> dict[str, Any]:
+    return ok({"status": job_service.get_for(user, jobUuid)["status"]}, "Job status retrieved")
+
+
+@router.get("/{jobUuid}/history", summary="Get a job's history")
+def get_job_history(user: User, jobUuid: str, limit: int = Query(100, ge=-1), skip: int = Query(0, ge=0)) -> dict[str, Any]:
+    events = job_service.history_for(user, jobUuid)
+    page = events[skip:] if limit < 0 else events[skip:skip + limit]
+    return ok(page, "Job history retrieved", {"recordCount": len(page), "totalCount": len(events)})
+
+
+@router.post("/{jobUuid}/cancel", summary="Cancel a job")
+def cancel_job(user: User, jobUuid: str) -> dict[str, Any]:
+    job_service.cancel_for(user, jobUuid, dispatcher())
+    return ok({"message": f"Job {jobUuid} cancelled"}, "Job cancelled")
+
+
+@router.post("/{jobUuid}/hide", summary="Hide a job from lists")
+def hide_job(user: User, jobUuid: str) -> dict[str, Any]:
+    return ok({"changes": job_service.set_visible(user, jobUuid, False)}, "Job hidden")
+
+
+@router.post("/{jobUuid}/unhide", summary="Show a hidden job in lists again")
+def unhide_job(user: User, jobUuid: str) -> dict[str, Any]:
+    return ok({"changes": job_service.set_visible(user, jobUuid, True)}, "Job unhidden")
+
+
+@router.get("/{jobUuid}/resubmit_request", summary="The request a resubmission would send")
+def get_resubmit_request_json(user: User, jobUuid: str) -> dict[str, Any]:
+    import json
+
+    return ok(json.dumps(job_service.resubmit_request(user, jobUuid)), "Resubmit request retrieved")
+
+
+@router.post("/{jobUuid}/resubmit", summary="Submit the job's original request again")
+def resubmit_job(user: User, jobUuid: str) -> dict[str, Any]:
+    job = job_service.resubmit(user, jobUuid, dispatcher())
+    return ok(job, f"Job {job['uuid']} submitted")
+
+
+@router.post("/{jobUuid}/sendEvent", summary="Record a user event on the job")
+def send_event(user: User, jobUuid: str, body: UserEvent) -> dict[str, Any]:
+    job_service.send_event(user, jobUuid, body.eventData, body.eventDetail)
+    return ok({"url": f"/v3/jobs/{jobUuid}"}, "Event sent")
+
+
+@router.post("/{jobUuid}/share", summary="Share a job with another user (READ)")
+def share_job(user: User, jobUuid: str, body: ShareRequest) -> dict[str, Any]:
+    if body.jobPermission.upper() != "READ":
+        raise ValidationError("jobPermission must be READ")
+    job_service.share(user, jobUuid, body.grantee)
+    return ok({"message": f"Job {jobUuid} shared with {body.grantee}"}, "Job shared")
+
+
+@router.get("/{jobUuid}/share", summary="Who a job is shared with")
+def get_job_share(user: User, jobUuid: str, limit: int = 100, skip: int = 0) -> dict[str, Any]:
+    shares = job_service.share_info(user, jobUuid)
+    return ok({"jobShares": shares[skip:skip + limit] if limit >= 0 else shares[skip:]}, "Job shares retrieved")
+
+
+@router.delete("/{jobUuid}/share/{user}", summary="Stop sharing a job with a user")
+def delete_job_share(caller: User, jobUuid: str, user: str) -> dict[str, Any]:
+    job_service.unshare(caller, jobUuid, user)
+    return ok({"changes": 1}, "Job share removed")

@@ -1,0 +1,179 @@
+"""Tapis v3 Systems routes (``../shared/tapis-openapi/openapi_v3-systems.yml``) over
+``dlws_flow.services.systems``. Credentials are write-only: no route ever returns a secret."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from pydantic import BaseModel
+
+from api.envelope import ok
+from api.security import User
+from dlws_flow.errors import ValidationError
+from dlws_flow.services import systems as system_service
+
+router = APIRouter(prefix="/v3/systems", tags=["systems"])
+PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty", "search",
+          "showDeleted", "impersonationId", "sharedAppCtx", "resourceTenant", "hasCredentials", "fetchCredentials"}
+
+
+class PermissionsBody(BaseModel):
+    permissions: list[str]
+
+
+class UsersBody(BaseModel):
+    users: list[str]
+
+
+def _url(request: Request, system_id: str) -> dict[str, str]:
+    return {"url": f"{str(request.base_url).rstrip('/')}/v3/systems/{system_id}"}
+
+
+@router.get("/healthcheck", summary="Health check (no token needed)")
+def health_check() -> dict[str, Any]:
+    return ok(None, "healthy")
+
+
+@router.get("", summary="List the systems the caller may see")
+def get_systems(user: User, request: Request, limit: int = 100, skip: int = 0, search: str | None = None) -> dict[str, Any]:
+    conditions = {k: v for k, v in request.query_params.items() if k not in PAGING}
+    if search:  # Tapis: search=(id.eq.x)~(host.eq.y); only eq is supported here
+        for term in search.split("~"):
+            field, op, value = (term.strip("()").split(".", 2) + ["", ""])[:3]
+            if op != "eq":
+                raise ValidationError(f"search term {term!r}: only (field.eq.value) is supported")
+            conditions[field] = value
+    systems = system_service.list_for(user, search=conditions, limit=limit, skip=skip)
+    return ok(systems, "Systems retrieved", {"recordCount": len(systems), "recordLimit": limit, "recordsSkipped": skip})
+
+
+@router.post("", summary="Create a system", status_code=201)
+def create_system(user: User, request: Request, body: Annotated[dict[str, Any], Body(description="A Tapis ReqPostSystem")],
+                  skipCredentialCheck: bool = True) -> dict[str, Any]:
+    created = system_service.create(user, body)
+    return ok(_url(request, created["id"]), f"System {created['id']} created")
+
+
+@router.get("/{systemId}", summary="Get a system")
+def get_system(user: User, systemId: str, returnCredentials: bool = False) -> dict[str, Any]:
+    if returnCredentials:
+        raise ValidationError("credentials are write-only here: returnCredentials is not supported")
+    return ok(system_service.get(user, systemId), "System retrieved")
+
+
+@router.patch("/{systemId}", summary="Change some fields of a system")
+def patch_system(user: User, request: Request, systemId: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    system_service.update(user, systemId, body)
+    return ok(_url(request, systemId), f"System {systemId} updated")
+
+
+@router.put("/{systemId}", summary="Replace a system's definition")
+def put_system(user: User, request: Request, systemId: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    system_service.update(user, systemId, body, full=True)
+    return ok(_url(request, systemId), f"System {systemId} updated")
+
+
+@router.get("/{systemId}/isEnabled", summary="Whether a system is enabled")
+def is_enabled(user: User, systemId: str) -> dict[str, Any]:
+    return ok({"aBool": system_service.is_enabled(user, systemId)}, "System enabled status retrieved")
+
+
+@router.post("/{systemId}/enable", summary="Enable a system")
+def enable_system(user: User, systemId: str) -> dict[str, Any]:
+    return ok({"changes": system_service.set_enabled(user, systemId, True)}, f"System {systemId} enabled")
+
+
+@router.post("/{systemId}/disable", summary="Disable a system (no new jobs)")
+def disable_system(user: User, systemId: str) -> dict[str, Any]:
+    return ok({"changes": system_service.set_enabled(user, systemId, False)}, f"System {systemId} disabled")
+
+
+@router.post("/{systemId}/delete", summary="Delete a system")
+def delete_system(user: User, systemId: str) -> dict[str, Any]:
+    return ok({"changes": system_service.set_deleted(user, systemId, True)}, f"System {systemId} deleted")
+
+
+@router.post("/{systemId}/undelete", summary="Undelete a system")
+def undelete_system(user: User, systemId: str) -> dict[str, Any]:
+    return ok({"changes": system_service.set_deleted(user, systemId, False)}, f"System {systemId} undeleted")
+
+
+@router.post("/{systemId}/changeOwner/{userName}", summary="Give a system to another user")
+def change_system_owner(user: User, systemId: str, userName: str) -> dict[str, Any]:
+    return ok({"changes": system_service.change_owner(user, systemId, userName)}, f"System {systemId} owner changed")
+
+
+# --- credentials (write-only) ---------------------------------------------------------------------
+
+
+@router.post("/credential/{systemId}/user/{userName}", summary="Store a user's login for a system", status_code=201)
+def create_user_credential(user: User, request: Request, systemId: str, userName: str,
+                           body: Annotated[dict[str, Any], Body(description="privateKey/publicKey, or password; loginUser")],
+                           skipCredentialCheck: bool = True) -> dict[str, Any]:
+    system_service.set_credential(user, systemId, userName, body)
+    return ok(_url(request, systemId), f"Credential for {userName} on {systemId} stored")
+
+
+@router.get("/credential/{systemId}/user/{userName}", summary="Whether a credential is stored (never the secret)")
+def get_user_credential(user: User, systemId: str, userName: str) -> dict[str, Any]:
+    if not system_service.has_credential(user, systemId, userName):
+        from dlws_flow.errors import NotFoundError
+
+        raise NotFoundError(f"no credential for {userName} on {systemId}")
+    return ok({"systemId": systemId, "userName": userName, "stored": True,
+               "note": "credentials are write-only; secrets are never returned"}, "Credential found")
+
+
+@router.delete("/credential/{systemId}/user/{userName}", summary="Remove a user's login for a system")
+def remove_user_credential(user: User, systemId: str, userName: str) -> dict[str, Any]:
+    return ok({"changes": system_service.remove_credential(user, systemId, userName)}, "Credential removed")
+
+
+# --- permissions and sharing ----------------------------------------------------------------------
+
+
+@router.get("/perms/{systemId}/user/{userName}", summary="A user's permissions on a system")
+def get_user_perms(user: User, systemId: str, userName: str) -> dict[str, Any]:
+    return ok({"names": system_service.user_permissions(user, systemId, userName)}, "Permissions retrieved")
+
+
+@router.post("/perms/{systemId}/user/{userName}", summary="Grant a user permissions (READ, MODIFY, EXECUTE)")
+def grant_user_perms(user: User, systemId: str, userName: str, body: PermissionsBody) -> dict[str, Any]:
+    granted = system_service.grant(user, systemId, userName, body.permissions)
+    return ok({"names": granted}, f"Permissions granted to {userName} on {systemId}")
+
+
+@router.post("/perms/{systemId}/user/{userName}/revoke", summary="Revoke a user's permissions")
+def revoke_user_perms(user: User, systemId: str, userName: str, body: PermissionsBody) -> dict[str, Any]:
+    system_service.revoke(user, systemId, userName, body.permissions)
+    return ok({"names": system_service.user_permissions(user, systemId, userName)}, "Permissions revoked")
+
+
+@router.delete("/perms/{systemId}/user/{userName}/{permission}", summary="Revoke one permission")
+def revoke_user_perm(user: User, systemId: str, userName: str, permission: str) -> dict[str, Any]:
+    system_service.revoke(user, systemId, userName, [permission])
+    return ok({"names": system_service.user_permissions(user, systemId, userName)}, "Permission revoked")
+
+
+@router.get("/share/{systemId}", summary="Who a system is shared with")
+def get_share_info(user: User, systemId: str) -> dict[str, Any]:
+    return ok(system_service.share_info(user, systemId), "Share info retrieved")
+
+
+@router.post("/share/{systemId}", summary="Share a system with users (they may see it and run jobs)")
+def share_system(user: User, systemId: str, body: UsersBody) -> dict[str, Any]:
+    system_service.share(user, systemId, body.users)
+    return ok(None, f"System {systemId} shared")
+
+
+@router.post("/unshare/{systemId}", summary="Stop sharing a system with users")
+def unshare_system(user: User, systemId: str, body: UsersBody) -> dict[str, Any]:
+    system_service.unshare(user, systemId, body.users)
+    return ok(None, f"System {systemId} unshared")
+
+
+@router.post("/share_public/{systemId}", summary="Public sharing (not offered: share with named users)")
+def share_system_public(user: User, systemId: str) -> dict[str, Any]:
+    system_service.get(user, systemId)
+    raise ValidationError("public sharing is not offered by this deployment; share with named users")
