@@ -7,6 +7,7 @@ One app, one OpenAPI document (``/openapi.json``, Swagger UI at ``/docs``) for e
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 
@@ -19,8 +20,18 @@ from api.envelope import error_response, install_error_handlers
 from dlws_flow.settings import get_settings
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI):
+    from dlws_flow.services.auth import ensure_admin
+    from dlws_flow.store.db import migrate
+
+    migrate()
+    ensure_admin()
+    yield
+
+
 def create_app() -> FastAPI:
-    app = FastAPI(title="dlws-flow", version=dlws_flow.__version__,
+    app = FastAPI(title="dlws-flow", version=dlws_flow.__version__, lifespan=_lifespan,
                   description="Tapis-style containerized jobs on VMs and Slurm, staged by Celery workers.")
     install_error_handlers(app)
 
@@ -33,14 +44,6 @@ def create_app() -> FastAPI:
         if length is not None and (not length.isdigit() or int(length) > limit):
             return error_response(request, 413, f"request body larger than {limit} bytes")
         return await call_next(request)
-
-    @app.on_event("startup")
-    def _schema() -> None:
-        from dlws_flow.services.auth import ensure_admin
-        from dlws_flow.store.db import migrate
-
-        migrate()
-        ensure_admin()
 
     @app.get("/healthz", tags=["health"])
     def health() -> dict[str, str]:
