@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import chain
 
-from workers import tasks
+from workers import notification_wakeup, tasks  # noqa: F401  (notification_wakeup: enqueue delivery after commits)
 
 #: The chain, in lifecycle order. A job can be (re)started at any link (recovery, resume).
 STAGE_TASKS = (tasks.process_inputs, tasks.stage_inputs, tasks.stage_job, tasks.submit, tasks.monitor, tasks.archive)

@@ -17,6 +17,7 @@ from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationErr
 from dlws_flow.runtimes import runtime_for
 from dlws_flow.services.catalog import pydantic_message
 from dlws_flow.services import permissions as perms
+from dlws_flow.services import subscriptions
 from dlws_flow.services.auth import Principal
 from dlws_flow.settings import get_settings
 from dlws_flow.staging.inputs import parse_source
@@ -95,6 +96,7 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
             last_updated=created, remote_checks_success=0, remote_checks_failed=0, blocked_count=0,
         )
         repo.insert_job(session, row)
+        subscriptions.add_for_new_job(session, row, request.subscriptions)  # same transaction as the job
         result = job_to_dict(row)
     dispatcher.start(job_uuid)
     return result

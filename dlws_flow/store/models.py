@@ -164,3 +164,47 @@ class GrantRow(Base):
     permission: Mapped[str] = mapped_column(String(16), primary_key=True)
     granted_by: Mapped[str] = mapped_column(String(64))
     created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SubscriptionRow(Base):
+    """A Tapis job subscription: which events of one job go to which delivery targets."""
+
+    __tablename__ = "subscriptions"
+
+    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(64))
+    job_uuid: Mapped[str] = mapped_column(ForeignKey("jobs.uuid", ondelete="CASCADE"), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The ``eventCategoryFilter``: one category (``JOB_NEW_STATUS``, ...) or ``ALL``.
+    event_categories: Mapped[str] = mapped_column(String(32))
+    #: ``[{"deliveryMethod": "WEBHOOK" | "EMAIL", "deliveryAddress": ...}]``.
+    delivery_targets: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    ttl_minutes: Mapped[int | None] = mapped_column(Integer)
+    expires: Mapped[datetime | None]
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class NotificationRow(Base):
+    """The outbox: one row per (event, subscription, delivery target), written in the event's transaction.
+
+    Rows of one subscription are delivered in ``id`` order; ``next_attempt`` is both the retry time and
+    the claim (a worker delivering a row pushes it forward by a lease, compare-and-set)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_pending", "status", "subscription_uuid", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    subscription_uuid: Mapped[str] = mapped_column(String(64), index=True)
+    job_uuid: Mapped[str] = mapped_column(String(64))
+    #: The Tapis event: ``source, type, subject, seriesId, seriesSeqCount, timestamp, data`` (a JSON string).
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered: Mapped[datetime | None]

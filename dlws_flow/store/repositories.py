@@ -19,6 +19,7 @@ from dlws_flow import secrets
 from dlws_flow.domain.records import AppSpec, Credential, SystemSpec
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus, advance
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
+from dlws_flow.store import outbox
 from dlws_flow.store.models import AppRow, CredentialRow, JobEventRow, JobRow, SystemPollRow, SystemRow, utcnow
 
 # --- systems -------------------------------------------------------------------------------------
@@ -179,6 +180,7 @@ def transition(session: Session, uuid: str, old: JobStatus | str, new: JobStatus
         return False
     session.add(JobEventRow(job_uuid=uuid, event="JOB_NEW_STATUS", old_status=str(old), new_status=str(new),
                             message=message, created=now))
+    outbox.record_event(session, uuid, "JOB_NEW_STATUS", str(old), str(new), message, now=now)
     session.flush()
     return True
 
@@ -189,7 +191,9 @@ def update_job_fields(session: Session, uuid: str, **fields: Any) -> None:
 
 
 def add_job_event(session: Session, uuid: str, event: str, message: str) -> None:
-    session.add(JobEventRow(job_uuid=uuid, event=event, message=message, created=utcnow()))
+    now = utcnow()
+    session.add(JobEventRow(job_uuid=uuid, event=event, message=message, created=now))
+    outbox.record_event(session, uuid, event, None, None, message, now=now)
 
 
 def active_remote_jobs(session: Session, system_id: str, statuses: Iterable[str]) -> Sequence[JobRow]:
