@@ -30,7 +30,26 @@ else:
     # Redis re-delivers an unacknowledged message after this many seconds (a killed worker's task).
     broker_transport_options = {"visibility_timeout": int(os.environ.get("DLWS_VISIBILITY_TIMEOUT", "300"))}
 
-result_backend = _settings.result_backend or None
+
+
+def _default_result_backend() -> str:
+    """Where task results go unless ``DLWS_RESULT_BACKEND`` says otherwise: next to the broker.
+
+    Only ``dlws.file_op`` stores a result (the API waits for it); every other task ignores its own.
+    """
+    if _embedded:
+        return f"db+sqlite:///{_settings.ensure_data_dir() / 'celery-results.sqlite'}"
+    scheme = broker_url.split(":", 1)[0].lower()
+    if scheme in ("redis", "rediss", "sentinel"):
+        return broker_url
+    if scheme in ("amqp", "amqps", "pyamqp"):
+        return "rpc://"
+    return f"db+sqlite:///{_settings.ensure_data_dir() / 'celery-results.sqlite'}"
+
+
+result_backend = _settings.result_backend or _default_result_backend()
+# Results are read once by the API and then forgotten; whatever is left over expires.
+result_expires = 3600
 # One queue name per deployment; tests give each run its own so runs never consume each other's tasks.
 task_default_queue = _settings.queue
 task_ignore_result = True

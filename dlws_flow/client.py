@@ -13,6 +13,7 @@ from typing import Any
 from dlws_flow.domain.states import TERMINAL_STATES
 from dlws_flow.errors import DlwsFlowError
 from dlws_flow.services import catalog, outputs
+from dlws_flow.services.file_ops import DirectFileGateway
 from dlws_flow.services import jobs as job_service
 from dlws_flow.store.db import migrate
 
@@ -78,13 +79,13 @@ def wait_for_job(job_uuid: str, timeout: float = 600.0, poll: float = 0.2,
 
 def list_job_outputs(job_uuid: str, path: str = "") -> list[dict[str, Any]]:
     _ensure_schema()
-    return outputs.list_outputs(job_uuid, path)
+    return outputs.list_outputs(job_uuid, path, gateway=DirectFileGateway())
 
 
 def download_job_output(job_uuid: str, path: str = "", *, archive_format: str = "zip") -> bytes:
     """A file's bytes, or a folder as a zip (or ``archive_format="tar"``)."""
     _ensure_schema()
-    return outputs.download(job_uuid, path, archive_format=archive_format).content
+    return outputs.download(job_uuid, path, archive_format=archive_format, gateway=DirectFileGateway()).content
 
 
 def add_system(system: dict[str, Any], *, replace: bool = False, fetch_host_key: bool = False) -> dict[str, Any]:

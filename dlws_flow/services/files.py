@@ -1,0 +1,200 @@
+"""Files on registered systems, as their users see them (Tapis v3 Files: ops, content, permissions).
+
+Paths are relative to the system's ``rootDir`` and never leave it. Who may do what is decided here,
+from the database only; the host I/O goes through a ``FileGateway`` (the API uses the Celery one, so the
+API process never opens an SSH connection). The rules:
+
+- the system must be visible to the caller: owner, admin, or any grant on it (system or file);
+  otherwise it does not exist (``NotFoundError``);
+- reads (list, download) need file READ on the path or an ancestor, writes (mkdir, insert, delete)
+  file MODIFY; the system owner and admins hold both everywhere;
+- only the system owner or an admin grants and revokes file permissions.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import mimetypes
+import re
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from dlws_flow.domain.paths import clean_relative
+from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.services import permissions as perms
+from dlws_flow.services.auth import Principal, user_exists
+from dlws_flow.store import repositories as repo
+from dlws_flow.store.db import session_scope
+from dlws_flow.store.models import SystemRow
+
+#: Tapis' default and largest page of a listing.
+DEFAULT_LIMIT = 1000
+_TAPIS_TYPES = {"dir": "dir", "file": "file", "symlink": "symbolic_link"}
+
+
+class FileGateway(Protocol):
+    """How a service has one host operation performed (``file_ops.perform``'s arguments and result).
+
+    Implemented by ``dlws_flow.services.file_ops.DirectFileGateway`` (in this process) and
+    ``workers.file_gateway.CeleryFileGateway`` (by a worker).
+    """
+
+    def run(self, operation: str, **kwargs: Any) -> dict[str, Any]: ...
+
+
+def _path(path: str | None) -> str:
+    """A user's path, relative to rootDir, normalised; ``..`` refused (``ValidationError``)."""
+    return perms.file_path(clean_relative(path or ""))
+
+
+def _system(session: Session, principal: Principal, system_id: str) -> SystemRow:
+    row = repo.get_system(session, system_id)
+    if principal.is_admin or row.owner == principal.username:
+        return row
+    if not (perms.held(session, "system", row.id, principal.username)
+            or perms.held(session, "file", row.id, principal.username)):
+        raise NotFoundError(f"system {system_id} not found")
+    return row
+
+
+def _authorize(principal: Principal, system_id: str, path: str, permission: str) -> dict[str, Any]:
+    """The gateway arguments for ``path`` on the system, if the caller holds ``permission`` there."""
+    with session_scope() as session:
+        row = _system(session, principal, system_id)
+        perms.require(session, principal, "file", row.id, row.owner, permission,
+                      what=f"path /{path} of system {system_id}", path=path)
+        root = repo.system_spec(row).rootDir or "/"
+        return {"system_id": row.id, "username": principal.username, "root": root, "path": path}
+
+
+def _owner_only(session: Session, principal: Principal, system_id: str) -> SystemRow:
+    row = _system(session, principal, system_id)
+    if not (principal.is_admin or row.owner == principal.username):
+        raise PermissionDeniedError(f"only the owner of system {system_id} may change its file permissions")
+    return row
+
+
+def _iso(mtime: float) -> str:
+    return datetime.fromtimestamp(mtime, UTC).isoformat().replace("+00:00", "Z")
+
+
+def file_info(system_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A Tapis ``FileInfo`` from a gateway listing entry."""
+    kind = _TAPIS_TYPES.get(entry["type"], "other")
+    mode = entry.get("mode", "")
+    return {"mimeType": mimetypes.guess_type(entry["name"])[0] if kind == "file" else None, "type": kind,
+            "owner": entry.get("owner"), "group": entry.get("group"), "nativePermissions": mode[1:] if mode else None,
+            "url": f"tapis://{system_id}/{entry['path']}", "lastModified": _iso(entry["mtime"]), "name": entry["name"],
+            "path": entry["path"], "size": entry["size"]}
+
+
+def _matcher(pattern: str | None):
+    """Tapis' ``pattern``: ``glob:*.txt`` (or a bare glob) or ``regex:...``, matched on the name."""
+    if not pattern:
+        return lambda name: True
+    if pattern.startswith("regex:"):
+        try:
+            compiled = re.compile(pattern[len("regex:"):])
+        except re.error as exc:
+            raise ValidationError(f"invalid pattern {pattern!r}: {exc}") from exc
+        return lambda name: compiled.search(name) is not None
+    glob = pattern.removeprefix("glob:")
+    return lambda name: fnmatch.fnmatchcase(name, glob)
+
+
+# --- operations -----------------------------------------------------------------------------------
+
+
+def list_files(principal: Principal, system_id: str, path: str, limit: int | None = DEFAULT_LIMIT, offset: int = 0,
+               *, gateway: FileGateway, recurse: bool = False, pattern: str | None = None) -> list[dict[str, Any]]:
+    """The entries of a directory (or the one file ``path`` names), as Tapis ``FileInfo`` objects."""
+    if offset < 0 or (limit is not None and limit < -1):
+        raise ValidationError("limit and offset must not be negative")
+    args = _authorize(principal, system_id, _path(path), "READ")
+    listing = gateway.run("list", **args, recurse=recurse)
+    matches = _matcher(pattern)
+    infos = [file_info(args["system_id"], e) for e in listing["entries"] if matches(e["name"])]
+    return infos[offset:] if limit is None or limit < 0 else infos[offset:offset + limit]
+
+
+def mkdir(principal: Principal, system_id: str, path: str, *, gateway: FileGateway) -> str:
+    relative = _path(path)
+    if not relative:
+        raise ValidationError("give the path of the directory to create")
+    gateway.run("mkdir", **_authorize(principal, system_id, relative, "MODIFY"))
+    return relative
+
+
+def upload(principal: Principal, system_id: str, path: str, content: bytes, *, gateway: FileGateway) -> str:
+    """Tapis ``insert``: write ``content`` to ``path``, creating parent directories."""
+    relative = _path(path)
+    if not relative:
+        raise ValidationError("give the path of the file to write")
+    gateway.run("upload", **_authorize(principal, system_id, relative, "MODIFY"), content=content)
+    return relative
+
+
+def download(principal: Principal, system_id: str, path: str, zip: bool = False, *,
+             gateway: FileGateway) -> dict[str, Any]:
+    """``{"filename", "content", "media_type"}``: a file's bytes, or with ``zip`` a folder as a zip."""
+    args = _authorize(principal, system_id, _path(path), "READ")
+    return gateway.run("download", **args, zip=zip, folder_needs_zip=True)
+
+
+def delete(principal: Principal, system_id: str, path: str, *, gateway: FileGateway) -> str:
+    relative = _path(path)
+    if not relative:
+        raise ValidationError("the system's root directory cannot be deleted")
+    gateway.run("delete", **_authorize(principal, system_id, relative, "MODIFY"))
+    return relative
+
+
+# --- permissions ----------------------------------------------------------------------------------
+
+
+def _permission_view(principal: Principal, system_id: str, path: str, username: str,
+                     permission: str | None) -> dict[str, Any]:
+    return {"tenantId": principal.tenant, "username": username, "systemId": system_id, "path": path,
+            "permission": permission}
+
+
+def grant_permission(principal: Principal, system_id: str, path: str, username: str, permission: str) -> dict[str, Any]:
+    """Give ``username`` READ or MODIFY on ``path`` and everything below it."""
+    relative = _path(path)
+    names = perms.normalize_permissions("file", [permission])
+    name = "MODIFY" if "MODIFY" in names else "READ"  # ALL is MODIFY, which implies READ
+    with session_scope() as session:
+        row = _owner_only(session, principal, system_id)
+        if not user_exists(username):
+            raise NotFoundError(f"user {username} not found")
+        perms.grant(session, "file", row.id, username, [name], by=principal.username, path=relative)
+    return _permission_view(principal, system_id, relative, username, name)
+
+
+def revoke_permission(principal: Principal, system_id: str, path: str, username: str) -> None:
+    """Remove every file permission ``username`` was granted on exactly ``path``."""
+    relative = _path(path)
+    with session_scope() as session:
+        row = _owner_only(session, principal, system_id)
+        perms.revoke(session, "file", row.id, username, path=relative)
+
+
+def get_permissions(principal: Principal, system_id: str, path: str, username: str | None = None) -> dict[str, Any]:
+    """The permission ``username`` (default: the caller) effectively holds on ``path``: MODIFY, READ or None.
+
+    Callers see their own; the system owner and admins see anyone's.
+    """
+    relative = _path(path)
+    username = username or principal.username
+    with session_scope() as session:
+        row = _system(session, principal, system_id)
+        if username != principal.username and not (principal.is_admin or row.owner == principal.username):
+            raise PermissionDeniedError("only the system owner sees other users' file permissions")
+        if username == row.owner:
+            held = {"MODIFY"}
+        else:
+            held = perms.held(session, "file", row.id, username, path=relative)
+    permission = "MODIFY" if "MODIFY" in held else "READ" if "READ" in held else None
+    return _permission_view(principal, system_id, relative, username, permission)
