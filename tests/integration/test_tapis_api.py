@@ -109,3 +109,18 @@ def test_another_users_job_is_hidden_until_shared(owner, trainee, tapis_system, 
     with pytest.raises(errors.ForbiddenError):
         trainee.jobs.cancelJob(jobUuid=job.uuid)
     assert wait_finished(owner, job.uuid) == "FINISHED"
+
+
+def test_python_client_over_http(api_server, owner, tapis_system, tapis_app):
+    """dlws_flow.Client: the same calls as the in-process API, over HTTP, without tapipy."""
+    from dlws_flow import Client
+
+    with Client(api_server, "tapis_user", api_user("tapis_user", "tapis_user-secret-pw")) as client:
+        job = client.submit_job(name="client-job", appId=tapis_app, appVersion="0.1", execSystemId=tapis_system,
+                                parameterSet=script_args("echo over http"))
+        assert client.wait_for_job(job["uuid"], timeout=90)["status"] == "FINISHED"
+        assert b"over http" in client.download_job_output(job["uuid"], "tapisjob.out")
+        assert "tapisjob.out" in [entry["name"] for entry in client.list_job_outputs(job["uuid"])]
+        assert [e["eventDetail"] for e in client.get_job_history(job["uuid"])][-1] == "FINISHED"
+        assert job["uuid"] in [j["uuid"] for j in client.list_jobs(status=["FINISHED"])]
+        assert tapis_system in [s["id"] for s in client.list_systems()]
