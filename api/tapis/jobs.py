@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
 
 from api.envelope import ok
 from api.security import User
 from dlws_flow.errors import ValidationError
 from dlws_flow.services import jobs as job_service
+from dlws_flow.services import outputs
 
 router = APIRouter(prefix="/v3/jobs", tags=["jobs"])
 
@@ -19,6 +20,12 @@ router = APIRouter(prefix="/v3/jobs", tags=["jobs"])
 PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty"}
 LIST_FIELDS = ("uuid", "name", "owner", "appId", "created", "status", "condition", "remoteStarted", "ended", "tenant",
                "execSystemId", "archiveSystemId", "appVersion", "lastUpdated")
+
+
+def file_gateway():
+    from workers.file_gateway import CeleryFileGateway
+
+    return CeleryFileGateway()
 
 
 def dispatcher():
@@ -95,6 +102,25 @@ def get_job_search_list_by_post(user: User, request: Request, body: Annotated[di
 @router.get("/{jobUuid}", summary="Get a job")
 def get_job(user: User, jobUuid: str) -> dict[str, Any]:
     return ok(job_service.get_for(user, jobUuid), "Job retrieved")
+
+
+@router.get("/{jobUuid}/output/list/{outputPath:path}", summary="List a job's outputs under a path")
+def get_job_output_list(user: User, jobUuid: str, outputPath: str = "", limit: int = 1000, skip: int = 0) -> dict[str, Any]:
+    job_service.get_for(user, jobUuid)  # READ on the job (owner, admin, or shared)
+    entries = outputs.list_outputs(jobUuid, outputPath, gateway=file_gateway())
+    return ok(entries[skip:skip + limit] if limit >= 0 else entries[skip:], "Job outputs listed")
+
+
+@router.get("/{jobUuid}/output/download/{outputPath:path}", summary="Download a job output file, or a folder as zip/tar.gz",
+            response_class=Response, responses={200: {"content": {"application/octet-stream": {}, "application/zip": {}}}})
+def get_job_output_download(user: User, jobUuid: str, outputPath: str = "", compress: bool = False,
+                            format: str = "zip", allowIfRunning: bool = False) -> Response:
+    job_service.get_for(user, jobUuid)
+    if format not in ("zip", "tar", "tar.gz"):
+        raise ValidationError("format must be zip or tar")
+    download = outputs.download(jobUuid, outputPath, archive_format=format, gateway=file_gateway())
+    return Response(download.content, media_type=download.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{download.filename}"'})
 
 
 @router.get("/{jobUuid}/status", summary="Get a job's status")

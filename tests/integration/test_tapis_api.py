@@ -88,7 +88,8 @@ def test_grants_change_what_another_user_can_do(owner, trainee, tapis_system, ta
     assert "note.txt" in [f.name for f in listing]
     with pytest.raises(errors.ForbiddenError):
         trainee.files.listFiles(systemId=tapis_system, path="/private")
-    with pytest.raises(errors.ForbiddenError):  # READ only: no EXECUTE, so no jobs there
+    owner.apps.shareApp(appId=tapis_app, users=["train301"])  # the app is shared; the system is READ only
+    with pytest.raises(errors.ForbiddenError, match="EXECUTE"):
         trainee.jobs.submitJob(name="not-allowed", appId=tapis_app, appVersion="0.1", execSystemId=tapis_system)
 
     owner.systems.revokeUserPerms(systemId=tapis_system, userName="train301", permissions=["READ"])
