@@ -25,6 +25,8 @@ jobs_app = typer.Typer(help="Submit and follow jobs.", no_args_is_help=True)
 app.add_typer(systems_app, name="systems")
 app.add_typer(apps_app, name="apps")
 app.add_typer(jobs_app, name="jobs")
+users_app = typer.Typer(help="API users (Tapis tokens, OpenPAI, /child).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 console = Console()
 err = Console(stderr=True)
@@ -122,6 +124,39 @@ def worker(ctx: typer.Context) -> None:
 def flower(ctx: typer.Context, port: int = 5555) -> None:
     """Run Flower on our Celery app: every stage task of every job, with its job UUID."""
     os.execv(sys.executable, _celery("flower", f"--port={port}", *ctx.args))
+
+
+# --- users -----------------------------------------------------------------------------------------
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    admin: bool = typer.Option(False, help="Give the user admin rights."),
+    replace: bool = typer.Option(False, help="Reset the password (and admin flag) of an existing user."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin instead of a prompt."),
+) -> None:
+    """Add an API user; the password is asked for (never taken from the command line)."""
+    from dlws_flow.client import _ensure_schema
+    from dlws_flow.services import auth
+
+    _ensure_schema()
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("password", hide_input=True,
+                                                                                     confirmation_prompt=True)
+    auth.create_user(username, password, admin=admin, replace=replace)
+    console.print(f"user [bold]{username}[/bold] {'updated' if replace else 'added'}" + (" (admin)" if admin else ""))
+
+
+@users_app.command("list")
+def users_list() -> None:
+    from dlws_flow.client import _ensure_schema
+    from dlws_flow.services import auth
+
+    _ensure_schema()
+    table = Table("username", "admin")
+    for user in auth.list_users():
+        table.add_row(user.username, str(user.is_admin))
+    console.print(table)
 
 
 # --- systems and apps ------------------------------------------------------------------------------
