@@ -107,3 +107,19 @@ def test_bad_subscriptions_are_refused(api, app_id):
     assert response.status_code == 400 and "http(s) URL" in response.json()["message"]
     other = api.post("/v3/jobs/subscribe/no-such-job", json=webhook("http://127.0.0.1:9/x"))
     assert other.status_code == 404
+
+
+def test_tapipy_subscribe_list_delete(api, api_server, app_id):
+    from tapipy.tapis import Tapis
+
+    client = Tapis(base_url=api_server, username=USER, password=api_user(USER))
+    client.get_tokens()
+    job = client.jobs.submitJob(name="tapipy-sub", appId=app_id, appVersion="1.0", **script_args("true"))
+    created = client.jobs.subscribe(jobUuid=job.uuid, description="via tapipy", enabled=True, ttlminutes=60,
+                                    eventCategoryFilter="JOB_NEW_STATUS",
+                                    deliveryTargets=[{"deliveryMethod": "EMAIL", "deliveryAddress": "someone@example.org"}])
+    subscription_uuid = created.url.rsplit("/", 1)[-1]
+    listed = client.jobs.getSubscriptions(jobUuid=job.uuid)
+    assert [s.uuid for s in listed] == [subscription_uuid] and listed[0].ttlMinutes == 60 and listed[0].expiry
+    wait_status(job.uuid, {"FINISHED", "FAILED", "CANCELLED"})
+    assert client.jobs.deleteSubscriptions(uuid=subscription_uuid).changes == 1
