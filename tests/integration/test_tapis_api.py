@@ -125,3 +125,23 @@ def test_python_client_over_http(api_server, owner, tapis_system, tapis_app):
         assert [e["eventDetail"] for e in client.get_job_history(job["uuid"])][-1] == "FINISHED"
         assert job["uuid"] in [j["uuid"] for j in client.list_jobs(status=["FINISHED"])]
         assert tapis_system in [s["id"] for s in client.list_systems()]
+
+
+def test_resubmit_hide_and_user_events(owner, tapis_system, tapis_app):
+    import json
+
+    job = owner.jobs.submitJob(name="to-resubmit", appId=tapis_app, appVersion="0.1", execSystemId=tapis_system,
+                               parameterSet=script_args("echo again"))
+    assert wait_finished(owner, job.uuid) == "FINISHED"
+    request = json.loads(owner.jobs.getResubmitRequestJson(jobUuid=job.uuid))
+    assert request["name"] == "to-resubmit" and request["appId"] == tapis_app
+    again = owner.jobs.resubmitJob(jobUuid=job.uuid)
+    assert again.uuid != job.uuid and wait_finished(owner, again.uuid) == "FINISHED"
+
+    owner.jobs.hideJob(jobUuid=job.uuid)
+    assert job.uuid not in [j.uuid for j in owner.jobs.getJobList()]
+    owner.jobs.unhideJob(jobUuid=job.uuid)
+    assert job.uuid in [j.uuid for j in owner.jobs.getJobList()]
+
+    owner.jobs.sendEvent(jobUuid=job.uuid, eventData="checkpoint written")
+    assert "checkpoint written" in [e.description for e in owner.jobs.getJobHistory(jobUuid=job.uuid)]
