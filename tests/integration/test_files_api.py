@@ -209,3 +209,20 @@ def test_celery_gateway_enforces_the_size_limit(owner, system_id):
     files.upload(principal, system_id, "limits/second.txt", b"0123456789", gateway=gateway)
     with pytest.raises(ValidationError, match="limit"):
         files.download(principal, system_id, "limits", zip=True, gateway=gateway)
+
+
+def test_concurrent_requests_each_get_their_own_answer(owner, system_id, api_server):
+    """The API waits for results on several threads at once; every thread must get its own result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for i in range(8):
+        upload(owner, system_id, f"/parallel/f{i}.txt", f"content {i}".encode())
+    headers = {"X-Tapis-Token": owner.get_access_jwt()}
+
+    def fetch(i: int) -> bytes:
+        response = requests.get(f"{api_server}/v3/files/content/{system_id}/parallel/f{i}.txt", headers=headers, timeout=60)
+        response.raise_for_status()
+        return response.content
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(fetch, list(range(8)) * 3)) == [f"content {i}".encode() for i in range(8)] * 3
