@@ -17,11 +17,14 @@ if _embedded:
     _queue_dir = _settings.ensure_data_dir() / "broker"
     (_queue_dir / "queue").mkdir(parents=True, exist_ok=True)
     (_queue_dir / "processed").mkdir(parents=True, exist_ok=True)
+    (_queue_dir / "control").mkdir(parents=True, exist_ok=True)
     broker_url = "filesystem://"
     broker_transport_options = {
         "data_folder_in": str(_queue_dir / "queue"),
         "data_folder_out": str(_queue_dir / "queue"),
         "processed_folder": str(_queue_dir / "processed"),
+        # kombu's default is "control" relative to the working directory (broadcast/pidbox exchanges)
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
         "polling_interval": 0.1,
     }
