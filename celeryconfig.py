@@ -74,3 +74,9 @@ timezone = "UTC"
 enable_utc = True
 broker_connection_retry_on_startup = True
 worker_hijack_root_logger = False
+
+# One beat per deployment (docs/operations.md) runs the reconciler: stages whose task was lost are sent again.
+beat_schedule = {
+    "reconcile-stalled-jobs": {"task": "dlws.reconcile", "schedule": _settings.reconcile_interval,
+                               "options": {"expires": _settings.reconcile_interval}},
+}

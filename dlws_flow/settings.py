@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     default_user: str = Field(default_factory=getpass.getuser)
     secret_key: str = ""
     api_base_url: str = "http://127.0.0.1:8000"
+    #: Our base URL as job hosts reach it (DLWS_REST_API in every job); empty: ``api_base_url``.
+    job_api_url: str = ""
     admin_user: str = "admin"
     admin_password: str = ""
     max_request_bytes: int = 1_048_576
@@ -45,6 +47,9 @@ class Settings(BaseSettings):
     ssh_connect_timeout: float = 15.0
     ssh_command_timeout: float = 120.0
     task_max_retries: int = 8
+    reconcile_interval: float = 30.0
+    reconcile_stall_seconds: float = 900.0
+    reconcile_poll_seconds: float = 120.0
     notify_timeout: float = 10.0
     notify_retry_base: float = 2.0
     notify_retry_max_interval: float = 600.0

@@ -1,0 +1,95 @@
+"""The database is the checkpoint: find jobs whose stage task was lost and say which stage to re-enqueue.
+
+A stage task can vanish between two commits: a worker killed after it committed a transition but before
+it enqueued the next link, a broker restarted without the message, a message dropped. Stages are
+idempotent (compare-and-set transitions, launch markers, recorded remote ids), so sending a stage again is
+always safe; the reconciler only has to notice that nothing is moving.
+
+- A job in a worker-driven state (PENDING ... SUBMITTING_JOB, ARCHIVING) whose row has not changed for
+  ``DLWS_RECONCILE_STALL_SECONDS`` gets that state's stage again.
+- Jobs in QUEUED/RUNNING are watched per (system, login): while any monitor task of that pair is alive it
+  polls for all of them; when the pair has not been polled for ``DLWS_RECONCILE_POLL_SECONDS``, every
+  active job of the pair gets a monitor task again.
+
+Each re-enqueued job (or pair) is stamped, so one that waits in a busy queue is not sent twice per period.
+Jobs holding back for a quota (``condition`` = ``QUOTA_WAIT``) are admitted elsewhere, never here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from dlws_flow.domain.states import JobStatus
+from dlws_flow.settings import get_settings
+from dlws_flow.store.db import session_scope
+from dlws_flow.store.models import JobRow, SystemPollRow, utcnow
+
+log = logging.getLogger(__name__)
+
+#: The stage that moves a job on from each state the workers drive.
+STAGE_FOR_STATUS = {
+    JobStatus.PENDING: "process_inputs", JobStatus.PROCESSING_INPUTS: "process_inputs",
+    JobStatus.STAGING_INPUTS: "stage_inputs", JobStatus.STAGING_JOB: "stage_job",
+    JobStatus.SUBMITTING_JOB: "submit", JobStatus.ARCHIVING: "archive",
+}
+MONITORED = (JobStatus.QUEUED, JobStatus.RUNNING)
+QUOTA_WAIT = "QUOTA_WAIT"
+
+
+@dataclass(frozen=True)
+class Restart:
+    job_uuid: str
+    stage: str
+    reason: str
+
+
+def find_stalled(*, stall_seconds: float | None = None, poll_seconds: float | None = None) -> list[Restart]:
+    """Stalled jobs, stamped so the next sweep within the period leaves them alone."""
+    settings = get_settings()
+    now = utcnow()
+    stall_before = now - timedelta(seconds=stall_seconds if stall_seconds is not None else settings.reconcile_stall_seconds)
+    poll_before = now - timedelta(seconds=poll_seconds if poll_seconds is not None else settings.reconcile_poll_seconds)
+    restarts: list[Restart] = []
+    with session_scope() as session:
+        stuck = session.execute(
+            select(JobRow.uuid, JobRow.status).where(
+                JobRow.status.in_([s.value for s in STAGE_FOR_STATUS]), JobRow.last_updated < stall_before,
+                (JobRow.condition.is_(None)) | (JobRow.condition != QUOTA_WAIT))).all()
+        for job_uuid, status in stuck:
+            stamped = session.execute(update(JobRow).where(JobRow.uuid == job_uuid, JobRow.status == status,
+                                                           JobRow.last_updated < stall_before)
+                                      .values(last_updated=now).execution_options(synchronize_session=False))
+            if stamped.rowcount == 1:
+                restarts.append(Restart(job_uuid, STAGE_FOR_STATUS[JobStatus(status)], f"no progress in {status}"))
+
+        active = session.execute(
+            select(JobRow.uuid, JobRow.exec_system_id, JobRow.exec_login, JobRow.owner, JobRow.last_updated)
+            .where(JobRow.status.in_([s.value for s in MONITORED]))).all()
+        by_pair: dict[tuple[str, str], list[str]] = {}
+        newest: dict[tuple[str, str], object] = {}
+        for job_uuid, system_id, login, owner, last_updated in active:
+            pair = (system_id, login or owner)
+            by_pair.setdefault(pair, []).append(job_uuid)
+            newest[pair] = max(newest.get(pair, last_updated), last_updated)
+        for (system_id, login), uuids in by_pair.items():
+            row = session.get(SystemPollRow, (system_id, login))
+            if row is not None and row.last_poll >= poll_before:
+                continue
+            if row is None and newest[(system_id, login)] >= poll_before:
+                continue  # just submitted: its monitor has not polled yet
+            if row is None:
+                session.add(SystemPollRow(system_id=system_id, login_user=login, last_poll=now, poll_count=0))
+            else:
+                claimed = session.execute(update(SystemPollRow).where(
+                    SystemPollRow.system_id == system_id, SystemPollRow.login_user == login,
+                    SystemPollRow.last_poll < poll_before).values(last_poll=now).execution_options(synchronize_session=False))
+                if claimed.rowcount != 1:
+                    continue
+            restarts.extend(Restart(u, "monitor", f"{system_id} not polled") for u in uuids)
+    for restart in restarts:
+        log.warning("reconciler: job %s: %s; re-enqueueing %s", restart.job_uuid, restart.reason, restart.stage)
+    return restarts
