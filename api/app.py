@@ -14,6 +14,7 @@ import pkgutil
 from fastapi import FastAPI, Request
 
 
+import api.families
 import api.tapis
 import dlws_flow
 from api.envelope import error_response, install_error_handlers
@@ -55,6 +56,7 @@ def create_app() -> FastAPI:
             module = importlib.import_module(f"{package.__name__}.{module_info.name}")
             if hasattr(module, "router"):
                 app.include_router(module.router)
+    app.include_router(api.families.router)  # the DLWS /child API (family tokens, not access tokens)
     return app
 
 

@@ -250,9 +250,11 @@ def profile_setup_lines(system: SystemSpec, options: list[str]) -> list[str]:
     return lines
 
 
-def service_environment(job: JobRow) -> dict[str, str]:
-    """Variables of ours (not Tapis') that every job receives; see the families issue."""
-    return {}
+def service_environment(session: Session, job: JobRow) -> dict[str, str]:
+    """Variables of ours (not Tapis') that every job receives: ``DLWS_REST_API`` and ``FAMILY_TOKEN``."""
+    from dlws_flow.services import families
+
+    return families.environment(session, job)
 
 
 def stage_job(uuid: str) -> Outcome:
@@ -265,7 +267,7 @@ def stage_job(uuid: str) -> Outcome:
         transport = open_transport(session, exec_system, job.owner)
         scheduler = _scheduler(job, exec_system)
         request = _script_request(job, exec_system)
-        env = job_environment(job.spec["macros"], job.host_dirs or {}, job.spec["parameterSet"]["envVariables"], service_environment(job))
+        env = job_environment(job.spec["macros"], job.host_dirs or {}, job.spec["parameterSet"]["envVariables"], service_environment(session, job))
 
     # The env file can hold secrets (family tokens): only the job's login may read it.
     transport.put_bytes(render_env_file(env).encode(), join(request.exec_dir, "tapisjob.env"), mode=0o600)

@@ -17,7 +17,7 @@ from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationErr
 from dlws_flow.runtimes import runtime_for
 from dlws_flow.services.catalog import pydantic_message
 from dlws_flow.services import permissions as perms
-from dlws_flow.services import subscriptions
+from dlws_flow.services import families, subscriptions
 from dlws_flow.services.auth import Principal
 from dlws_flow.settings import get_settings
 from dlws_flow.staging.inputs import parse_source
@@ -96,6 +96,7 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
             last_updated=created, remote_checks_success=0, remote_checks_failed=0, blocked_count=0,
         )
         repo.insert_job(session, row)
+        families.attach(session, row)  # a new family's token, or the parent's
         subscriptions.add_for_new_job(session, row, request.subscriptions)  # same transaction as the job
         result = job_to_dict(row)
     dispatcher.start(job_uuid)
@@ -162,7 +163,31 @@ def cancel(job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
         raise ValidationError(f"job {job_uuid} is already {job['status']}")
     if needs_kill:
         dispatcher.cancel(job_uuid)  # only enqueues: the job read above is still current
+    _cancel_descendants(job_uuid, dispatcher)
     return job
+
+
+def _cancel_descendants(job_uuid: str, dispatcher: Dispatcher) -> None:
+    """Killing a job kills every job it started (DLWS job families), at any depth, whichever API killed it.
+    Ended children are walked too: their own children may still run."""
+    from sqlalchemy import select
+
+    from dlws_flow.stages import mark_cancelled
+
+    seen, todo = {job_uuid}, [job_uuid]
+    while todo:
+        parent = todo.pop()
+        with session_scope() as session:
+            children = session.execute(select(JobRow.uuid, JobRow.status).where(JobRow.parent_uuid == parent)).all()
+        for child, status in children:
+            if child in seen:
+                continue
+            seen.add(child)
+            todo.append(child)
+            if status not in TERMINAL_STATES:
+                _, needs_kill = mark_cancelled(child, f"Job cancelled: its parent job {parent} was cancelled")
+                if needs_kill:
+                    dispatcher.cancel(child)
 
 
 # --- the same, as a named caller sees them (the HTTP APIs) -----------------------------------------

@@ -208,3 +208,20 @@ class NotificationRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime] = mapped_column(default=utcnow)
     delivered: Mapped[datetime | None]
+
+
+class JobFamilyRow(Base):
+    """A job's DLWorkspace family: the root job's secret token, inherited by every descendant.
+
+    The token is looked up by its SHA-256 (``token_hash``) and kept encrypted (``token_encrypted``) only
+    so that the stage writing ``tapisjob.env`` can hand it to the job."""
+
+    __tablename__ = "job_families"
+
+    job_uuid: Mapped[str] = mapped_column(ForeignKey("jobs.uuid", ondelete="CASCADE"), primary_key=True)
+    root_uuid: Mapped[str] = mapped_column(String(64), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), index=True)
+    token_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The DLWS parameters a ``/child/SubmitJob`` request gave (``jobParams`` of JobDetail); None for roots.
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
