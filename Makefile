@@ -28,3 +28,7 @@ hosts-down:
 
 demo:
 	dlws-flow demo
+
+# P1-P4 against their in-run baselines (docs/operations.md, "Benchmarks"); `make bench BENCH_ARGS=--quick`.
+bench:
+	$(PYTHON) -m bench $(BENCH_ARGS)

@@ -1,6 +1,69 @@
-"""``python -m bench``: not written yet (the benchmarks issue builds P1-P4); says so and exits non-zero."""
+"""``python -m bench`` (``make bench``): P1-P4 against their in-run baselines; see docs/operations.md.
 
+It brings up what it needs (test hosts, PostgreSQL, Redis, a fresh database, a Celery worker, the API), runs
+the benchmarks, prints one line per measure and writes ``bench/results/latest.json`` and ``latest.png``.
+It measures; it asserts nothing (the P3 counts are checked by tests/integration).
+"""
+
+from __future__ import annotations
+
+import argparse
 import sys
+import time
 
-print("bench: no benchmarks yet; see the 'Fast and scalable, measured' issue", file=sys.stderr)
-sys.exit(1)
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller run (about 3 minutes)")
+    parser.add_argument("--only", default="P1,P2,P4,P3", help="comma-separated benchmarks to run (default all)")
+    parser.add_argument("--p1-jobs", type=int, help="jobs submitted in P1 (default 1000, quick 300)")
+    parser.add_argument("--p1-clients", type=int, default=8, help="concurrent API clients in P1")
+    parser.add_argument("--p2-runs", type=int, help="runs per side in P2 (default 5, quick 3)")
+    parser.add_argument("--p3-jobs", type=int, help="jobs in flight in P3 (default 1000, quick 150; 10000 is the long run)")
+    parser.add_argument("--p3-fill", type=float, help="seconds allowed for P3's jobs to reach Slurm (default 300, quick 90)")
+    parser.add_argument("--p4-jobs", type=int, help="jobs in P4 (default 100, quick 30)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    options = {
+        "p1_jobs": args.p1_jobs or (300 if quick else 1000), "p1_clients": args.p1_clients,
+        "p2_runs": args.p2_runs or (3 if quick else 5), "p3_jobs": args.p3_jobs or (150 if quick else 1000),
+        "p3_fill": args.p3_fill or (90.0 if quick else 300.0), "p4_jobs": args.p4_jobs or (30 if quick else 100),
+    }
+    wanted = {name.strip().upper() for name in args.only.split(",")}
+
+    from bench import stack as stack_module
+
+    started = time.perf_counter()
+    stack = stack_module.configure()  # sets DLWS_* before anything imports dlws_flow's settings
+    from bench import report, runs
+
+    measures: list[runs.Measure] = []
+
+    def done(new: list[runs.Measure]) -> None:
+        for measure in new:
+            print(report.line(measure), flush=True)
+        measures.extend(new)
+
+    try:
+        print(f"bench: run {stack.run_id}, database {stack.db_name}, logs in {stack.data_dir}", flush=True)
+        ids = runs.register(stack)
+        if "P1" in wanted:
+            api_url = stack_module.start_api(stack)
+            done(runs.p1_submit_throughput(stack, ids, api_url, options["p1_jobs"], options["p1_clients"]))
+        stack_module.start_worker(stack)
+        if "P2" in wanted:
+            done(runs.p2_lifecycle(stack, ids, options["p2_runs"]))
+        if "P4" in wanted:
+            done(runs.p4_slurm_end_to_end(stack, ids, options["p4_jobs"]))
+        if "P3" in wanted:  # last: its jobs are cancelled, not waited for
+            done(runs.p3_monitoring(stack, ids, options["p3_jobs"], options["p3_fill"], polls=5))
+    finally:
+        stack_module.teardown(stack)
+    seconds = time.perf_counter() - started
+    path = report.write(measures, options, seconds)
+    print(f"bench: {len(measures)} measures in {seconds:.0f} s; results in {path}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
