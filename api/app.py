@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 
 
 import api.families
+import api.openpai
 import api.tapis
 import dlws_flow
 from api.envelope import error_response, install_error_handlers
@@ -51,7 +52,7 @@ def create_app() -> FastAPI:
         return {"status": "ok"}
 
     # Every module under api/tapis (and other surface packages) that defines ``router`` is mounted.
-    for package in (api.tapis,):
+    for package in (api.tapis, api.openpai):
         for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
             module = importlib.import_module(f"{package.__name__}.{module_info.name}")
             if hasattr(module, "router"):

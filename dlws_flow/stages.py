@@ -101,9 +101,22 @@ def end_job(uuid: str, final: JobStatus, message: str, attempts: int) -> tuple[b
             job = repo.get_job(session, uuid)
             if JobStatus(job.status) in TERMINAL_STATES:
                 return False, job
-            if repo.transition(session, uuid, job.status, final, message[:4000]):
-                return True, job
+            changed = repo.transition(session, uuid, job.status, final, message[:4000])
+        if changed:
+            job_ended(uuid)  # after the commit
+            return True, job
     return False, job
+
+
+def job_ended(uuid: str) -> None:
+    """After a job reached a terminal state: its virtual cluster may admit waiting jobs now. Never fails
+    the caller (the job has ended either way); a missed admission happens at the VC's next job end."""
+    from dlws_flow.services import quotas
+
+    try:
+        quotas.on_job_end(uuid)
+    except Exception:
+        log.exception("job %s: admitting waiting jobs of its virtual cluster failed", uuid)
 
 
 def fail_job(uuid: str, message: str) -> bool:
@@ -362,6 +375,9 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
                     fresh = repo.get_job(session, job.uuid)
                     if JobStatus(fresh.status) in REMOTE_STATES:
                         _apply_status(session, fresh, status)
+        for job in group:  # may have ended without archiving (cancelled on the host, or failed)
+            if getattr(statuses.get(job.remote_job_id or ""), "state", None) in (RemoteState.CANCELLED, RemoteState.FAILED):
+                job_ended(job.uuid)
     return len(jobs)
 
 
@@ -420,6 +436,7 @@ def archive(uuid: str) -> Outcome:
         else:
             repo.transition(session, uuid, JobStatus.ARCHIVING, JobStatus.FAILED,
                             f"Job failed: {reason or f'the application exited with code {exit_code}'}")
+    job_ended(uuid)
     return Outcome.CONTINUE
 
 
