@@ -260,7 +260,7 @@ def p3_monitoring(stack: Stack, ids: dict[str, str], n_jobs: int, fill_budget: f
     ours = {c[1] for c in whole if f"benchwork-{stack.run_id}" in c[2]}
     whole = [c for c in whole if c[1] in ours]
     window = [c for c in _commands(log_path, offset0, offset1) if c[1] in ours]
-    squeues = [c for c in window if c[2].startswith("squeue") or " squeue " in c[2]]
+    squeues = [c for c in window if "squeue " in c[2]]
     gaps = [b[0] - a[0] for a, b in zip(squeues, squeues[1:], strict=False)]
     # The poll's own cost: the same squeue command, timed over one direct connection.
     client = host_client(stack)
