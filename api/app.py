@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 
 
 import api.families
+import api.metrics
 import api.openpai
 import api.tapis
 import dlws_flow
@@ -58,6 +59,7 @@ def create_app() -> FastAPI:
             if hasattr(module, "router"):
                 app.include_router(module.router)
     app.include_router(api.families.router)  # the DLWS /child API (family tokens, not access tokens)
+    app.include_router(api.metrics.router)  # Prometheus, public (docs/operations.md)
     return app
 
 
