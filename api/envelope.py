@@ -70,7 +70,41 @@ def status_for(exc: Exception) -> int:
     return next(code for cls, code in STATUS_FOR if isinstance(exc, cls))
 
 
+_ERROR_BODY = {"application/json": {"schema": {"type": "object", "properties": {"message": {"type": "string"}},
+                                                  "description": "Tapis envelope with status error, or the surface's own error body"}}}
+#: Every operation may answer these; declared on all of them so clients and schema checkers know.
+ERROR_RESPONSES = {
+    "400": {"description": "Invalid request (the message says what is wrong)", "content": _ERROR_BODY},
+    "401": {"description": "Missing, expired or forged access token", "content": _ERROR_BODY},
+    "403": {"description": "The caller may see the resource but not do this", "content": _ERROR_BODY},
+    "404": {"description": "No such resource, or not visible to the caller", "content": _ERROR_BODY},
+    "405": {"description": "Method not allowed on this path", "content": _ERROR_BODY},
+    "409": {"description": "Conflicts with the resource's current state", "content": _ERROR_BODY},
+    "413": {"description": "Request body too large", "content": _ERROR_BODY},
+    "502": {"description": "A host could not be reached or a remote command failed", "content": _ERROR_BODY},
+}
+
+
+def _declare_error_responses(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        if not schema.get("x-dlws-errors"):
+            for path_item in schema.get("paths", {}).values():
+                for operation in path_item.values():
+                    if isinstance(operation, dict) and "responses" in operation:
+                        operation["responses"].pop("422", None)  # validation errors are answered as 400
+                        for code, spec in ERROR_RESPONSES.items():
+                            operation["responses"].setdefault(code, spec)
+            schema["x-dlws-errors"] = True
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    _declare_error_responses(app)
     @app.exception_handler(DlwsFlowError)
     async def _known(request: Request, exc: DlwsFlowError) -> JSONResponse:
         status = status_for(exc)
