@@ -67,7 +67,8 @@ def worker(hosts, fault_dir):
     from dlws_flow.store.db import migrate
 
     migrate()
-    env = {**os.environ, "DLWS_FAULT_DIR": str(fault_dir)}
+    # Jobs learn where the API is (DLWS_REST_API) from the worker, which starts before the API does.
+    env = {**os.environ, "DLWS_FAULT_DIR": str(fault_dir), "DLWS_JOB_API_URL": f"http://127.0.0.1:{api_port()}"}
     log_path = Path(os.environ["DLWS_DATA_DIR"]) / "worker.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers", "worker", "-l", "info", "-c", str(WORKER_PROCESSES),
@@ -189,12 +190,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@functools.cache
+def api_port() -> int:
+    """The API's port for this run, chosen once, before the worker starts (see ``worker``)."""
+    return _free_port()
+
+
 @pytest.fixture(scope="session")
 def api_server(worker) -> str:
     """The real API (uvicorn, its own process) on this run's database and broker; returns its base URL."""
     import urllib.request
 
-    port = _free_port()
+    port = api_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DLWS_API_BASE_URL": base_url, "DLWS_ADMIN_USER": "admin", "DLWS_ADMIN_PASSWORD": ADMIN_PASSWORD}
     log_path = Path(os.environ["DLWS_DATA_DIR"]) / "api.log"
