@@ -12,7 +12,8 @@ always safe; the reconciler only has to notice that nothing is moving.
   active job of the pair gets a monitor task again.
 
 Each re-enqueued job (or pair) is stamped, so one that waits in a busy queue is not sent twice per period.
-Jobs holding back for a quota (``condition`` = ``QUOTA_WAIT``) are admitted elsewhere, never here.
+A job waiting for its virtual cluster's quota (a ``vc_jobs`` row not yet admitted) is left to the quota
+service's admission, which the beat task also runs, so a lost "job ended" signal cannot hold a queue.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
 from dlws_flow.domain.states import JobStatus
 from dlws_flow.settings import get_settings
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import JobRow, SystemPollRow, utcnow
+from dlws_flow.store.quota_models import VcJobRow
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,6 @@ STAGE_FOR_STATUS = {
     JobStatus.SUBMITTING_JOB: "submit", JobStatus.ARCHIVING: "archive",
 }
 MONITORED = (JobStatus.QUEUED, JobStatus.RUNNING)
-QUOTA_WAIT = "QUOTA_WAIT"
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def find_stalled(*, stall_seconds: float | None = None, poll_seconds: float | No
         stuck = session.execute(
             select(JobRow.uuid, JobRow.status).where(
                 JobRow.status.in_([s.value for s in STAGE_FOR_STATUS]), JobRow.last_updated < stall_before,
-                (JobRow.condition.is_(None)) | (JobRow.condition != QUOTA_WAIT))).all()
+                ~exists().where(VcJobRow.job_uuid == JobRow.uuid, VcJobRow.admitted.is_(False)))).all()
         for job_uuid, status in stuck:
             stamped = session.execute(update(JobRow).where(JobRow.uuid == job_uuid, JobRow.status == status,
                                                            JobRow.last_updated < stall_before)
