@@ -169,6 +169,11 @@ def submit_child(token: str | None, params: dict[str, Any], dispatcher, *, paren
     # As the submitter's user; jobs of the trusted in-process API may belong to a name without an account.
     principal = get_user(owner) if user_exists(owner) else None
     job = jobs.submit(request, dispatcher, owner=owner, parent_uuid=parent.uuid, principal=principal)
+    # A cancel of the parent commits CANCELLED before it looks for children: if it missed this child, the
+    # parent reads CANCELLED here.
+    if jobs.get(parent.uuid)["status"] == JobStatus.CANCELLED:
+        jobs.cancel(job["uuid"], dispatcher)
+        raise ValidationError(f"job {parent.uuid} was cancelled: it cannot start children")
     with session_scope() as session:
         session.get(JobFamilyRow, job["uuid"]).params = {k: params[k] for k in SUBMIT_PARAMS if params.get(k) is not None}
     return job["uuid"]
