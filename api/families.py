@@ -78,5 +78,6 @@ def get_job_ip(familyToken: str | None = None, jobId: str | None = None) -> dict
 for _prefix in PREFIXES:
     for _name, _handler in (("SubmitJob", submit_job), ("KillJob", kill_job), ("JobDetail", job_detail),
                             ("GetJobIP", get_job_ip)):
-        router.add_api_route(f"{_prefix}/{_name}", _handler, methods=["GET"], include_in_schema=False,
+        # The canonical /child/X is documented; the aliases the seed's path joins produce are not.
+        router.add_api_route(f"{_prefix}/{_name}", _handler, methods=["GET"], include_in_schema=_prefix == "/child",
                              name=f"{_name}{'' if _prefix == '/child' else ' (alias)'}")

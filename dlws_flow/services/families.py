@@ -146,10 +146,10 @@ def submit_child(token: str | None, params: dict[str, Any], dispatcher, *, paren
     from dlws_flow.services import jobs
 
     cmd = params.get("cmd")
-    if not cmd:
-        raise ValidationError("cmd is required")
     with session_scope() as session:
-        root = family_root(session, token)
+        root = family_root(session, token)  # the token first: a stranger learns nothing, not even "cmd missing"
+        if not cmd:
+            raise ValidationError("cmd is required")
         parent, _ = _member(session, root, parent_id or root)
         if parent.status in TERMINAL_STATES:
             raise ValidationError(f"job {parent.uuid} is {parent.status}: it cannot start children")
