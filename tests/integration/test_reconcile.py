@@ -45,3 +45,25 @@ def test_beat_task_runs_the_sweep(sif_app):
     from workers.beat_tasks import reconcile_jobs
 
     assert reconcile_jobs.apply().get() >= 0
+
+
+def test_unpolled_system_gets_its_monitors_back(sif_app):
+    """QUEUED/RUNNING jobs of a (system, login) nobody polled for a while get a monitor task again."""
+    from dlws_flow import reconcile
+    from dlws_flow.services import jobs as job_service
+    from dlws_flow.store import repositories as repo
+    from dlws_flow.store.db import session_scope
+    from dlws_flow.store.models import JobRow
+
+    job = job_service.submit({"name": "lost-monitor", "appId": sif_app["id"], "appVersion": sif_app["version"],
+                              "parameterSet": script_args("echo x")}, LostMessages())
+    with session_scope() as session:  # as if its monitor task vanished right after submission
+        for old, new in (("PENDING", "PROCESSING_INPUTS"), ("PROCESSING_INPUTS", "STAGING_INPUTS"),
+                         ("STAGING_INPUTS", "STAGING_JOB"), ("STAGING_JOB", "SUBMITTING_JOB"), ("SUBMITTING_JOB", "RUNNING")):
+            repo.transition(session, job["uuid"], old, new, "test")
+        session.get(JobRow, job["uuid"]).exec_login = "ghost-login"
+    restarts = [r for r in reconcile.find_stalled(poll_seconds=0) if r.job_uuid == job["uuid"]]
+    assert [r.stage for r in restarts] == ["monitor"]
+    from dlws_flow.stages import mark_cancelled
+
+    mark_cancelled(job["uuid"], "test over")  # it never ran anywhere: no monitor should keep looking for it
