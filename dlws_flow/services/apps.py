@@ -54,7 +54,7 @@ def list_for(principal: Principal, *, search: dict[str, str] | None = None, limi
     with session_scope() as session:
         shared = perms.visible_ids(session, "app", principal.username)
         rows = [r for r in repo.list_apps(session)
-                if principal.is_admin or r.owner == principal.username or r.id in shared]
+                if perms.owns(principal, r.owner) or r.id in shared]
         if latest_only:
             newest: dict[str, AppRow] = {}
             for row in rows:
@@ -106,7 +106,7 @@ def set_locked(principal: Principal, app_id: str, version: str, locked: bool) ->
 def set_deleted(principal: Principal, app_id: str, deleted: bool) -> int:
     with session_scope() as session:
         rows = list(session.scalars(select(AppRow).where(AppRow.id == app_id)))
-        mine = [r for r in rows if principal.is_admin or r.owner == principal.username]
+        mine = [r for r in rows if perms.owns(principal, r.owner)]
         if not mine:
             if rows and not all(r.deleted for r in rows):
                 _visible(session, principal, app_id)
@@ -123,7 +123,8 @@ def change_owner(principal: Principal, app_id: str, new_owner: str) -> int:
     if not user_exists(new_owner):
         raise NotFoundError(f"user {new_owner} not found")
     with session_scope() as session:
-        _owner_only(session, principal, app_id)
+        perms.require_owner(principal, _visible(session, principal, app_id).owner,
+                            f"only the owner of app {app_id} may change its permissions")
         rows = _versions(session, app_id)
         for row in rows:
             row.owner = new_owner
@@ -131,49 +132,35 @@ def change_owner(principal: Principal, app_id: str, new_owner: str) -> int:
         return len(rows)
 
 
-def _owner_only(session, principal: Principal, app_id: str) -> AppRow:
-    row = _visible(session, principal, app_id)
-    if not (principal.is_admin or row.owner == principal.username):
-        raise PermissionDeniedError(f"only the owner of app {app_id} may change its permissions")
-    return row
-
-
 def grant(principal: Principal, app_id: str, username: str, permissions: list[str]) -> list[str]:
-    if not user_exists(username):
-        raise NotFoundError(f"user {username} not found")
     with session_scope() as session:
-        _owner_only(session, principal, app_id)
-        return perms.grant(session, "app", app_id, username, permissions, by=principal.username)
+        row = _visible(session, principal, app_id)
+        return perms.grant_user(session, principal, "app", app_id, row.owner, username, permissions)
 
 
 def revoke(principal: Principal, app_id: str, username: str, permissions: list[str] | None) -> None:
     with session_scope() as session:
-        _owner_only(session, principal, app_id)
-        perms.revoke(session, "app", app_id, username, permissions)
+        row = _visible(session, principal, app_id)
+        perms.revoke_user(session, principal, "app", app_id, row.owner, username, permissions)
 
 
 def user_permissions(principal: Principal, app_id: str, username: str) -> list[str]:
     with session_scope() as session:
         row = _visible(session, principal, app_id)
-        if username != principal.username and not (principal.is_admin or row.owner == principal.username):
-            raise PermissionDeniedError("only the owner sees other users' permissions")
-        if username == row.owner:
-            return list(perms.KINDS["app"])
-        return sorted(perms.held(session, "app", app_id, username))
+        return perms.permissions_of(session, principal, "app", app_id, row.owner, username)
 
 
 def share(principal: Principal, app_id: str, users: list[str]) -> None:
     for username in users:
-        grant(principal, app_id, username, ["READ", "EXECUTE"])
+        grant(principal, app_id, username, list(perms.SHARE_PERMISSIONS))
 
 
 def unshare(principal: Principal, app_id: str, users: list[str]) -> None:
     for username in users:
-        revoke(principal, app_id, username, ["READ", "EXECUTE"])
+        revoke(principal, app_id, username, list(perms.SHARE_PERMISSIONS))
 
 
 def share_info(principal: Principal, app_id: str) -> dict[str, Any]:
     with session_scope() as session:
         _visible(session, principal, app_id)
-        holders = perms.users_with(session, "app", app_id)
-        return {"isPublic": False, "userList": sorted(u for u, p in holders.items() if {"READ", "EXECUTE"} <= p)}
+        return {"isPublic": False, "userList": perms.shared_users(session, "app", app_id)}

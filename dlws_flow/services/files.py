@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from dlws_flow.domain.paths import clean_relative
-from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.errors import NotFoundError, ValidationError
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.store import repositories as repo
@@ -51,7 +51,7 @@ def _path(path: str | None) -> str:
 
 def _system(session: Session, principal: Principal, system_id: str) -> SystemRow:
     row = repo.get_system(session, system_id)
-    if principal.is_admin or row.owner == principal.username:
+    if perms.owns(principal, row.owner):
         return row
     if not (perms.held(session, "system", row.id, principal.username)
             or perms.held(session, "file", row.id, principal.username)):
@@ -71,8 +71,7 @@ def _authorize(principal: Principal, system_id: str, path: str, permission: str)
 
 def _owner_only(session: Session, principal: Principal, system_id: str) -> SystemRow:
     row = _system(session, principal, system_id)
-    if not (principal.is_admin or row.owner == principal.username):
-        raise PermissionDeniedError(f"only the owner of system {system_id} may change its file permissions")
+    perms.require_owner(principal, row.owner, f"only the owner of system {system_id} may change its file permissions")
     return row
 
 
@@ -190,8 +189,8 @@ def get_permissions(principal: Principal, system_id: str, path: str, username: s
     username = username or principal.username
     with session_scope() as session:
         row = _system(session, principal, system_id)
-        if username != principal.username and not (principal.is_admin or row.owner == principal.username):
-            raise PermissionDeniedError("only the system owner sees other users' file permissions")
+        if username != principal.username:
+            perms.require_owner(principal, row.owner, "only the system owner sees other users' file permissions")
         if username == row.owner:
             held = {"MODIFY"}
         else:

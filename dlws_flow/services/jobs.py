@@ -13,7 +13,7 @@ from pydantic import ValidationError as PydanticValidationError
 from dlws_flow.domain.records import JobRequest
 from dlws_flow.domain.resolve import resolve_job
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
-from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.errors import NotFoundError, ValidationError
 from dlws_flow.runtimes import runtime_for
 from dlws_flow.services.catalog import pydantic_message
 from dlws_flow.services import permissions as perms
@@ -201,8 +201,7 @@ def _readable(session, principal: Principal, job_uuid: str) -> JobRow:
 
 def _owned(session, principal: Principal, job_uuid: str) -> JobRow:
     row = _readable(session, principal, job_uuid)
-    if not (principal.is_admin or row.owner == principal.username):
-        raise PermissionDeniedError(f"only the owner of job {job_uuid} may do this")
+    perms.require_owner(principal, row.owner, f"only the owner of job {job_uuid} may do this")
     return row
 
 

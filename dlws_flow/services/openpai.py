@@ -34,6 +34,7 @@ from dlws_flow.domain.records import AppSpec
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
 from dlws_flow.errors import ConflictError, DlwsFlowError, NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.services import jobs as job_service
+from dlws_flow.services import permissions as perms
 from dlws_flow.services import quotas
 from dlws_flow.services.auth import Principal
 from dlws_flow.services.catalog import pydantic_message
@@ -359,8 +360,7 @@ def execute(principal: Principal, name: str, value: str, dispatcher) -> None:
         raise ValidationError("value must be START or STOP")
     with session_scope() as session:
         row = _find(session, principal, name)
-        if not (principal.is_admin or row.owner == principal.username):
-            raise PermissionDeniedError("only the job's owner may start or stop it")
+        perms.require_owner(principal, row.owner, "only the job's owner may start or stop it")
         owner, uuids = row.owner, list(row.job_uuids)
         live = [j.uuid for j in _instances(session, row) if JobStatus(j.status) not in TERMINAL_STATES]
         config = dict(row.config)

@@ -23,6 +23,8 @@ from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationErr
 from dlws_flow.services.auth import Principal
 from dlws_flow.store.models import GrantRow
 
+#: What Tapis sharing grants on a system or an app: the users may see it and run jobs with it.
+SHARE_PERMISSIONS = ("READ", "EXECUTE")
 KINDS = {"system": ("READ", "MODIFY", "EXECUTE"), "app": ("READ", "MODIFY", "EXECUTE"), "job": ("READ",),
          "file": ("READ", "MODIFY")}
 #: A permission that implies others.
@@ -115,7 +117,7 @@ def require(session: Session, principal: Principal, kind: str, resource_id: str,
         NotFoundError: the caller holds nothing on it (it does not exist, as far as they can tell).
         PermissionDeniedError: the caller can see it but lacks ``permission``.
     """
-    if principal.is_admin or principal.username == owner:
+    if owns(principal, owner):
         return
     perms = held(session, kind, resource_id, principal.username, path=path)
     if permission in perms:
@@ -123,3 +125,47 @@ def require(session: Session, principal: Principal, kind: str, resource_id: str,
     if not perms and kind != "file":
         raise NotFoundError(f"{what} not found")
     raise PermissionDeniedError(f"user {principal.username} lacks {permission} permission on {what}")
+
+
+def owns(principal: Principal, owner: str) -> bool:
+    """Owners and admins hold every permission on a resource."""
+    return principal.is_admin or principal.username == owner
+
+
+def require_owner(principal: Principal, owner: str, message: str) -> None:
+    """Raises ``PermissionDeniedError(message)`` unless the caller owns the resource (or is an admin)."""
+    if not owns(principal, owner):
+        raise PermissionDeniedError(message)
+
+
+# --- one user's permissions and sharing, for systems and apps (``kind``), after the caller may see it ----
+
+
+def grant_user(session: Session, principal: Principal, kind: str, resource_id: str, owner: str, username: str,
+               permissions: Iterable[str]) -> list[str]:
+    from dlws_flow.services.auth import user_exists
+
+    if not user_exists(username):
+        raise NotFoundError(f"user {username} not found")
+    require_owner(principal, owner, f"only the owner of {kind} {resource_id} may change its permissions")
+    return grant(session, kind, resource_id, username, permissions, by=principal.username)
+
+
+def revoke_user(session: Session, principal: Principal, kind: str, resource_id: str, owner: str, username: str,
+                permissions: Iterable[str] | None) -> None:
+    require_owner(principal, owner, f"only the owner of {kind} {resource_id} may change its permissions")
+    revoke(session, kind, resource_id, username, permissions)
+
+
+def permissions_of(session: Session, principal: Principal, kind: str, resource_id: str, owner: str,
+                   username: str) -> list[str]:
+    """``username``'s permissions; callers see their own, owners and admins anyone's."""
+    if username != principal.username:
+        require_owner(principal, owner, "only the owner sees other users' permissions")
+    if username == owner:
+        return list(KINDS[kind])
+    return sorted(held(session, kind, resource_id, username))
+
+
+def shared_users(session: Session, kind: str, resource_id: str) -> list[str]:
+    return sorted(u for u, p in users_with(session, kind, resource_id).items() if set(SHARE_PERMISSIONS) <= p)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.errors import NotFoundError, ValidationError
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal
 from dlws_flow.store import outbox
@@ -100,8 +100,8 @@ def add_for_new_job(session: Session, job: JobRow, requests: list[Any] | None) -
 def _job(session: Session, principal: Principal, job_uuid: str, *, owner_only: bool) -> JobRow:
     row = repo.get_job(session, job_uuid)
     perms.require(session, principal, "job", job_uuid, row.owner, "READ", what=f"job {job_uuid}")
-    if owner_only and not (principal.is_admin or row.owner == principal.username):
-        raise PermissionDeniedError(f"only the owner of job {job_uuid} may change its subscriptions")
+    if owner_only:
+        perms.require_owner(principal, row.owner, f"only the owner of job {job_uuid} may change its subscriptions")
     return row
 
 

@@ -67,7 +67,7 @@ def list_for(principal: Principal, *, include_disabled: bool = True, search: dic
     with session_scope() as session:
         shared = perms.visible_ids(session, "system", principal.username)
         rows = [r for r in repo.list_systems(session)
-                if principal.is_admin or r.owner == principal.username or r.id in shared]
+                if perms.owns(principal, r.owner) or r.id in shared]
         result = [public_view(r) for r in rows if include_disabled or r.enabled]
     if search:
         result = [s for s in result if all(str(s.get(k)) == v for k, v in search.items())]
@@ -112,9 +112,9 @@ def is_enabled(principal: Principal, system_id: str) -> bool:
 def set_deleted(principal: Principal, system_id: str, deleted: bool) -> int:
     with session_scope() as session:
         row = session.get(SystemRow, system_id)
-        if row is None or (row.deleted and not deleted and not (principal.is_admin or row.owner == principal.username)):
+        if row is None or (row.deleted and not deleted and not perms.owns(principal, row.owner)):
             raise NotFoundError(f"system {system_id} not found")
-        if not (principal.is_admin or row.owner == principal.username):
+        if not perms.owns(principal, row.owner):
             _visible(session, principal, system_id, "MODIFY")
             raise PermissionDeniedError(f"only the owner of system {system_id} may delete it")
         changed = int(row.deleted != deleted)
@@ -127,8 +127,7 @@ def change_owner(principal: Principal, system_id: str, new_owner: str) -> int:
         raise NotFoundError(f"user {new_owner} not found")
     with session_scope() as session:
         row = _visible(session, principal, system_id, "MODIFY")
-        if not (principal.is_admin or row.owner == principal.username):
-            raise PermissionDeniedError(f"only the owner of system {system_id} may give it away")
+        perms.require_owner(principal, row.owner, f"only the owner of system {system_id} may give it away")
         changed = int(row.owner != new_owner)
         row.owner = new_owner
         row.spec = {**row.spec, "owner": new_owner}
@@ -172,61 +171,46 @@ def has_credential(principal: Principal, system_id: str, username: str) -> bool:
 
 
 def _may_manage_credential(principal: Principal, row: SystemRow, username: str) -> None:
-    if not (principal.is_admin or principal.username == row.owner or principal.username == username):
+    if not (perms.owns(principal, row.owner) or principal.username == username):
         raise PermissionDeniedError(f"user {principal.username} may not manage {username}'s credential on {row.id}")
 
 
 # --- permissions and sharing ----------------------------------------------------------------------
 
 
-def _owner_only(session, principal: Principal, system_id: str) -> SystemRow:
-    row = _visible(session, principal, system_id)
-    if not (principal.is_admin or row.owner == principal.username):
-        raise PermissionDeniedError(f"only the owner of system {system_id} may change its permissions")
-    return row
-
-
 def grant(principal: Principal, system_id: str, username: str, permissions: list[str]) -> list[str]:
-    if not user_exists(username):
-        raise NotFoundError(f"user {username} not found")
     with session_scope() as session:
-        _owner_only(session, principal, system_id)
-        return perms.grant(session, "system", system_id, username, permissions, by=principal.username)
+        row = _visible(session, principal, system_id)
+        return perms.grant_user(session, principal, "system", system_id, row.owner, username, permissions)
 
 
 def revoke(principal: Principal, system_id: str, username: str, permissions: list[str] | None) -> None:
     with session_scope() as session:
-        _owner_only(session, principal, system_id)
-        perms.revoke(session, "system", system_id, username, permissions)
+        row = _visible(session, principal, system_id)
+        perms.revoke_user(session, principal, "system", system_id, row.owner, username, permissions)
 
 
 def user_permissions(principal: Principal, system_id: str, username: str) -> list[str]:
     with session_scope() as session:
         row = _visible(session, principal, system_id)
-        if username != principal.username and not (principal.is_admin or row.owner == principal.username):
-            raise PermissionDeniedError("only the owner sees other users' permissions")
-        if username == row.owner:
-            return list(perms.KINDS["system"])
-        return sorted(perms.held(session, "system", system_id, username))
+        return perms.permissions_of(session, principal, "system", system_id, row.owner, username)
 
 
 def share(principal: Principal, system_id: str, users: list[str]) -> None:
     """Tapis sharing: the users may see the system and run jobs on it (READ + EXECUTE)."""
     for username in users:
-        grant(principal, system_id, username, ["READ", "EXECUTE"])
+        grant(principal, system_id, username, list(perms.SHARE_PERMISSIONS))
 
 
 def unshare(principal: Principal, system_id: str, users: list[str]) -> None:
     for username in users:
-        revoke(principal, system_id, username, ["READ", "EXECUTE"])
+        revoke(principal, system_id, username, list(perms.SHARE_PERMISSIONS))
 
 
 def share_info(principal: Principal, system_id: str) -> dict[str, Any]:
     with session_scope() as session:
         _visible(session, principal, system_id)
-        holders = perms.users_with(session, "system", system_id)
-        return {"isPublic": False, "isPublicAuthn": False,
-                "userList": sorted(u for u, p in holders.items() if {"READ", "EXECUTE"} <= p)}
+        return {"isPublic": False, "isPublicAuthn": False, "userList": perms.shared_users(session, "system", system_id)}
 
 
 def exec_spec(principal: Principal, system_id: str) -> SystemSpec:
