@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select, update
 
@@ -46,11 +46,6 @@ class Restart:
     job_uuid: str
     stage: str
     reason: str
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns; every stored time is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def find_stalled(*, stall_seconds: float | None = None, poll_seconds: float | None = None) -> list[Restart]:
@@ -80,11 +75,10 @@ def find_stalled(*, stall_seconds: float | None = None, poll_seconds: float | No
         for job_uuid, system_id, login, owner, last_updated in active:
             pair = (system_id, login or owner)
             by_pair.setdefault(pair, []).append(job_uuid)
-            last_updated = _aware(last_updated)
             newest[pair] = max(newest.get(pair, last_updated), last_updated)
         for (system_id, login), uuids in by_pair.items():
             row = session.get(SystemPollRow, (system_id, login))
-            if row is not None and _aware(row.last_poll) >= poll_before:
+            if row is not None and row.last_poll >= poll_before:
                 continue
             if row is None and newest[(system_id, login)] >= poll_before:
                 continue  # just submitted: its monitor has not polled yet

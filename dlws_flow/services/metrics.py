@@ -33,8 +33,7 @@ class Snapshot:
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:
-    # SQLite hands back naive datetimes, PostgreSQL aware ones; both are UTC.
-    return max((later.replace(tzinfo=None) - earlier.replace(tzinfo=None)).total_seconds(), 0.0)
+    return max((later - earlier).total_seconds(), 0.0)
 
 
 def snapshot(window: timedelta = WINDOW) -> Snapshot:

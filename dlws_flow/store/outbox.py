@@ -21,7 +21,7 @@ import json
 import logging
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, event, func, select, update
@@ -81,7 +81,7 @@ def record_event(session: Session, job_uuid: str, category: str, old: str | None
                                                                   SubscriptionRow.enabled.is_(True))
                                     .order_by(SubscriptionRow.created, SubscriptionRow.uuid)).all()
     subscriptions = [s for s in subscriptions if matches(s.event_categories, category)
-                     and (s.expires is None or _aware(s.expires) > now)]
+                     and (s.expires is None or s.expires > now)]
     if not subscriptions:
         return 0
     job = session.get(JobRow, job_uuid)
@@ -105,11 +105,6 @@ def record_event(session: Session, job_uuid: str, category: str, old: str | None
             written += 1
     session.info[_PENDING_KEY] = True
     return written
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes for timezone-aware columns; they were written in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # --- subscriptions -------------------------------------------------------------------------------
@@ -198,4 +193,4 @@ def mark_failed_attempt(session: Session, notification_id: int, error: str, retr
 
 def earliest_pending(session: Session) -> datetime | None:
     value = session.scalar(select(func.min(NotificationRow.next_attempt)).where(NotificationRow.status == PENDING))
-    return _aware(value) if value is not None else None
+    return value
