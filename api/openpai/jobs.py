@@ -3,6 +3,8 @@ start/stop. The mapping onto Tapis jobs is ``dlws_flow.services.openpai``."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
@@ -27,6 +29,15 @@ def _job_not_found(name: str) -> OpenPaiError:
     return OpenPaiError(404, "JobNotFound", f"could not find job {name}")
 
 
+@contextlib.contextmanager
+def _named_job(name: str) -> Iterator[None]:
+    """An unknown (or invisible) job name is OpenPAI's 404 JobNotFound."""
+    try:
+        yield
+    except NotFoundError as exc:
+        raise _job_not_found(name) from exc
+
+
 @router.get("/jobs", summary="List jobs (yours; an admin sees everyone's)")
 def list_jobs(user: User, username: Annotated[str | None, Query()] = None) -> list[dict[str, Any]]:
     return openpai.list_jobs(user, username)
@@ -49,26 +60,20 @@ def submit_job(user: User, config: Annotated[dict[str, Any], Body()]) -> JSONRes
 
 @router.get("/jobs/{jobName}", summary="Job status")
 def job_status(user: User, jobName: str) -> dict[str, Any]:
-    try:
+    with _named_job(jobName):
         return openpai.job_status(user, jobName)
-    except NotFoundError as exc:
-        raise _job_not_found(jobName) from exc
 
 
 @router.get("/jobs/{jobName}/config", summary="The submitted job config")
 def job_config(user: User, jobName: str) -> dict[str, Any]:
-    try:
+    with _named_job(jobName):
         return openpai.job_config(user, jobName)
-    except NotFoundError as exc:
-        raise _job_not_found(jobName) from exc
 
 
 @router.get("/jobs/{jobName}/ssh", summary="Where the tasks run, and the job's key pair")
 def job_ssh(user: User, jobName: str) -> dict[str, Any]:
-    try:
+    with _named_job(jobName):
         return openpai.ssh_info(user, jobName)
-    except NotFoundError as exc:
-        raise _job_not_found(jobName) from exc
 
 
 @router.get("/jobs/{jobName}/ssh/key", response_class=PlainTextResponse,

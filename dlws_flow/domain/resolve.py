@@ -111,10 +111,10 @@ def _check_queue_limits(queue: LogicalQueue, **values: int) -> None:
     """Tapis refuses a batch job outside its logical queue's bounds rather than letting Slurm reject it."""
     bounds = {"nodeCount": ("minNodeCount", "maxNodeCount"), "coresPerNode": ("minCoresPerNode", "maxCoresPerNode"),
               "memoryMB": ("minMemoryMB", "maxMemoryMB"), "maxMinutes": ("minMinutes", "maxMinutes")}
-    for field, value in values.items():
-        low, high = (getattr(queue, name) for name in bounds[field])
+    for quantity, value in values.items():
+        low, high = (getattr(queue, name) for name in bounds[quantity])
         if (low is not None and value < low) or (high is not None and value > high):
-            raise ValidationError(f"{field} {value} is outside logical queue {queue.name}'s range "
+            raise ValidationError(f"{quantity} {value} is outside logical queue {queue.name}'s range "
                                   f"[{low if low is not None else '-'}, {high if high is not None else '-'}]")
 
 

@@ -236,3 +236,12 @@ def api_user(username: str, password: str | None = None) -> str:
     password = password or f"{username}-secret-pw"
     create_user(username, password, replace=True)
     return password
+
+
+def tapis_client(base_url: str, username: str, password: str):
+    """A tapipy client with tokens, exactly as a Tapis user creates one."""
+    from tapipy.tapis import Tapis
+
+    client = Tapis(base_url=base_url, username=username, password=password)
+    client.get_tokens()
+    return client

@@ -11,19 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.conftest import api_user
+from tests.integration.conftest import api_user, tapis_client
 
 pytestmark = [pytest.mark.ssh]
 
 ROOT = f"/home/hpcuser/files-test-{uuid.uuid4().hex[:6]}"
-
-
-def tapis_client(base_url: str, username: str, password: str):
-    from tapipy.tapis import Tapis
-
-    client = Tapis(base_url=base_url, username=username, password=password)
-    client.get_tokens()
-    return client
 
 
 @pytest.fixture(scope="module")

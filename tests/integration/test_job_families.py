@@ -21,7 +21,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import random
-import time
 import uuid
 from pathlib import Path
 

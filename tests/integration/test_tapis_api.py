@@ -8,17 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import api_user, script_args
+from tests.integration.conftest import api_user, tapis_client, script_args
 
 pytestmark = [pytest.mark.ssh]
-
-
-def tapis_client(base_url: str, username: str, password: str):
-    from tapipy.tapis import Tapis
-
-    client = Tapis(base_url=base_url, username=username, password=password)
-    client.get_tokens()
-    return client
 
 
 @pytest.fixture(scope="module")
