@@ -79,4 +79,6 @@ worker_hijack_root_logger = False
 beat_schedule = {
     "reconcile-stalled-jobs": {"task": "dlws.reconcile", "schedule": _settings.reconcile_interval,
                                "options": {"expires": _settings.reconcile_interval}},
+    "recover-blocked-jobs": {"task": "dlws.recover", "schedule": _settings.recovery_interval,
+                             "options": {"expires": _settings.recovery_interval}},
 }

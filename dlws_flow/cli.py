@@ -320,6 +320,24 @@ def jobs_cancel(job_uuid: str) -> None:
     console.print(f"job {job_uuid}: cancel requested (now {job['status']})")
 
 
+@jobs_app.command("pause")
+def jobs_pause(job_uuid: str) -> None:
+    """Stop a job at its next stage boundary (a queued Slurm job is held in the queue)."""
+    from dlws_flow import client
+
+    job = client.pause_job(job_uuid)
+    console.print(f"job {job_uuid}: pause requested (now {job['status']})")
+
+
+@jobs_app.command("resume")
+def jobs_resume(job_uuid: str) -> None:
+    """Continue a paused job from the stage it stopped before."""
+    from dlws_flow import client
+
+    job = client.resume_job(job_uuid)
+    console.print(f"job {job_uuid}: resume requested (now {job['status']})")
+
+
 # --- demo ----------------------------------------------------------------------------------------
 
 

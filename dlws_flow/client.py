@@ -59,6 +59,16 @@ def cancel_job(job_uuid: str) -> dict[str, Any]:
     return job_service.cancel(job_uuid, _dispatcher())
 
 
+def pause_job(job_uuid: str) -> dict[str, Any]:
+    """Stop the job at its next stage boundary (a queued Slurm job is held in the queue)."""
+    return job_service.pause(job_uuid, _dispatcher())
+
+
+def resume_job(job_uuid: str) -> dict[str, Any]:
+    """Continue a paused job from where it stopped."""
+    return job_service.resume(job_uuid, _dispatcher())
+
+
 def wait_for_job(job_uuid: str, timeout: float = 600.0, poll: float = 0.2,
                  on_status: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Block until the job is terminal; ``on_status`` is called on every status change."""

@@ -9,6 +9,8 @@
      ├── ConfigurationError       the deployment is wrong (missing credential, ...)
      └── TransportError           transient: the host could not be reached or talked to
           ├── HostKeyMismatchError  permanent in practice: the host's key changed
+          ├── AuthenticationFailedError  the host refused the credential
+          ├── SystemBlockedError    a recovery condition is open for the system: do not even try
           └── RemoteCommandError    a command ran and failed
 """
 
@@ -49,11 +51,30 @@ class ConfigurationError(DlwsFlowError):
 
 
 class TransportError(DlwsFlowError):
-    """Talking to a remote host failed; usually worth retrying later."""
+    """Talking to a remote host failed; usually worth retrying later.
+
+    ``system_id`` names the system whose host failed when the transport knows it (the archive stage talks
+    to two systems; recovery must probe the one that failed).
+    """
+
+    system_id: str | None = None
 
 
 class HostKeyMismatchError(TransportError):
     """The host presented a key different from the one recorded at registration."""
+
+
+class AuthenticationFailedError(TransportError):
+    """The host refused the login's key or password."""
+
+
+class SystemBlockedError(TransportError):
+    """Jobs of this (system, login) are already blocked on ``condition``; recovery probes for all of them."""
+
+    def __init__(self, system_id: str, condition: str, message: str) -> None:
+        super().__init__(message)
+        self.system_id = system_id
+        self.condition = condition
 
 
 class RemoteCommandError(TransportError):

@@ -100,6 +100,14 @@ class Client:
         self._call("POST", f"/v3/jobs/{quote(job_uuid)}/cancel")
         return self.get_job(job_uuid)
 
+    def pause_job(self, job_uuid: str) -> dict[str, Any]:
+        self._call("POST", f"/v3/jobs/{quote(job_uuid)}/pause")
+        return self.get_job(job_uuid)
+
+    def resume_job(self, job_uuid: str) -> dict[str, Any]:
+        self._call("POST", f"/v3/jobs/{quote(job_uuid)}/resume")
+        return self.get_job(job_uuid)
+
     def wait_for_job(self, job_uuid: str, timeout: float = 600.0, poll: float = 0.5) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:

@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     ssh_connect_timeout: float = 15.0
     ssh_command_timeout: float = 120.0
     task_max_retries: int = 8
+    #: Transient SSH/scheduler errors a stage retries itself before its job goes BLOCKED.
+    block_after_retries: int = 2
+    recovery_policy: str = "6x10,6x20,10x60,10x120,12x300"
+    recovery_interval: float = 5.0
+    #: A job that blocked this many times FAILS instead (a fault that clears and comes back forever).
+    recovery_max_blocks: int = 20
+    #: SSH connections per host across the deployment, unless the system sets ``maxConnections``.
+    ssh_max_connections: int = 16
+    #: Seconds between two new SSH connections to one host, unless the system sets ``connectIntervalSeconds``.
+    ssh_connect_interval: float = 0.0
     reconcile_interval: float = 30.0
     reconcile_stall_seconds: float = 900.0
     reconcile_poll_seconds: float = 120.0

@@ -65,20 +65,30 @@ class MonitorResult:
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _enter(session: Session, uuid: str, stage_status: JobStatus, message: str) -> JobRow | None:
-    """Load the job and move it into ``stage_status``; None when this delivery should do nothing."""
+def _enter(session: Session, uuid: str, stage_status: JobStatus, message: str, stage: str) -> JobRow | None:
+    """Load the job and move it into ``stage_status``; None when this delivery should do nothing.
+
+    A job whose owner asked for a pause stops here, at the stage boundary, and remembers where it was."""
     job = repo.get_job(session, uuid)
     status = JobStatus(job.status)
     if status in TERMINAL_STATES or status in (JobStatus.BLOCKED, JobStatus.PAUSED):
         return None
-    if status == stage_status:
-        return job  # a re-delivery of an interrupted stage: redo it
-    if lifecycle_position(status) != lifecycle_position(stage_status) - 1:
+    redo = status == stage_status  # a re-delivery of an interrupted stage: redo it
+    if not redo and lifecycle_position(status) != lifecycle_position(stage_status) - 1:
         return None  # already past this stage (duplicate delivery) or not there yet
-    if not repo.transition(session, uuid, status, stage_status, message):
+    if job.pause_requested:
+        pause_at_boundary(session, job, stage)
+        return None
+    if not redo and not repo.transition(session, uuid, status, stage_status, message):
         return None
     session.refresh(job)
     return job
+
+
+def pause_at_boundary(session: Session, job: JobRow, stage: str) -> bool:
+    return repo.transition(session, job.uuid, job.status, JobStatus.PAUSED,
+                           f"Paused by its owner before {stage}; resume continues from there",
+                           resume_status=job.status, resume_stage=stage)
 
 
 def _systems(session: Session, job: JobRow) -> tuple[SystemSpec, SystemSpec]:
@@ -148,7 +158,7 @@ def crash_point(name: str) -> None:
 def process_inputs(uuid: str) -> Outcome:
     """Expand HOST_EVAL in the job's directories and check every input source."""
     with session_scope() as session:
-        job = _enter(session, uuid, JobStatus.PROCESSING_INPUTS, "Identifying input files for staging")
+        job = _enter(session, uuid, JobStatus.PROCESSING_INPUTS, "Identifying input files for staging", "process_inputs")
         if job is None:
             return Outcome.STOP
         exec_system, archive_system = _systems(session, job)
@@ -193,7 +203,7 @@ def process_inputs(uuid: str) -> Outcome:
 def stage_inputs(uuid: str) -> Outcome:
     """Create the job's directories on the exec host and transfer its inputs."""
     with session_scope() as session:
-        job = _enter(session, uuid, JobStatus.STAGING_INPUTS, "Transferring job input data to execution system")
+        job = _enter(session, uuid, JobStatus.STAGING_INPUTS, "Transferring job input data to execution system", "stage_inputs")
         if job is None:
             return Outcome.STOP
         exec_system, _ = _systems(session, job)
@@ -273,7 +283,7 @@ def service_environment(session: Session, job: JobRow) -> dict[str, str]:
 def stage_job(uuid: str) -> Outcome:
     """Write ``tapisjob.env`` and ``tapisjob.sh`` into the exec dir."""
     with session_scope() as session:
-        job = _enter(session, uuid, JobStatus.STAGING_JOB, "Staging runtime assets to execution system")
+        job = _enter(session, uuid, JobStatus.STAGING_JOB, "Staging runtime assets to execution system", "stage_job")
         if job is None:
             return Outcome.STOP
         exec_system, _ = _systems(session, job)
@@ -288,10 +298,33 @@ def stage_job(uuid: str) -> Outcome:
     return Outcome.CONTINUE
 
 
+def _over_job_limit(session: Session, job: JobRow) -> bool:
+    """Block the job on JOB_LIMIT (in this transaction) when its system or queue has no free slot."""
+    from dlws_flow.domain.recovery import Condition
+    from dlws_flow.recovery import block_in_session
+    from dlws_flow.services import limits
+
+    system = repo.system_spec(repo.get_system(session, job.exec_system_id))
+    if not limits.has_limits(system):
+        return False
+    limits.lock_system(session, system.id)
+    session.refresh(job)
+    queue = job.spec.get("execSystemLogicalQueue")
+    reason = limits.Slots(session, system).reason(job.owner, queue)
+    if reason is None:
+        repo.update_job_fields(session, job.uuid, remote_queue=queue)
+        return False
+    block_in_session(session, job, "submit", Condition.JOB_LIMIT, system.id, job.exec_login or job.owner, reason)
+    return True
+
+
 def submit(uuid: str) -> Outcome:
     """Launch the job once: a recorded remote id, or the host's launch marker, means it already was."""
     with session_scope() as session:
-        job = _enter(session, uuid, JobStatus.SUBMITTING_JOB, "Submitting job to execution system")
+        job = repo.get_job(session, uuid)
+        if job.status == JobStatus.STAGING_JOB and not job.pause_requested and _over_job_limit(session, job):
+            return Outcome.STOP
+        job = _enter(session, uuid, JobStatus.SUBMITTING_JOB, "Submitting job to execution system", "submit")
         if job is None:
             return Outcome.STOP
         if job.remote_job_id:
@@ -391,8 +424,11 @@ def monitor(uuid: str, attempt: int = 0) -> MonitorResult:
             return MonitorResult(Outcome.STOP)
         if status not in REMOTE_STATES:
             return MonitorResult(Outcome.CONTINUE if status == JobStatus.ARCHIVING else Outcome.STOP)
+        hold_now = job.pause_requested and status == JobStatus.QUEUED
         system_id, login, owner = job.exec_system_id, job.exec_login or job.owner, job.owner
         claimed = repo.claim_poll(session, system_id, login, settings.poll_min_interval)
+    if hold_now and hold_queued(uuid):
+        return MonitorResult(Outcome.STOP)
     if claimed:
         poll_system(system_id, login, owner)
     with session_scope() as session:
@@ -408,6 +444,9 @@ def archive(uuid: str) -> Outcome:
     with session_scope() as session:
         job = repo.get_job(session, uuid)
         if job.status != JobStatus.ARCHIVING:
+            return Outcome.STOP
+        if job.pause_requested:
+            pause_at_boundary(session, job, "archive")
             return Outcome.STOP
         exec_system, archive_system = _systems(session, job)
         exec_host = open_transport(session, exec_system, job.owner)
@@ -473,3 +512,73 @@ def cancel(uuid: str, message: str = "Job cancelled by its owner") -> bool:
     with session_scope() as session:
         repo.update_job_fields(session, uuid, remote_outcome="CANCELLED", remote_ended=utcnow())
     return True
+
+
+# --- pause, resume, recovery probes ---------------------------------------------------------------
+
+
+def hold_queued(uuid: str) -> bool:
+    """Pause a job waiting in the batch queue now: ``scontrol hold`` it, then record PAUSED.
+
+    Returns False when there is nothing to hold (not queued, not batch, or it started meanwhile: a
+    running job pauses at its next boundary, before archiving)."""
+    with session_scope() as session:
+        job = repo.get_job(session, uuid)
+        if not (job.pause_requested and job.status == JobStatus.QUEUED and job.remote_job_id):
+            return False
+        exec_system, _ = _systems(session, job)
+        scheduler = _scheduler(job, exec_system)
+        ref = RemoteJob(job.remote_job_id, (job.host_dirs or {}).get("ExecSystemExecDir", ""))
+        command = scheduler.build_hold_command(ref)
+        if command is None:
+            return False
+        transport = open_transport(session, exec_system, job.owner)
+    if transport.run(command).exit_code != 0:
+        return False  # it left the queue in the meantime
+    with session_scope() as session:
+        paused = repo.transition(session, uuid, JobStatus.QUEUED, JobStatus.PAUSED,
+                                 f"Paused by its owner; Slurm job {ref.remote_id} held in the queue",
+                                 resume_status=JobStatus.QUEUED.value, resume_stage="monitor", remote_held=True)
+    if not paused:  # cancelled or seen finished meanwhile: do not leave a job held on the host
+        transport.run(scheduler.build_release_command(ref) or "true")
+    return paused
+
+
+def resume_paused(uuid: str) -> str | None:
+    """Continue a PAUSED job (releasing its held Slurm job first); returns the stage to re-enqueue."""
+    with session_scope() as session:
+        job = repo.get_job(session, uuid)
+        repo.update_job_fields(session, uuid, pause_requested=False)
+        if job.status != JobStatus.PAUSED:
+            return None
+        held, remote_id = job.remote_held, job.remote_job_id
+        if held and remote_id:
+            exec_system, _ = _systems(session, job)
+            scheduler = _scheduler(job, exec_system)
+            transport = open_transport(session, exec_system, job.owner)
+            release = scheduler.build_release_command(RemoteJob(remote_id, (job.host_dirs or {}).get("ExecSystemExecDir", "")))
+    if held and remote_id and release:
+        transport.run(release).check()
+    with session_scope() as session:
+        job = repo.get_job(session, uuid)
+        target = JobStatus(job.resume_status or JobStatus.PENDING)
+        if not repo.transition(session, uuid, JobStatus.PAUSED, target, f"Resumed by its owner at {job.resume_stage}",
+                               remote_held=False):
+            return None
+        return job.resume_stage or "process_inputs"
+
+
+def probe_system(system_id: str, username: str, condition: str) -> None:
+    """One probe of a blocked (system, login): raises a ``DlwsFlowError`` while the fault holds."""
+    from dlws_flow.domain.recovery import Condition
+
+    with session_scope() as session:
+        system = repo.system_spec(repo.get_system(session, system_id))
+        transport = open_transport(session, system, username, probing=True)
+    if condition == Condition.SCHEDULER_UNAVAILABLE:
+        command = scheduler_for(system.batchScheduler or "SLURM").build_probe_command()
+    elif condition == Condition.STORAGE_FULL:
+        command = 'f=$(mktemp "${HOME:-/tmp}/.dlws-probe.XXXXXX") && echo probe > "$f"; s=$?; rm -f "$f"; exit $s'
+    else:
+        command = "true"
+    transport.run(command).check()

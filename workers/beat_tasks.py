@@ -1,8 +1,9 @@
-"""Periodic (beat) tasks: the reconciler that re-enqueues stages whose task was lost."""
+"""Periodic (beat) tasks: the reconciler that re-enqueues stages whose task was lost, and the recovery
+sweep that probes blocked systems and resumes their jobs."""
 
 from __future__ import annotations
 
-from dlws_flow import reconcile
+from dlws_flow import reconcile, recovery, stages
 from workers.app import app
 
 
@@ -20,3 +21,15 @@ def reconcile_jobs() -> int:
     for restart in restarts:
         dispatcher.resume(restart.job_uuid, restart.stage)
     return len(restarts)
+
+
+@app.task(name="dlws.recover", ignore_result=True)
+def recover_blocked() -> int:
+    """Probe each due recovery condition once and re-enqueue the jobs it unblocks; returns how many."""
+    from workers.dispatch import CeleryDispatcher
+
+    dispatcher = CeleryDispatcher()
+    resumes = recovery.sweep(stages.probe_system)
+    for resume in resumes:
+        dispatcher.resume(resume.job_uuid, resume.stage)
+    return len(resumes)

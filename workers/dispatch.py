@@ -28,3 +28,9 @@ class CeleryDispatcher:
 
     def cancel(self, job_uuid: str) -> None:
         tasks.cancel.delay(job_uuid)
+
+    def pause(self, job_uuid: str) -> None:
+        tasks.pause.delay(job_uuid)
+
+    def resume_paused(self, job_uuid: str) -> None:
+        tasks.resume.delay(job_uuid)

@@ -1,9 +1,13 @@
 """One thin Celery task per lifecycle stage. Each loads nothing itself: it calls the stage function in
 ``dlws_flow.stages``, turns the outcome into chain control, and maps errors:
 
-* transient (``TransportError``): retried with exponential backoff and jitter, then the job FAILS;
+* transient (host unreachable, authentication refused, scheduler not answering, disk full): retried
+  ``DLWS_BLOCK_AFTER_RETRIES`` times with backoff and jitter, then the job goes BLOCKED and the recovery
+  sweep (``dlws_flow.recovery``) takes over; while the system is blocked, stages block at once;
+* a remote command that ran and failed for another reason: retried ``DLWS_TASK_MAX_RETRIES`` times, then
+  the job FAILS;
 * permanent (any other ``DlwsFlowError``, a changed host key): the job FAILS at once with the message;
-* a stage with nothing to do (duplicate delivery, terminal or paused job): the chain stops quietly.
+* a stage with nothing to do (duplicate delivery, terminal, blocked or paused job): the chain stops quietly.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import random
 from celery import Task
 from celery.exceptions import Ignore
 
-from dlws_flow import stages
-from dlws_flow.errors import DlwsFlowError, HostKeyMismatchError, TransportError
+from dlws_flow import recovery, stages
+from dlws_flow.domain.recovery import classify
+from dlws_flow.errors import DlwsFlowError, HostKeyMismatchError, SystemBlockedError, TransportError
 from dlws_flow.settings import get_settings
 from workers.app import app
 
@@ -33,16 +38,27 @@ def _fail(job_uuid: str, stage_name: str, exc: BaseException) -> None:
     raise Ignore()
 
 
+def _transient(task: Task, stage_name: str, job_uuid: str, exc: TransportError, retries: int, **retry_kwargs):
+    """Retry, block, or fail the job after a transport error; always raises."""
+    settings = get_settings()
+    condition = classify(exc)
+    if condition is None:
+        if retries >= settings.task_max_retries:
+            _fail(job_uuid, stage_name, exc)
+    elif isinstance(exc, SystemBlockedError) or retries >= settings.block_after_retries:
+        recovery.block(job_uuid, stage_name, condition, exc, system_id=exc.system_id)
+        raise Ignore()
+    log.warning("job %s: %s hit a transient error, retrying: %s", job_uuid, stage_name, exc)
+    raise task.retry(exc=exc, countdown=_backoff(retries), **retry_kwargs)
+
+
 def _run_stage(task: Task, stage_name: str, job_uuid: str) -> str:
     try:
         outcome = getattr(stages, stage_name)(job_uuid)
     except HostKeyMismatchError as exc:
         _fail(job_uuid, stage_name, exc)
     except TransportError as exc:
-        if task.request.retries >= get_settings().task_max_retries:
-            _fail(job_uuid, stage_name, exc)
-        log.warning("job %s: %s hit a transient error, retrying: %s", job_uuid, stage_name, exc)
-        raise task.retry(exc=exc, countdown=_backoff(task.request.retries))
+        _transient(task, stage_name, job_uuid, exc, task.request.retries)
     except DlwsFlowError as exc:
         _fail(job_uuid, stage_name, exc)
     except Exception as exc:  # a bug must fail the job visibly, not leave it stuck in a stage
@@ -82,10 +98,7 @@ def monitor(self: Task, job_uuid: str, failures: int = 0) -> str:
     except HostKeyMismatchError as exc:
         _fail(job_uuid, "monitor", exc)
     except TransportError as exc:
-        if failures >= settings.task_max_retries:
-            _fail(job_uuid, "monitor", exc)
-        log.warning("job %s: status check failed, retrying: %s", job_uuid, exc)
-        raise self.retry(args=(job_uuid,), kwargs={"failures": failures + 1}, countdown=_backoff(failures))
+        _transient(self, "monitor", job_uuid, exc, failures, args=(job_uuid,), kwargs={"failures": failures + 1})
     except DlwsFlowError as exc:
         _fail(job_uuid, "monitor", exc)
     except Exception as exc:
@@ -113,3 +126,31 @@ def cancel(self: Task, job_uuid: str) -> bool:
             stages.fail_job(job_uuid, f"cancel could not reach the host: {exc}")
             return False
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+
+
+@app.task(name="dlws.pause", bind=True, acks_late=True, max_retries=None)
+def pause(self: Task, job_uuid: str) -> bool:
+    """Hold a queued batch job now; any other job pauses at its next stage boundary by itself."""
+    try:
+        return stages.hold_queued(job_uuid)
+    except TransportError as exc:
+        if self.request.retries >= get_settings().task_max_retries:
+            return False  # the pause request stands: the job stops at its next boundary
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+
+
+@app.task(name="dlws.resume", bind=True, acks_late=True, max_retries=None)
+def resume(self: Task, job_uuid: str) -> str | None:
+    """Release a paused job and re-enqueue the stage it stopped before."""
+    from workers.dispatch import job_chain
+
+    try:
+        stage = stages.resume_paused(job_uuid)
+    except TransportError as exc:
+        if self.request.retries >= get_settings().task_max_retries:
+            stages.fail_job(job_uuid, f"resume could not reach the host: {exc}")
+            return None
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+    if stage:
+        job_chain(job_uuid, stage).apply_async()
+    return stage

@@ -141,6 +141,22 @@ def cancel_job(user: User, jobUuid: str) -> dict[str, Any]:
     return ok({"message": f"Job {jobUuid} cancelled"}, "Job cancelled")
 
 
+@router.post("/{jobUuid}/pause", summary="Pause a job at its next stage boundary (dlws-flow addition)",
+             description="Not in Tapis. A job waiting in a batch queue is held there (`scontrol hold`); any other "
+                         "job stops before its next stage and shows PAUSED. Pausing a paused job changes nothing.")
+def pause_job(user: User, jobUuid: str) -> dict[str, Any]:
+    job = job_service.pause_for(user, jobUuid, dispatcher())
+    return ok({"message": f"Job {jobUuid} pause requested", "status": job["status"]}, "Job pause requested")
+
+
+@router.post("/{jobUuid}/resume", summary="Resume a paused job (dlws-flow addition)",
+             description="Not in Tapis. Continues a PAUSED job from the stage it stopped before (releasing a held "
+                          "batch job), or withdraws a pause the job has not reached yet.")
+def resume_job(user: User, jobUuid: str) -> dict[str, Any]:
+    job = job_service.resume_for(user, jobUuid, dispatcher())
+    return ok({"message": f"Job {jobUuid} resume requested", "status": job["status"]}, "Job resume requested")
+
+
 @router.post("/{jobUuid}/hide", summary="Hide a job from lists")
 def hide_job(user: User, jobUuid: str) -> dict[str, Any]:
     return ok({"changes": job_service.set_visible(user, jobUuid, False)}, "Job hidden")

@@ -158,7 +158,7 @@ class Credential(TapisModel):
 
 
 #: dlws-flow additions to a Tapis system that may be given inside ``notes`` (e.g. by tapipy).
-NOTES_ADDITIONS = ("hostKey", "schedulerProfiles", "transport")
+NOTES_ADDITIONS = ("hostKey", "schedulerProfiles", "transport", "recoveryPolicy", "maxConnections", "connectIntervalSeconds")
 
 
 class SystemSpec(TapisModel):
@@ -194,6 +194,26 @@ class SystemSpec(TapisModel):
     transport: str = "SSH"
     #: dlws-flow addition: the host's public key ("ssh-ed25519 AAAA..."), verified on every connection.
     hostKey: str | None = None
+    #: dlws-flow addition: how long jobs BLOCKED on this system keep being probed (``COUNTxSECONDS,...``);
+    #: empty: the deployment's ``DLWS_RECOVERY_POLICY``.
+    recoveryPolicy: str | None = None
+    #: dlws-flow addition: SSH connections to this host across all workers (empty: ``DLWS_SSH_MAX_CONNECTIONS``).
+    maxConnections: int | None = Field(default=None, ge=1, le=1000)
+    #: dlws-flow addition: seconds between two new SSH connections to this host (empty: the deployment's).
+    connectIntervalSeconds: float | None = Field(default=None, ge=0, le=3600)
+
+    @field_validator("recoveryPolicy")
+    @classmethod
+    def _valid_policy(cls, value: str | None) -> str | None:
+        if value:
+            from dlws_flow.domain.recovery import RecoveryPolicy
+            from dlws_flow.errors import ValidationError as PolicyError
+
+            try:
+                RecoveryPolicy.parse(value)
+            except PolicyError as exc:
+                raise ValueError(str(exc)) from exc
+        return value or None
 
     @model_validator(mode="before")
     @classmethod

@@ -2,8 +2,8 @@
 
 The lifecycle is a straight line of *active* states, each one owned by a stage task, plus three
 side states (BLOCKED, PAUSED) and three terminal states. Any active state may fall to BLOCKED,
-PAUSED, FAILED or CANCELLED; BLOCKED and PAUSED return to the state they left (or any later
-stage, because a resumed job continues at the next stage boundary).
+PAUSED, FAILED or CANCELLED; BLOCKED and PAUSED return to the state they left, and the stage that
+moves a job on from there runs again.
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ _FORWARD: dict[JobStatus, frozenset[JobStatus]] = {
 #: Every legal (from, to) pair. Terminal states have no way out.
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     **{state: forward | _ALWAYS_FROM_ACTIVE for state, forward in _FORWARD.items()},
-    JobStatus.BLOCKED: frozenset(ACTIVE_STATES - {JobStatus.PENDING}) | {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PAUSED},
-    JobStatus.PAUSED: frozenset(ACTIVE_STATES - {JobStatus.PENDING}) | {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.BLOCKED},
+    # Back to the state it left (a job blocked or paused before its first stage returns to PENDING).
+    JobStatus.BLOCKED: ACTIVE_STATES | {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PAUSED},
+    JobStatus.PAUSED: ACTIVE_STATES | {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.BLOCKED},
     JobStatus.FINISHED: frozenset(),
     JobStatus.CANCELLED: frozenset(),
     JobStatus.FAILED: frozenset(),

@@ -116,3 +116,15 @@ class Scheduler(abc.ABC):
 
     @abc.abstractmethod
     def build_cancel_command(self, job: RemoteJob) -> str: ...
+
+    def build_hold_command(self, job: RemoteJob) -> str | None:
+        """A command that keeps a queued job from starting (None: this scheduler cannot hold jobs)."""
+        return None
+
+    def build_release_command(self, job: RemoteJob) -> str | None:
+        """The command that undoes ``build_hold_command``."""
+        return None
+
+    def build_probe_command(self) -> str:
+        """A cheap command that fails while the scheduler does not answer (recovery probes)."""
+        return "true"

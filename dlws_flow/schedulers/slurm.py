@@ -168,3 +168,13 @@ class SlurmScheduler(Scheduler):
 
     def build_cancel_command(self, job: RemoteJob) -> str:
         return f"scancel {shlex.quote(job.remote_id)}"
+
+    def build_hold_command(self, job: RemoteJob) -> str:
+        return f"scontrol hold {shlex.quote(job.remote_id)}"
+
+    def build_release_command(self, job: RemoteJob) -> str:
+        return f"scontrol release {shlex.quote(job.remote_id)}"
+
+    def build_probe_command(self) -> str:
+        # Answers only when slurmctld does ("Unable to contact slurm controller" otherwise).
+        return "sinfo --noheader --format=%a"

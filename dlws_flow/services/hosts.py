@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from dlws_flow import secrets
 from dlws_flow.domain.records import SystemSpec
-from dlws_flow.errors import ConfigurationError
+from dlws_flow.errors import ConfigurationError, SystemBlockedError
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
 from dlws_flow.transports import Transport, transport_class
@@ -20,13 +20,25 @@ def login_for(session: Session, system: SystemSpec, username: str) -> str:
     return username if system.effectiveUserId == "${apiUserId}" else system.effectiveUserId
 
 
-def open_transport(session: Session, system: SystemSpec, username: str) -> Transport:
+def open_transport(session: Session, system: SystemSpec, username: str, *, probing: bool = False) -> Transport:
     """A transport for ``system`` using ``username``'s credential (or the system owner's).
+
+    While a recovery condition is open for (system, login), no connection is tried: recovery's probe
+    (``probing=True``) is the only traffic the host sees until it clears.
 
     Raises:
         ConfigurationError: no credential, or no recorded host key, for an SSH system.
+        SystemBlockedError: the (system, login) is blocked on a fault condition.
     """
     settings = get_settings()
+    if not probing:
+        from dlws_flow.recovery import open_condition
+
+        condition = open_condition(session, system.id, login_for(session, system, username))
+        if condition is not None:
+            raise SystemBlockedError(system.id, condition.condition,
+                                     f"{system.id} is blocked ({condition.condition}) since "
+                                     f"{condition.first_blocked.isoformat(timespec='seconds')}: {condition.last_error}")
     if system.transport == "LOCAL":
         return LocalTransport(command_timeout=settings.ssh_command_timeout)
     from dlws_flow.transports.ssh import SSHTarget
@@ -41,4 +53,4 @@ def open_transport(session: Session, system: SystemSpec, username: str) -> Trans
         private_key=secrets.decrypt(credential.private_key), password=secrets.decrypt(credential.password),
     )
     return transport_class("SSH")(target, connect_timeout=settings.ssh_connect_timeout,
-                                  command_timeout=settings.ssh_command_timeout)
+                                  command_timeout=settings.ssh_command_timeout, system_id=system.id)

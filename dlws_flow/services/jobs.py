@@ -13,7 +13,7 @@ from pydantic import ValidationError as PydanticValidationError
 from dlws_flow.domain.records import JobRequest
 from dlws_flow.domain.resolve import resolve_job
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
-from dlws_flow.errors import NotFoundError, ValidationError
+from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.runtimes import runtime_for
 from dlws_flow.services.catalog import pydantic_message
 from dlws_flow.services import permissions as perms
@@ -32,6 +32,10 @@ class Dispatcher(Protocol):
     def start(self, job_uuid: str) -> None: ...
 
     def cancel(self, job_uuid: str) -> None: ...
+
+    def pause(self, job_uuid: str) -> None: ...
+
+    def resume_paused(self, job_uuid: str) -> None: ...
 
 
 def parse_request(data: dict[str, Any] | JobRequest) -> JobRequest:
@@ -167,6 +171,45 @@ def cancel(job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
     return job
 
 
+def pause(job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
+    """Ask the job to stop at its next stage boundary (an addition of ours; Tapis has no pause).
+
+    A job waiting in a batch queue is held there at once (``scontrol hold``, by a worker); a running app
+    runs to its end and the job pauses before archiving. Pausing a paused job changes nothing.
+
+    Raises:
+        ConflictError: the job has already ended.
+    """
+    with session_scope() as session:
+        row = repo.get_job(session, job_uuid)
+        if JobStatus(row.status) in TERMINAL_STATES:
+            raise ConflictError(f"job {job_uuid} is {row.status}: only an active job can be paused")
+        already = row.pause_requested or row.status == JobStatus.PAUSED
+        if not already:
+            repo.update_job_fields(session, job_uuid, pause_requested=True)
+            repo.add_job_event(session, job_uuid, "JOB_USER_EVENT", "Pause requested by its owner")
+    if not already:
+        dispatcher.pause(job_uuid)
+    return get(job_uuid)
+
+
+def resume(job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
+    """Continue a paused job from where it stopped (or withdraw a pause it has not reached yet).
+
+    Raises:
+        ConflictError: the job is neither paused nor waiting to pause.
+    """
+    with session_scope() as session:
+        row = repo.get_job(session, job_uuid)
+        if row.status != JobStatus.PAUSED and not row.pause_requested:
+            raise ConflictError(f"job {job_uuid} is {row.status} and not paused: nothing to resume")
+        repo.update_job_fields(session, job_uuid, pause_requested=False)
+        paused = row.status == JobStatus.PAUSED
+    if paused:
+        dispatcher.resume_paused(job_uuid)  # a worker releases a held batch job, then re-enqueues the stage
+    return get(job_uuid)
+
+
 def _cancel_descendants(job_uuid: str, dispatcher: Dispatcher) -> None:
     """Killing a job kills every job it started (DLWS job families), at any depth, whichever API killed it.
     Ended children are walked too: their own children may still run."""
@@ -280,6 +323,18 @@ def cancel_for(principal: Principal, job_uuid: str, dispatcher: Dispatcher) -> d
     with session_scope() as session:
         _owned(session, principal, job_uuid)
     return cancel(job_uuid, dispatcher)
+
+
+def pause_for(principal: Principal, job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
+    with session_scope() as session:
+        _owned(session, principal, job_uuid)
+    return pause(job_uuid, dispatcher)
+
+
+def resume_for(principal: Principal, job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
+    with session_scope() as session:
+        _owned(session, principal, job_uuid)
+    return resume(job_uuid, dispatcher)
 
 
 def set_visible(principal: Principal, job_uuid: str, visible: bool) -> int:

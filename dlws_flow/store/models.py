@@ -109,6 +109,17 @@ class JobRow(Base):
     remote_last_status_check: Mapped[datetime | None]
     exit_code: Mapped[int | None] = mapped_column(Integer)
     blocked_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: BLOCKED and PAUSED jobs: the state to return to and the stage that moves the job on from there.
+    resume_status: Mapped[str | None] = mapped_column(String(32))
+    resume_stage: Mapped[str | None] = mapped_column(String(32))
+    #: BLOCKED jobs: the (system, login) whose recovery condition holds them.
+    blocked_system_id: Mapped[str | None] = mapped_column(String(80))
+    blocked_login: Mapped[str | None] = mapped_column(String(64))
+    blocked_condition: Mapped[str | None] = mapped_column(String(32))
+    #: The owner asked to pause: the job stops at its next stage boundary.
+    pause_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    #: The Slurm job is held (``scontrol hold``) while the job is PAUSED.
+    remote_held: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
     parent_uuid: Mapped[str | None] = mapped_column(String(64), index=True)
     #: The request as the user sent it (for resubmit) and the resolved job (what the stages run).
@@ -143,6 +154,39 @@ class SystemPollRow(Base):
     last_poll: Mapped[datetime] = mapped_column(default=utcnow)
     # How many polls ran: with the host's command log this shows one status command per poll (tests, bench).
     poll_count: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class RecoveryRow(Base):
+    """One open recovery condition per (system, login, condition): the jobs BLOCKED on it share its probes."""
+
+    __tablename__ = "recovery_conditions"
+
+    system_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    login_user: Mapped[str] = mapped_column(String(64), primary_key=True)
+    condition: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The dlws user whose credential the probe uses (one of the blocked jobs' owners).
+    probe_user: Mapped[str] = mapped_column(String(64))
+    first_blocked: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_probe: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class SshSlotRow(Base):
+    """Deployment-wide SSH connection slots of one host: a worker process holds a slot per open connection.
+
+    ``holder`` names the process; ``expires`` is renewed while the connection is used, so a killed worker's
+    slots free themselves. ``last_connect`` (on slot 0) spaces new connections to the host.
+    """
+
+    __tablename__ = "ssh_slots"
+
+    host: Mapped[str] = mapped_column(String(253), primary_key=True)
+    port: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    expires: Mapped[datetime | None]
+    last_connect: Mapped[datetime | None]
 
 
 class UserRow(Base):

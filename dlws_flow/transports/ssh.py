@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from dlws_flow.errors import HostKeyMismatchError, TransportError
+from dlws_flow.errors import AuthenticationFailedError, HostKeyMismatchError, TransportError
 from dlws_flow.transports.base import STATS, CommandResult, FileEntry, Transport
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class _Connection:
             ) from exc
         except paramiko.AuthenticationException as exc:
             sock.close()
-            raise TransportError(f"authentication as {target.username}@{target.host}:{target.port} failed") from exc
+            raise AuthenticationFailedError(f"authentication as {target.username}@{target.host}:{target.port} failed") from exc
         except (paramiko.SSHException, OSError) as exc:
             sock.close()
             raise TransportError(f"SSH connection to {target.host}:{target.port} failed: {exc}") from exc
@@ -190,8 +190,9 @@ os.register_at_fork(after_in_child=POOL._forget_after_fork)
 
 class SSHTransport(Transport):
     def __init__(self, target: SSHTarget, *, connect_timeout: float = 15.0, command_timeout: float = 120.0,
-                 pool: ConnectionPool = POOL) -> None:
+                 pool: ConnectionPool = POOL, system_id: str | None = None) -> None:
         self.target = target
+        self.system_id = system_id
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.pool = pool
@@ -204,7 +205,16 @@ class SSHTransport(Transport):
         """Run ``action(conn)``; a connection that died since it was pooled is replaced once.
 
         File errors reported by SFTP (missing file, permission) are answers, not connection faults.
+        Transport errors name this transport's system, so recovery probes the host that failed.
         """
+        try:
+            return self._attempt(action)
+        except TransportError as exc:
+            if exc.system_id is None:
+                exc.system_id = self.system_id
+            raise
+
+    def _attempt(self, action):
         try:
             return action(self._conn())
         except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError):
