@@ -35,25 +35,63 @@ def hosts() -> dict[str, str]:
     return values
 
 
-@pytest.fixture(scope="session")
-def host_shell(hosts):
-    """A direct Paramiko connection as the test user, for checks the tests make on the host itself."""
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(hosts["DLWS_TEST_SSH_HOST"], port=int(hosts["DLWS_TEST_SSH_PORT"]), username=hosts["DLWS_TEST_SSH_USER"],
-                   key_filename=hosts["DLWS_TEST_SSH_KEY"], allow_agent=False, look_for_keys=False)
+class HostShell:
+    """A direct Paramiko connection as the test user, for checks the tests make on the host itself.
 
-    def run(command: str) -> str:
-        _, out, err = client.exec_command(command)
+    Reconnects after the fault tests stop sshd (which drops every open session)."""
+
+    def __init__(self, hosts: dict[str, str]) -> None:
+        self.hosts = hosts
+        self.client: paramiko.SSHClient | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+
+    def _connected(self) -> paramiko.SSHClient:
+        transport = self.client.get_transport() if self.client else None
+        if transport is None or not transport.is_active():
+            hosts = self.hosts
+            self.client = paramiko.SSHClient()
+            self.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            self.client.connect(hosts["DLWS_TEST_SSH_HOST"], port=int(hosts["DLWS_TEST_SSH_PORT"]),
+                                username=hosts["DLWS_TEST_SSH_USER"], key_filename=hosts["DLWS_TEST_SSH_KEY"],
+                                allow_agent=False, look_for_keys=False)
+            self._sftp = None
+        return self.client
+
+    def __call__(self, command: str) -> str:
+        _, out, _ = self._connected().exec_command(command)
         text = out.read().decode()
         out.channel.recv_exit_status()
         return text
 
-    run.sftp = client.open_sftp()
-    local_ip, local_port = client.get_transport().sock.getsockname()[:2]
-    run.connection = f"{local_ip}:{local_port}"  # as the host's command log names it
-    yield run
-    client.close()
+    @property
+    def sftp(self) -> paramiko.SFTPClient:
+        client = self._connected()
+        if self._sftp is None:
+            self._sftp = client.open_sftp()
+        return self._sftp
+
+    @property
+    def connection(self) -> str:
+        """This shell's client address:port, as the host's command log names it."""
+        local_ip, local_port = self._connected().get_transport().sock.getsockname()[:2]
+        return f"{local_ip}:{local_port}"
+
+    def close(self) -> None:
+        if self.client:
+            self.client.close()
+
+
+@pytest.fixture(scope="session")
+def host_shell(hosts):
+    shell = HostShell(hosts)
+    yield shell
+    shell.close()
+
+
+def host_service(action: str, service: str) -> None:
+    """Stop or start one test-host service (sshd, slurmctld, ...) with the recipe's own script."""
+    subprocess.run(["bash", str(ROOT / "scripts/testhosts/ctl.sh"), action, service, TESTHOSTS], check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="session")
@@ -61,17 +99,26 @@ def fault_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("faults")
 
 
+#: The test worker's embedded beat runs the reconciler and the recovery sweep on a test's time scale:
+#: a recovery probe every second for two minutes, lost stages found after 30 s of no progress.
+WORKER_ENV = {"DLWS_RECOVERY_INTERVAL": "1", "DLWS_RECOVERY_POLICY": "120x1", "DLWS_RECONCILE_INTERVAL": "3",
+              "DLWS_RECONCILE_STALL_SECONDS": "30", "DLWS_RECONCILE_POLL_SECONDS": "20"}
+
+
 @pytest.fixture(scope="session")
 def worker(hosts, fault_dir):
-    """A real Celery worker (prefork, 2 processes) on this run's broker, database and queue."""
+    """A real Celery worker (prefork, 2 processes, embedded beat) on this run's broker, database and queue."""
     from dlws_flow.store.db import migrate
 
     migrate()
+    data_dir = Path(os.environ["DLWS_DATA_DIR"])
     # Jobs learn where the API is (DLWS_REST_API) from the worker, which starts before the API does.
-    env = {**os.environ, "DLWS_FAULT_DIR": str(fault_dir), "DLWS_JOB_API_URL": f"http://127.0.0.1:{api_port()}"}
-    log_path = Path(os.environ["DLWS_DATA_DIR"]) / "worker.log"
+    env = {**os.environ, **WORKER_ENV, "DLWS_FAULT_DIR": str(fault_dir),
+           "DLWS_JOB_API_URL": f"http://127.0.0.1:{api_port()}"}
+    log_path = data_dir / "worker.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers", "worker", "-l", "info", "-c", str(WORKER_PROCESSES),
+                                 "-B", "-s", str(data_dir / "beat-schedule"),
                                  "-n", f"test-{uuid.uuid4().hex[:6]}@%h"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     yield proc
@@ -105,6 +152,24 @@ def vm_system(hosts, worker):
         "id": "vm-test", "host": hosts["DLWS_TEST_SSH_HOST"], "port": int(hosts["DLWS_TEST_SSH_PORT"]),
         "effectiveUserId": hosts["DLWS_TEST_SSH_USER"], "defaultAuthnMethod": "PKI_KEYS",
         "rootDir": "/home/hpcuser", "jobWorkingDir": "/workdir", "canExec": True,
+        "hostKey": hosts["DLWS_TEST_SSH_HOST_KEY"],
+        "authnCredential": {"privateKey": Path(hosts["DLWS_TEST_SSH_KEY"]).read_text()},
+    }
+    add_system(record, replace=True)
+    return record
+
+
+@pytest.fixture(scope="session")
+def hpc_system(hosts, worker):
+    """The same host registered as a Slurm execution system, with two logical queues and a profile."""
+    from dlws_flow import add_system
+
+    record = {
+        "id": "hpc-test", "host": hosts["DLWS_TEST_SSH_HOST"], "port": int(hosts["DLWS_TEST_SSH_PORT"]),
+        "effectiveUserId": hosts["DLWS_TEST_SSH_USER"], "rootDir": "/home/hpcuser", "jobWorkingDir": "/hpcwork",
+        "canExec": True, "canRunBatch": True, "batchScheduler": "SLURM", "batchDefaultLogicalQueue": "dev",
+        "batchLogicalQueues": [{"name": "dev", "hpcQueueName": "debug"}, {"name": "normal", "hpcQueueName": "batch"}],
+        "schedulerProfiles": [{"name": "tacc", "setupLines": ["export PROFILE_MARK=tacc-profile-loaded"]}],
         "hostKey": hosts["DLWS_TEST_SSH_HOST_KEY"],
         "authnCredential": {"privateKey": Path(hosts["DLWS_TEST_SSH_KEY"]).read_text()},
     }

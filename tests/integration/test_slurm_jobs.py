@@ -13,23 +13,6 @@ IN_FLIGHT = {"QUEUED", "RUNNING"}
 ENDED = {"FINISHED", "FAILED", "CANCELLED"}
 
 
-@pytest.fixture(scope="module")
-def hpc_system(hosts, worker):
-    from dlws_flow import add_system
-
-    record = {
-        "id": "hpc-test", "host": hosts["DLWS_TEST_SSH_HOST"], "port": int(hosts["DLWS_TEST_SSH_PORT"]),
-        "effectiveUserId": hosts["DLWS_TEST_SSH_USER"], "rootDir": "/home/hpcuser", "jobWorkingDir": "/hpcwork",
-        "canExec": True, "canRunBatch": True, "batchScheduler": "SLURM", "batchDefaultLogicalQueue": "dev",
-        "batchLogicalQueues": [{"name": "dev", "hpcQueueName": "debug"}, {"name": "normal", "hpcQueueName": "batch"}],
-        "schedulerProfiles": [{"name": "tacc", "setupLines": ["export PROFILE_MARK=tacc-profile-loaded"]}],
-        "hostKey": hosts["DLWS_TEST_SSH_HOST_KEY"],
-        "authnCredential": {"privateKey": Path(hosts["DLWS_TEST_SSH_KEY"]).read_text()},
-    }
-    add_system(record, replace=True)
-    return record
-
-
 @pytest.fixture(scope="module", autouse=True)
 def overtime_job(sif_app, hpc_system):
     """Submitted first, checked last: Slurm enforces time limits only every ~30 s, so a job over its one
