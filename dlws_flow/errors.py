@@ -11,6 +11,7 @@
           ├── HostKeyMismatchError  permanent in practice: the host's key changed
           ├── AuthenticationFailedError  the host refused the credential
           ├── SystemBlockedError    a recovery condition is open for the system: do not even try
+          ├── ConnectionLimitError  the host's connection slots are all taken (a wait, not a fault)
           └── RemoteCommandError    a command ran and failed
 """
 
@@ -75,6 +76,10 @@ class SystemBlockedError(TransportError):
         super().__init__(message)
         self.system_id = system_id
         self.condition = condition
+
+
+class ConnectionLimitError(TransportError):
+    """Every SSH connection slot of the host stayed taken while we waited: try again later."""
 
 
 class RemoteCommandError(TransportError):

@@ -53,10 +53,14 @@ class Settings(BaseSettings):
     recovery_interval: float = 5.0
     #: A job that blocked this many times FAILS instead (a fault that clears and comes back forever).
     recovery_max_blocks: int = 20
-    #: SSH connections per host across the deployment, unless the system sets ``maxConnections``.
-    ssh_max_connections: int = 16
+    #: SSH connections per host across the deployment, unless the system sets ``maxConnections`` (0: no limit).
+    ssh_max_connections: int = 0
     #: Seconds between two new SSH connections to one host, unless the system sets ``connectIntervalSeconds``.
     ssh_connect_interval: float = 0.0
+    #: A gated connection unused this long is closed, freeing its slot for another worker process.
+    ssh_idle_seconds: float = 30.0
+    #: How long a stage waits for a free connection slot before it retries later.
+    ssh_slot_wait: float = 60.0
     reconcile_interval: float = 30.0
     reconcile_stall_seconds: float = 900.0
     reconcile_poll_seconds: float = 120.0

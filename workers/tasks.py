@@ -20,7 +20,7 @@ from celery.exceptions import Ignore
 
 from dlws_flow import recovery, stages
 from dlws_flow.domain.recovery import classify
-from dlws_flow.errors import DlwsFlowError, HostKeyMismatchError, SystemBlockedError, TransportError
+from dlws_flow.errors import ConnectionLimitError, DlwsFlowError, HostKeyMismatchError, SystemBlockedError, TransportError
 from dlws_flow.settings import get_settings
 from workers.app import app
 
@@ -41,6 +41,9 @@ def _fail(job_uuid: str, stage_name: str, exc: BaseException) -> None:
 def _transient(task: Task, stage_name: str, job_uuid: str, exc: TransportError, retries: int, **retry_kwargs):
     """Retry, block, or fail the job after a transport error; always raises."""
     settings = get_settings()
+    if isinstance(exc, ConnectionLimitError):  # a wait for a slot, not a fault: neither counted nor blocked
+        log.info("job %s: %s waits for an SSH connection slot: %s", job_uuid, stage_name, exc)
+        raise task.retry(exc=exc, countdown=_backoff(1), **retry_kwargs)
     condition = classify(exc)
     if condition is None:
         if retries >= settings.task_max_retries:

@@ -48,9 +48,23 @@ def open_transport(session: Session, system: SystemSpec, username: str, *, probi
         raise ConfigurationError(f"no credential for user {username} on system {system.id}")
     if not system.hostKey:
         raise ConfigurationError(f"system {system.id} has no recorded host key; register it with hostKey or fetch it explicitly")
+    _install_gate(settings)
     target = SSHTarget(
         host=system.host, port=system.port, username=login_for(session, system, username), host_key=system.hostKey,
         private_key=secrets.decrypt(credential.private_key), password=secrets.decrypt(credential.password),
+        max_connections=system.maxConnections or settings.ssh_max_connections,
+        connect_interval=system.connectIntervalSeconds if system.connectIntervalSeconds is not None
+        else settings.ssh_connect_interval,
     )
     return transport_class("SSH")(target, connect_timeout=settings.ssh_connect_timeout,
                                   command_timeout=settings.ssh_command_timeout, system_id=system.id)
+
+
+def _install_gate(settings) -> None:
+    """Give this process's SSH pool the deployment-wide connection slots (once)."""
+    from dlws_flow.store.ssh_slots import DatabaseGate
+    from dlws_flow.transports.ssh import POOL
+
+    if POOL.gate is None:
+        POOL.gate = DatabaseGate(wait_seconds=settings.ssh_slot_wait)
+        POOL.idle_seconds = settings.ssh_idle_seconds

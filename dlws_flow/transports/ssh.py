@@ -15,8 +15,10 @@ import posixpath
 import socket
 import stat
 import threading
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import paramiko
 
@@ -34,6 +36,13 @@ class SSHTarget:
     host_key: str
     private_key: str | None = None
     password: str | None = None
+    #: Connections to (host, port) across the deployment (0: no limit) and seconds between new ones.
+    max_connections: int = field(default=0, compare=False)
+    connect_interval: float = field(default=0.0, compare=False)
+
+    @property
+    def gated(self) -> bool:
+        return self.max_connections > 0 or self.connect_interval > 0
 
     @property
     def pool_key(self) -> tuple[str, int, str]:
@@ -84,11 +93,26 @@ def fetch_host_key(host: str, port: int, timeout: float = 15.0) -> str:
         transport.close()
 
 
+class ConnectionGate(Protocol):
+    """Deployment-wide admission of new connections to a host (``dlws_flow.store.ssh_slots``)."""
+
+    def acquire(self, host: str, port: int, limit: int, interval: float) -> int:
+        """Wait for a free slot (and the host's spacing); return the slot. Raises ``ConnectionLimitError``."""
+
+    def release(self, host: str, port: int, slot: int) -> None: ...
+
+    def renew(self, host: str, port: int, slot: int) -> None:
+        """Keep the slot of a connection still in use (slots of a killed process expire)."""
+
+
 class _Connection:
     """One authenticated Paramiko client plus its lazily opened SFTP session."""
 
     def __init__(self, target: SSHTarget, connect_timeout: float) -> None:
         self.target = target
+        self.slot: int | None = None
+        self.last_used = time.monotonic()
+        self.last_renewed = self.last_used
         self.lock = threading.Lock()
         client = paramiko.SSHClient()
         expected = _parse_host_key(target.host_key)
@@ -142,12 +166,22 @@ class _Connection:
 
 
 class ConnectionPool:
-    """Process-wide pool: one live connection per (host, port, login)."""
+    """Process-wide pool: one live connection per (host, port, login).
+
+    Targets with a connection limit or spacing go through the ``gate`` before connecting, and their
+    connections are closed after ``idle_seconds`` unused, so a process does not sit on a scarce slot.
+    """
+
+    #: Slots are leased for this long and renewed while used (a killed process's slots free themselves).
+    RENEW_SECONDS = 60.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._connections: dict[tuple[str, int, str], _Connection] = {}
         self._key_locks: dict[tuple[str, int, str], threading.Lock] = {}
+        self.gate: ConnectionGate | None = None
+        self.idle_seconds = 30.0
+        self._reaper: threading.Thread | None = None
 
     def get(self, target: SSHTarget, connect_timeout: float) -> _Connection:
         key = target.pool_key
@@ -156,24 +190,72 @@ class ConnectionPool:
         with key_lock:
             conn = self._connections.get(key)
             if conn is not None and conn.alive and conn.target == target:
+                conn.last_used = time.monotonic()
+                if conn.slot is not None and conn.last_used - conn.last_renewed > self.RENEW_SECONDS / 2:
+                    self._renew(conn)
                 return conn
             if conn is not None:
-                conn.close()
-            conn = _Connection(target, connect_timeout)
+                self._close(conn)
+            slot = None
+            if target.gated and self.gate is not None:
+                slot = self.gate.acquire(target.host, target.port, target.max_connections, target.connect_interval)
+            try:
+                conn = _Connection(target, connect_timeout)
+            except BaseException:
+                if slot is not None:
+                    self.gate.release(target.host, target.port, slot)
+                raise
+            conn.slot = slot
             self._connections[key] = conn
+            if slot is not None:
+                self._start_reaper()
             return conn
+
+    def _renew(self, conn: _Connection) -> None:
+        try:
+            self.gate.renew(conn.target.host, conn.target.port, conn.slot)
+            conn.last_renewed = conn.last_used
+        except Exception:  # the lease outlives one missed renewal
+            log.warning("could not renew the SSH slot of %r", conn.target, exc_info=True)
+
+    def _close(self, conn: _Connection) -> None:
+        conn.close()
+        if conn.slot is not None and self.gate is not None:
+            try:
+                self.gate.release(conn.target.host, conn.target.port, conn.slot)
+            except Exception:  # an unreleased slot expires with its lease
+                log.warning("could not release the SSH slot of %r", conn.target, exc_info=True)
+            conn.slot = None
+
+    def _start_reaper(self) -> None:
+        with self._lock:
+            if self._reaper is None or not self._reaper.is_alive():
+                self._reaper = threading.Thread(target=self._reap_idle, name="ssh-idle-reaper", daemon=True)
+                self._reaper.start()
+
+    def _reap_idle(self) -> None:
+        while True:
+            time.sleep(max(0.5, min(5.0, self.idle_seconds / 3)))
+            now = time.monotonic()
+            for key, conn in list(self._connections.items()):
+                if conn.slot is None or now - conn.last_used < self.idle_seconds:
+                    continue
+                with self._key_locks[key]:
+                    if self._connections.get(key) is conn and time.monotonic() - conn.last_used >= self.idle_seconds:
+                        del self._connections[key]
+                        self._close(conn)
 
     def discard(self, target: SSHTarget) -> None:
         with self._lock:
             conn = self._connections.pop(target.pool_key, None)
         if conn is not None:
-            conn.close()
+            self._close(conn)
 
     def close_all(self) -> None:
         with self._lock:
             connections, self._connections = list(self._connections.values()), {}
         for conn in connections:
-            conn.close()
+            self._close(conn)
 
     def held(self) -> int:
         return sum(1 for c in self._connections.values() if c.alive)
@@ -182,6 +264,7 @@ class ConnectionPool:
         self._lock = threading.Lock()
         self._connections = {}
         self._key_locks = {}
+        self._reaper = None
 
 
 POOL = ConnectionPool()

@@ -100,9 +100,10 @@ def fault_dir(tmp_path_factory) -> Path:
 
 
 #: The test worker's embedded beat runs the reconciler and the recovery sweep on a test's time scale:
-#: a recovery probe every second for two minutes, lost stages found after 30 s of no progress.
+#: a recovery probe every second for two minutes, lost stages found after 30 s of no progress, and a
+#: connection to a host with a connection limit closed after 3 s unused.
 WORKER_ENV = {"DLWS_RECOVERY_INTERVAL": "1", "DLWS_RECOVERY_POLICY": "120x1", "DLWS_RECONCILE_INTERVAL": "3",
-              "DLWS_RECONCILE_STALL_SECONDS": "30", "DLWS_RECONCILE_POLL_SECONDS": "20"}
+              "DLWS_RECONCILE_STALL_SECONDS": "30", "DLWS_RECONCILE_POLL_SECONDS": "20", "DLWS_SSH_IDLE_SECONDS": "3"}
 
 
 @pytest.fixture(scope="session")

@@ -91,3 +91,25 @@ def test_job_limit_makes_jobs_wait_not_fail(sif_app, vm_system, host_shell):
 
     messages = [e["description"] for job in waited for e in get_job_history(job["uuid"]) if e.get("newStatus") == "BLOCKED"]
     assert any("jobMaxJobs 1" in message for message in messages)
+
+
+def test_connection_limit_holds_across_worker_processes(sif_app, vm_system, ssh_commands, host_shell):
+    """maxConnections 1 on a host: the two worker processes take turns; their connections never overlap."""
+    from dlws_flow import submit_job
+
+    gated = _system_like(vm_system, id="vm-gated", host="localhost", maxConnections=1)
+    mark = ssh_commands.mark()
+    jobs = [submit_job(name=f"gated-{i}", appId=sif_app["id"], appVersion=sif_app["version"], execSystemId=gated["id"],
+                       parameterSet=script_args("echo gated")) for i in range(4)]
+    for job in jobs:
+        done = wait_status(job["uuid"], ENDED, timeout=180)
+        assert done["status"] == "FINISHED", done["lastMessage"]
+    ours = [c for c in ssh_commands.since(mark) if any(job["uuid"] in c.command for job in jobs)]
+    spans: dict[str, list[float]] = {}
+    for command in ours:
+        span = spans.setdefault(command.connection, [command.time, command.time])
+        span[1] = command.time
+    intervals = sorted(spans.values())
+    assert intervals
+    for (_, end), (start, _) in zip(intervals, intervals[1:]):
+        assert end <= start, f"two connections to the gated host were in use at once: {intervals}"
