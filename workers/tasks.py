@@ -95,7 +95,6 @@ def submit(self: Task, job_uuid: str) -> str:
 @app.task(name="dlws.monitor", **STAGE_OPTIONS)
 def monitor(self: Task, job_uuid: str, failures: int = 0) -> str:
     """Poll once, then re-schedule itself; a worker never sleeps waiting for a job."""
-    settings = get_settings()
     try:
         result = stages.monitor(job_uuid, attempt=self.request.retries)
     except HostKeyMismatchError as exc:
