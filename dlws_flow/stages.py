@@ -426,11 +426,16 @@ def monitor(uuid: str, attempt: int = 0) -> MonitorResult:
             return MonitorResult(Outcome.CONTINUE if status == JobStatus.ARCHIVING else Outcome.STOP)
         hold_now = job.pause_requested and status == JobStatus.QUEUED
         system_id, login, owner = job.exec_system_id, job.exec_login or job.owner, job.owner
-        claimed = repo.claim_poll(session, system_id, login, settings.poll_min_interval)
+        claimed = repo.claim_poll(session, system_id, login, settings.poll_min_interval,
+                                  lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
     if hold_now and hold_queued(uuid):
         return MonitorResult(Outcome.STOP)
     if claimed:
-        poll_system(system_id, login, owner)
+        try:
+            poll_system(system_id, login, owner)
+        finally:
+            with session_scope() as session:
+                repo.finish_poll(session, system_id, login)
     with session_scope() as session:
         status = JobStatus(repo.get_job(session, uuid).status)
     if status in REMOTE_STATES:

@@ -202,23 +202,34 @@ def active_remote_jobs(session: Session, system_id: str, statuses: Iterable[str]
                                                 JobRow.remote_job_id.is_not(None))).all()
 
 
-def claim_poll(session: Session, system_id: str, login_user: str, min_interval: float) -> bool:
-    """True for exactly one caller per ``min_interval`` per (system, login): that caller polls the host."""
+def claim_poll(session: Session, system_id: str, login_user: str, min_interval: float, lease: float = 0.0) -> bool:
+    """True for exactly one caller per ``min_interval`` per (system, login): that caller polls the host.
+
+    The claim stamps ``last_poll`` ``lease`` seconds into the future, so no second poll starts while a long
+    one (a status query naming thousands of jobs) is still running; :func:`finish_poll` stamps the real end.
+    """
     now = utcnow()
     result = session.execute(update(SystemPollRow)
                              .where(SystemPollRow.system_id == system_id, SystemPollRow.login_user == login_user,
                                     SystemPollRow.last_poll <= now - timedelta(seconds=min_interval))
-                             .values(last_poll=now, poll_count=SystemPollRow.poll_count + 1).execution_options(synchronize_session=False))
+                             .values(last_poll=now + timedelta(seconds=lease), poll_count=SystemPollRow.poll_count + 1)
+                             .execution_options(synchronize_session=False))
     if result.rowcount == 1:
         return True
     if session.get(SystemPollRow, (system_id, login_user)) is not None:
         return False
     try:
         with session.begin_nested():
-            session.add(SystemPollRow(system_id=system_id, login_user=login_user, last_poll=now, poll_count=1))
+            session.add(SystemPollRow(system_id=system_id, login_user=login_user,
+                                      last_poll=now + timedelta(seconds=lease), poll_count=1))
         return True
     except IntegrityError:
         return False
+
+
+def finish_poll(session: Session, system_id: str, login_user: str) -> None:
+    session.execute(update(SystemPollRow).where(SystemPollRow.system_id == system_id, SystemPollRow.login_user == login_user)
+                    .values(last_poll=utcnow()).execution_options(synchronize_session=False))
 
 
 def when(value: datetime | None) -> str | None:
