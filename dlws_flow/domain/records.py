@@ -158,7 +158,8 @@ class Credential(TapisModel):
 
 
 #: dlws-flow additions to a Tapis system that may be given inside ``notes`` (e.g. by tapipy).
-NOTES_ADDITIONS = ("hostKey", "schedulerProfiles", "transport", "recoveryPolicy", "maxConnections", "connectIntervalSeconds")
+NOTES_ADDITIONS = ("hostKey", "schedulerProfiles", "transport", "recoveryPolicy", "maxConnections", "connectIntervalSeconds",
+                   "workerQueue")
 
 
 class SystemSpec(TapisModel):
@@ -201,6 +202,9 @@ class SystemSpec(TapisModel):
     maxConnections: int | None = Field(default=None, ge=1, le=1000)
     #: dlws-flow addition: seconds between two new SSH connections to this host (empty: the deployment's).
     connectIntervalSeconds: float | None = Field(default=None, ge=0, le=3600)
+    #: dlws-flow addition: the Celery queue this system's jobs go to (empty: ``DLWS_QUEUE``); run workers with
+    #: ``-Q`` naming it, so a slow system never starves another.
+    workerQueue: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
     @field_validator("recoveryPolicy")
     @classmethod

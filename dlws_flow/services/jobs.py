@@ -29,7 +29,8 @@ from dlws_flow.store.models import JobEventRow, JobRow, utcnow
 class Dispatcher(Protocol):
     """How a service hands work to the workers (implemented in ``workers.dispatch``)."""
 
-    def start(self, job_uuid: str) -> None: ...
+    def start(self, job_uuid: str, queue: str | None = None) -> None:
+        """Enqueue the first stage (on ``queue``, the exec system's worker queue; None: look it up)."""
 
     def cancel(self, job_uuid: str) -> None: ...
 
@@ -103,7 +104,10 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
         families.attach(session, row)  # a new family's token, or the parent's
         subscriptions.add_for_new_job(session, row, request.subscriptions)  # same transaction as the job
         result = job_to_dict(row)
-    dispatcher.start(job_uuid)
+        from dlws_flow.services.systems import worker_queue
+
+        queue = worker_queue(exec_system)
+    dispatcher.start(job_uuid, queue=queue)
     return result
 
 

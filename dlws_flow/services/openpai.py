@@ -145,7 +145,7 @@ def _key_pair() -> tuple[str, str]:
 class _Held:
     """A dispatcher that starts nothing: VC jobs start only when ``quotas.admit`` admits them."""
 
-    def start(self, job_uuid: str) -> None:
+    def start(self, job_uuid: str, queue: str | None = None) -> None:
         pass
 
     def cancel(self, job_uuid: str) -> None:

@@ -22,6 +22,13 @@ PATCHABLE = {"description", "host", "port", "effectiveUserId", "defaultAuthnMeth
              "proxyPort", "useProxy", "dtnSystemId", "isDtn", "importRefId", "allowChildren"}
 
 
+def worker_queue(system: SystemSpec) -> str:
+    """The Celery queue the system's job stages go to."""
+    from dlws_flow.settings import get_settings
+
+    return system.workerQueue or get_settings().queue
+
+
 def _visible(session, principal: Principal, system_id: str, permission: str = "READ") -> SystemRow:
     row = repo.get_system(session, system_id)
     perms.require(session, principal, "system", row.id, row.owner, permission, what=f"system {system_id}")

@@ -31,7 +31,7 @@ class FakeHost:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    def start(self, job_uuid: str) -> None:
+    def start(self, job_uuid: str, queue: str | None = None) -> None:
         self.calls.append(("start", job_uuid))
 
     def cancel(self, job_uuid: str) -> None:

@@ -19,7 +19,7 @@ class RecordingDispatcher:
         self.started: list[str] = []
         self.cancelled: list[str] = []
 
-    def start(self, job_uuid: str) -> None:
+    def start(self, job_uuid: str, queue: str | None = None) -> None:
         self.started.append(job_uuid)
 
     def cancel(self, job_uuid: str) -> None:

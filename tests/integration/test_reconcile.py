@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.ssh]
 class LostMessages:
     """A dispatcher whose messages never arrive, as when the broker restarts without them."""
 
-    def start(self, job_uuid: str) -> None:
+    def start(self, job_uuid: str, queue: str | None = None) -> None:
         pass
 
     def cancel(self, job_uuid: str) -> None:
