@@ -138,7 +138,7 @@ def p1_submit_throughput(stack: Stack, ids: dict[str, str], api_url: str, n_jobs
                                             status="PENDING", app_id=ids["app"], app_version="1.0", job_type="FORK",
                                             exec_system_id=ids["vm"], archive_system_id=ids["vm"], request=body,
                                             spec=body, created=utcnow()))
-        job_chain(job_uuid).apply_async(queue=stack.p1_queue)
+        job_chain(job_uuid, queue=stack.p1_queue).apply_async()
 
     _threads(n_clients, min(50, n_jobs), api_job)  # warm-up: connections, token cache, first queries
     _threads(n_clients, min(50, n_jobs), bare_job)
