@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError as DatabaseDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import dlws_flow
@@ -122,6 +123,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(request, exc.status_code, str(exc.detail), exc, getattr(exc, "headers", None))
+
+    @app.exception_handler(DatabaseDataError)
+    async def _unstorable(request: Request, exc: DatabaseDataError) -> JSONResponse:
+        # A value the database cannot hold or compare (PostgreSQL: a NUL character in an id, a number out of
+        # range) is the request's fault, whichever route passed it on.
+        log.info("refused a value the database cannot take on %s %s: %s", request.method, request.url.path, exc.orig)
+        return error_response(request, 400, "invalid request: a value in it cannot be stored or looked up "
+                                            "(a NUL character, or a number out of range)", exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -41,8 +41,23 @@ class TapisModel(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, use_enum_values=True)
 
 
+def refuse_nul(data: Any, what: str) -> Any:
+    """Refuse NUL in any string of ``data`` (keys too): no host path, shell word or database column
+    (PostgreSQL text and JSONB) can carry one."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            raise ValueError(f"{what} may not contain a NUL character")
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list | tuple):
+            pending += item
+    return data
+
+
 def _check_id(value: str, what: str) -> str:
-    if not ID_PATTERN.match(value or ""):
+    if not ID_PATTERN.fullmatch(value or ""):  # fullmatch: ``$`` alone would accept a trailing newline
         raise ValueError(f"{what} must be 1-80 characters of letters, digits, '.', '_' or '-', starting with a letter or digit")
     return value
 
@@ -90,7 +105,7 @@ class KeyValuePair(TapisModel):
     @field_validator("key")
     @classmethod
     def _valid_key(cls, key: str) -> str:
-        if not ENV_KEY_PATTERN.match(key):
+        if not ENV_KEY_PATTERN.fullmatch(key):
             raise ValueError(f"environment variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
         return key
 
@@ -221,6 +236,11 @@ class SystemSpec(TapisModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data, "a system")
+
+    @model_validator(mode="before")
+    @classmethod
     def _additions_from_notes(cls, data: Any) -> Any:
         """tapipy sends only the fields Tapis defines, so our additions may also come inside ``notes``."""
         if isinstance(data, dict) and isinstance(data.get("notes"), dict):
@@ -245,14 +265,14 @@ class SystemSpec(TapisModel):
     @field_validator("host")
     @classmethod
     def _valid_host(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z0-9.:_-]{1,253}$", value):
+        if not re.fullmatch(r"[A-Za-z0-9.:_-]{1,253}", value):
             raise ValueError(f"host {value!r} is not a host name or address")
         return value
 
     @field_validator("effectiveUserId")
     @classmethod
     def _valid_user(cls, value: str) -> str:
-        if value != "${apiUserId}" and not re.match(r"^[A-Za-z_][A-Za-z0-9._-]{0,63}$", value):
+        if value != "${apiUserId}" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9._-]{0,63}", value):
             raise ValueError(f"effectiveUserId {value!r} is not a valid login name")
         return value
 
@@ -323,6 +343,11 @@ class AppSpec(TapisModel):
     tags: list[str] = Field(default_factory=list)
     notes: dict[str, Any] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data, "an app")
+
     @field_validator("id")
     @classmethod
     def _valid_id(cls, value: str) -> str:
@@ -368,6 +393,16 @@ class JobRequest(TapisModel):
     tags: list[str] = Field(default_factory=list)
     subscriptions: list[dict[str, Any]] = Field(default_factory=list)
     notes: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        from dlws_flow.errors import ValidationError as RequestError
+
+        try:
+            return refuse_nul(data, "a job request")
+        except ValueError as exc:  # raised as ours (pydantic passes it through): a 400 naming the problem
+            raise RequestError(str(exc)) from exc
 
     @field_validator("name")
     @classmethod

@@ -4,6 +4,8 @@ macros substituted. Pure: the caller supplies the app and system records and the
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +31,9 @@ DEFAULT_EXEC_DIR = "${JobWorkingDir}/jobs/${JobUUID}"
 DEFAULT_OUTPUT_DIR = "${JobWorkingDir}/jobs/${JobUUID}/output"
 DEFAULT_ARCHIVE_DIR = "/jobs/${JobUUID}/archive"
 DIR_FIELDS = ("execSystemExecDir", "execSystemInputDir", "execSystemOutputDir", "archiveSystemDir")
+#: What one ``#SBATCH`` word may hold (as ``schedulers.slurm.SAFE_WORD``): checked at submission, so a word
+#: Slurm's script header cannot carry is a 400 rather than a job that fails while staging.
+SBATCH_WORD = re.compile(r"[^\s'\"\\\x00-\x1f]+")
 
 
 @dataclass
@@ -116,6 +121,18 @@ def _check_queue_limits(queue: LogicalQueue, **values: int) -> None:
         if (low is not None and value < low) or (high is not None and value > high):
             raise ValidationError(f"{quantity} {value} is outside logical queue {queue.name}'s range "
                                   f"[{low if low is not None else '-'}, {high if high is not None else '-'}]")
+
+
+def _check_sbatch_words(options: list[dict[str, Any]], output_dir: str, log_config: LogConfig) -> None:
+    """Slurm reads ``#SBATCH`` lines itself, word by word: no spaces, quotes or control characters in them."""
+    for option in options:
+        for word in shlex.split(option.get("arg") or ""):
+            if not SBATCH_WORD.fullmatch(word):
+                raise ValidationError(f"schedulerOptions word {word!r} may not contain spaces, quotes or control characters")
+    for name in (log_config.stdoutFilename, log_config.stderrFilename):
+        if not SBATCH_WORD.fullmatch(f"{output_dir}/{name}"):
+            raise ValidationError(f"execSystemOutputDir {output_dir!r} of a batch job may not contain spaces or quotes "
+                                  "(Slurm's --output line cannot carry them)")
 
 
 def resolve_job(
@@ -221,8 +238,17 @@ def resolve_job(
             data = arg.model_dump(exclude_none=True)
             if arg.arg:
                 data["arg"] = macros.substitute(arg.arg, values)
+                try:  # a macro value (the job name) may hold a quote: the result must still split into words
+                    shlex.split(data["arg"])
+                except ValueError as exc:
+                    raise ValidationError(f"argument {arg.arg!r} is not valid shell-word text once its macros are "
+                                          f"substituted ({data['arg'][:200]!r}): {exc}") from exc
             out.append(data)
         return out
+
+    if job_type == JobType.BATCH:
+        _check_sbatch_words(substitute_args(parameter_set["schedulerOptions"]), dirs["execSystemOutputDir"],
+                            parameter_set["logConfig"])
 
     env = [{**pair.model_dump(exclude_none=True), "value": macros.substitute(pair.value, values)}
            for pair in parameter_set["envVariables"]]

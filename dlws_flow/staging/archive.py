@@ -38,6 +38,9 @@ def archive_outputs(exec_host: Transport, output_dir: str, exec_dir: str, archiv
             existing = " ".join(shlex.quote(p) for p in launch)
             exec_host.run(f"for f in {existing}; do [ -f \"$f\" ] && cp -p -- \"$f\" {shlex.quote(archive_dir)}/; done; true").check()
         return len(files) + len(launch)
+    # Another host: a symlink cannot be copied as a link, and reading it would copy what it points to.
+    links = {e.path for e in exec_host.walk(output_dir) if e.is_link} if files else set()
+    files = [f for f in files if f not in links]
     archive_host.makedirs(archive_dir, *{posixpath.join(archive_dir, posixpath.dirname(f)) for f in files if "/" in f})
     for name in files:
         copy_between(exec_host, posixpath.join(output_dir, name), archive_host, posixpath.join(archive_dir, name))

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 import httpx
 
 from dlws_flow.domain.paths import clean_relative
-from dlws_flow.errors import TransportError, ValidationError
+from dlws_flow.errors import PermissionDeniedError, TransportError, ValidationError
 from dlws_flow.transports.base import Transport
 
 CHUNK = 1 << 20
@@ -50,7 +50,9 @@ def parse_source(url: str) -> InputSource:
         if not parsed.netloc:
             raise ValidationError(f"sourceUrl {url!r} must be tapis://<systemId>/<path>")
         return InputSource("tapis", url, parsed.netloc, "/" + clean_relative(unquote(parsed.path), "sourceUrl path"))
-    if parsed.scheme == "file" or (not parsed.scheme and url.startswith("/")):
+    if not parsed.scheme and url.startswith("/"):  # a bare path is a path: ';', '?' and '#' in it are characters
+        return InputSource("exec", url, None, "/" + clean_relative(url, "sourceUrl path"))
+    if parsed.scheme == "file":
         return InputSource("exec", url, None, "/" + clean_relative(unquote(parsed.path), "sourceUrl path"))
     raise ValidationError(f"sourceUrl {url!r}: supported schemes are http, https, tapis and file")
 
@@ -70,11 +72,14 @@ def fetch_http(url: str, target: str, exec_host: Transport, timeout: float = 60.
 
 
 def copy_between(source: Transport, source_path: str, target: Transport, target_path: str) -> None:
-    """Copy a file or directory tree from one host to another through the worker."""
+    """Copy a file or directory tree from one host to another through the worker.
+
+    Symlinks inside a tree are left out: reading one would copy whatever it points to, anywhere on the host.
+    """
     if source.is_dir(source_path):
         entries = source.walk(source_path)
         target.makedirs(target_path, *[posixpath.join(target_path, e.path) for e in entries if e.is_dir])
-        files = [e for e in entries if not e.is_dir]
+        files = [e for e in entries if not e.is_dir and not e.is_link]
     else:
         files, source_path = [None], source_path
     for entry in files:
@@ -91,6 +96,28 @@ def copy_on_host(host: Transport, source_path: str, target_path: str) -> None:
     host.run(f"rm -rf -- {shlex.quote(target_path)} && cp -RP -- {shlex.quote(source_path)} {shlex.quote(target_path)}").check()
 
 
+def source_root(host_file: str, tapis_path: str) -> str:
+    """The source system's rootDir on its host, given ``host_path(root, tapis_path)`` and ``tapis_path``."""
+    relative = tapis_path.strip("/")
+    if not relative:
+        return host_file
+    if not host_file.endswith("/" + relative):
+        raise ValidationError(f"cannot place {tapis_path!r} under its system's root ({host_file!r})")
+    return host_file[: -len(relative) - 1] or "/"
+
+
+def check_inside_root(transport: Transport, root: str, path: str, url: str) -> None:
+    """Refuse a ``tapis://`` source that resolves (symlinks followed) outside its system's rootDir, as the
+    Files API does: a link under the root must not expose what lies outside it."""
+    result = transport.run(f"realpath -e -- {shlex.quote(root)} {shlex.quote(path)}")
+    lines = result.stdout.splitlines()
+    if result.exit_code != 0 or len(lines) != 2:
+        raise ValidationError(f"input {url} does not exist")
+    real_root, real_path = lines
+    if real_path != real_root and not real_path.startswith(real_root.rstrip("/") + "/"):
+        raise PermissionDeniedError(f"input {url} points outside the root directory of its system")
+
+
 def stage_input(source: InputSource, target_path: str, exec_host: Transport, exec_system_id: str,
                 host_path_on: Callable[[str, str], tuple[Transport, str]]) -> None:
     """Place one input at ``target_path`` (absolute, on the exec host); safe to repeat.
@@ -105,6 +132,7 @@ def stage_input(source: InputSource, target_path: str, exec_host: Transport, exe
     else:
         assert source.system_id is not None
         transport, path = host_path_on(source.system_id, source.path)
+        check_inside_root(transport, source_root(path, source.path), path, source.url)
         if source.system_id == exec_system_id:
             copy_on_host(exec_host, path, target_path)
         else:
