@@ -61,7 +61,7 @@ def split_profile(options: list[str]) -> tuple[str | None, list[str]]:
 def sbatch_lines(options: list[str]) -> list[str]:
     """One ``#SBATCH`` line per option (an option word and the value words that follow it)."""
     for word in options:
-        if not SAFE_WORD.match(word):
+        if not SAFE_WORD.fullmatch(word):
             raise ValidationError(f"scheduler option word {word!r} may not contain spaces, quotes or control characters")
     lines: list[str] = []
     for word in options:
@@ -91,7 +91,7 @@ class SlurmScheduler(Scheduler):
             f"#SBATCH --error={request.stderr_path}",
         ]
         for path in (request.stdout_path, request.stderr_path):
-            if not SAFE_WORD.match(path):
+            if not SAFE_WORD.fullmatch(path):
                 raise ValidationError(f"output path {path!r} cannot be used in an #SBATCH line")
         if request.queue:
             lines.append(f"#SBATCH --partition={request.queue}")

@@ -50,7 +50,7 @@ def _signing_key() -> str:
 
 
 def validate_username(username: str) -> str:
-    if not isinstance(username, str) or not USERNAME.match(username):
+    if not isinstance(username, str) or not USERNAME.fullmatch(username):
         raise ValidationError("username must be 1-64 characters of letters, digits and underscores")
     return username
 

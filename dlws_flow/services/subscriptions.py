@@ -56,7 +56,7 @@ def validate(data: Any) -> dict[str, Any]:
             parts = urlsplit(address)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValidationError(f"a WEBHOOK deliveryAddress must be an http(s) URL; got {address!r}")
-        elif not EMAIL.match(address):
+        elif not EMAIL.fullmatch(address):
             raise ValidationError(f"an EMAIL deliveryAddress must be an email address; got {address!r}")
         checked.append({"deliveryMethod": method, "deliveryAddress": address})
     ttl = data.get("ttlMinutes", data.get("ttlminutes"))
