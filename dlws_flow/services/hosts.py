@@ -31,10 +31,11 @@ def open_transport(session: Session, system: SystemSpec, username: str, *, probi
         SystemBlockedError: the (system, login) is blocked on a fault condition.
     """
     settings = get_settings()
+    login = login_for(session, system, username)
     if not probing:
         from dlws_flow.recovery import open_condition
 
-        condition = open_condition(session, system.id, login_for(session, system, username))
+        condition = open_condition(session, system.id, login)
         if condition is not None:
             raise SystemBlockedError(system.id, condition.condition,
                                      f"{system.id} is blocked ({condition.condition}) since "
@@ -50,7 +51,7 @@ def open_transport(session: Session, system: SystemSpec, username: str, *, probi
         raise ConfigurationError(f"system {system.id} has no recorded host key; register it with hostKey or fetch it explicitly")
     _install_gate(settings)
     target = SSHTarget(
-        host=system.host, port=system.port, username=login_for(session, system, username), host_key=system.hostKey,
+        host=system.host, port=system.port, username=login, host_key=system.hostKey,
         private_key=secrets.decrypt(credential.private_key), password=secrets.decrypt(credential.password),
         max_connections=system.maxConnections or settings.ssh_max_connections,
         connect_interval=system.connectIntervalSeconds if system.connectIntervalSeconds is not None
