@@ -109,21 +109,19 @@ class DatabaseGate:
             return result.rowcount == 1
 
     def release(self, host: str, port: int, slot: int) -> None:
-        if slot < 0:
-            return
-        with session_scope() as session:
-            session.execute(update(SshSlotRow).where(SshSlotRow.host == host, SshSlotRow.port == port,
-                                                     SshSlotRow.slot == slot, SshSlotRow.holder == _holder())
-                            .values(holder=None, expires=None).execution_options(synchronize_session=False))
+        self._update_mine(host, port, slot, holder=None, expires=None)
 
     def renew(self, host: str, port: int, slot: int) -> None:
+        self._update_mine(host, port, slot, expires=utcnow() + timedelta(seconds=LEASE_SECONDS))
+
+    def _update_mine(self, host: str, port: int, slot: int, **values) -> None:
+        """Change a slot this process holds (slot -1: spacing only, nothing held)."""
         if slot < 0:
             return
         with session_scope() as session:
             session.execute(update(SshSlotRow).where(SshSlotRow.host == host, SshSlotRow.port == port,
                                                      SshSlotRow.slot == slot, SshSlotRow.holder == _holder())
-                            .values(expires=utcnow() + timedelta(seconds=LEASE_SECONDS))
-                            .execution_options(synchronize_session=False))
+                            .values(**values).execution_options(synchronize_session=False))
 
 
 def held(host: str, port: int) -> int:
