@@ -98,6 +98,11 @@ def _systems(session: Session, job: JobRow) -> tuple[SystemSpec, SystemSpec]:
     return exec_system, archive_system
 
 
+def _remote_job(job: JobRow) -> RemoteJob:
+    """How the scheduler names the job on the host: its remote id and exec dir."""
+    return RemoteJob(job.remote_job_id or "", (job.host_dirs or {}).get("ExecSystemExecDir", ""))
+
+
 def _scheduler(job: JobRow, system: SystemSpec) -> Scheduler:
     return scheduler_for(system.batchScheduler or "SLURM") if job.job_type == "BATCH" else scheduler_for("FORK")
 
@@ -398,7 +403,7 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
         by_scheduler.setdefault(job.job_type, []).append(job)
     for job_type, group in by_scheduler.items():
         scheduler = _scheduler(group[0], system)
-        refs = [RemoteJob(j.remote_job_id or "", (j.host_dirs or {}).get("ExecSystemExecDir", "")) for j in group]
+        refs = [_remote_job(j) for j in group]
         result = transport.run(scheduler.build_status_command(refs)).check()
         statuses = scheduler.parse_status_output(result.stdout, refs)
         with session_scope() as session:
@@ -506,14 +511,13 @@ def cancel(uuid: str, message: str = "Job cancelled by its owner") -> bool:
         return changed
     with session_scope() as session:
         job = repo.get_job(session, uuid)
-        remote_id = job.remote_job_id
-        if not remote_id:
+        if not job.remote_job_id:
             return changed  # not launched yet: the submit stage sees CANCELLED and stops what it started
         exec_system, _ = _systems(session, job)
         transport = open_transport(session, exec_system, job.owner)
         scheduler = _scheduler(job, exec_system)
-        exec_dir = (job.host_dirs or {}).get("ExecSystemExecDir", "")
-    transport.run(scheduler.build_cancel_command(RemoteJob(remote_id, exec_dir)))
+        ref = _remote_job(job)
+    transport.run(scheduler.build_cancel_command(ref))
     with session_scope() as session:
         repo.update_job_fields(session, uuid, remote_outcome="CANCELLED", remote_ended=utcnow())
     return True
@@ -533,7 +537,7 @@ def hold_queued(uuid: str) -> bool:
             return False
         exec_system, _ = _systems(session, job)
         scheduler = _scheduler(job, exec_system)
-        ref = RemoteJob(job.remote_job_id, (job.host_dirs or {}).get("ExecSystemExecDir", ""))
+        ref = _remote_job(job)
         command = scheduler.build_hold_command(ref)
         if command is None:
             return False
@@ -551,19 +555,20 @@ def hold_queued(uuid: str) -> bool:
 
 def resume_paused(uuid: str) -> str | None:
     """Continue a PAUSED job (releasing its held Slurm job first); returns the stage to re-enqueue."""
+    release: tuple[Transport, str] | None = None
     with session_scope() as session:
         job = repo.get_job(session, uuid)
         repo.update_job_fields(session, uuid, pause_requested=False)
         if job.status != JobStatus.PAUSED:
             return None
-        held, remote_id = job.remote_held, job.remote_job_id
-        if held and remote_id:
+        if job.remote_held and job.remote_job_id:
             exec_system, _ = _systems(session, job)
-            scheduler = _scheduler(job, exec_system)
-            transport = open_transport(session, exec_system, job.owner)
-            release = scheduler.build_release_command(RemoteJob(remote_id, (job.host_dirs or {}).get("ExecSystemExecDir", "")))
-    if held and remote_id and release:
-        transport.run(release).check()
+            command = _scheduler(job, exec_system).build_release_command(_remote_job(job))
+            if command:
+                release = (open_transport(session, exec_system, job.owner), command)
+    if release is not None:
+        transport, command = release
+        transport.run(command).check()
     with session_scope() as session:
         job = repo.get_job(session, uuid)
         target = JobStatus(job.resume_status or JobStatus.PENDING)
