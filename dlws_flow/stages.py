@@ -475,7 +475,8 @@ def archive(uuid: str) -> Outcome:
                                     log_files, archive_filter.get("includeLaunchFiles", True))
     count = archiving.archive_outputs(exec_host, output_dir, dirs["ExecSystemExecDir"], archive_host,
                                       dirs["ArchiveSystemDir"], chosen, archive_filter.get("includeLaunchFiles", True),
-                                      same_host=archive_system.id == exec_system.id)
+                                      same_host=archive_system.id == exec_system.id,
+                                      links=frozenset(e.path for e in entries if e.is_link))
     with session_scope() as session:
         job = repo.get_job(session, uuid)
         spec = {**job.spec, "archived": True, "archivedFiles": count}

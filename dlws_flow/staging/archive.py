@@ -25,8 +25,10 @@ def plan_archive(output_files: list[str], includes: list[str], excludes: list[st
 
 
 def archive_outputs(exec_host: Transport, output_dir: str, exec_dir: str, archive_host: Transport, archive_dir: str,
-                    files: list[str], include_launch_files: bool, same_host: bool) -> int:
-    """Copy ``files`` (relative to ``output_dir``) into ``archive_dir``; safe to repeat. Returns files copied."""
+                    files: list[str], include_launch_files: bool, same_host: bool, links: frozenset[str]) -> int:
+    """Copy ``files`` (relative to ``output_dir``) into ``archive_dir``; safe to repeat. Returns files copied.
+
+    ``links`` are the output files that are symlinks (from the caller's walk of ``output_dir``)."""
     launch = [posixpath.join(exec_dir, f) for f in LAUNCH_FILES] if include_launch_files else []
     if same_host:
         archive_host.makedirs(archive_dir)
@@ -39,7 +41,6 @@ def archive_outputs(exec_host: Transport, output_dir: str, exec_dir: str, archiv
             exec_host.run(f"for f in {existing}; do [ -f \"$f\" ] && cp -p -- \"$f\" {shlex.quote(archive_dir)}/; done; true").check()
         return len(files) + len(launch)
     # Another host: a symlink cannot be copied as a link, and reading it would copy what it points to.
-    links = {e.path for e in exec_host.walk(output_dir) if e.is_link} if files else set()
     files = [f for f in files if f not in links]
     archive_host.makedirs(archive_dir, *{posixpath.join(archive_dir, posixpath.dirname(f)) for f in files if "/" in f})
     for name in files:
