@@ -219,10 +219,11 @@ def stage_inputs(uuid: str) -> Outcome:
 
     transport.makedirs(dirs["ExecSystemExecDir"], dirs["ExecSystemInputDir"], dirs["ExecSystemOutputDir"])
 
-    def source_host(system_id: str, path: str) -> tuple[Transport, str]:
+    def source_host(system_id: str, path: str) -> tuple[Transport, str, str]:
         with session_scope() as session:
             system = repo.system_spec(repo.get_system(session, system_id))
-            return open_transport(session, system, owner), host_path(system.rootDir, path, "sourceUrl path")
+            return (open_transport(session, system, owner), host_path(system.rootDir, "/"),
+                    host_path(system.rootDir, path, "sourceUrl path"))
 
     for item in inputs:
         source = parse_source(item["sourceUrl"])

@@ -96,16 +96,6 @@ def copy_on_host(host: Transport, source_path: str, target_path: str) -> None:
     host.run(f"rm -rf -- {shlex.quote(target_path)} && cp -RP -- {shlex.quote(source_path)} {shlex.quote(target_path)}").check()
 
 
-def source_root(host_file: str, tapis_path: str) -> str:
-    """The source system's rootDir on its host, given ``host_path(root, tapis_path)`` and ``tapis_path``."""
-    relative = tapis_path.strip("/")
-    if not relative:
-        return host_file
-    if not host_file.endswith("/" + relative):
-        raise ValidationError(f"cannot place {tapis_path!r} under its system's root ({host_file!r})")
-    return host_file[: -len(relative) - 1] or "/"
-
-
 def check_inside_root(transport: Transport, root: str, path: str, url: str) -> None:
     """Refuse a ``tapis://`` source that resolves (symlinks followed) outside its system's rootDir, as the
     Files API does: a link under the root must not expose what lies outside it."""
@@ -119,11 +109,12 @@ def check_inside_root(transport: Transport, root: str, path: str, url: str) -> N
 
 
 def stage_input(source: InputSource, target_path: str, exec_host: Transport, exec_system_id: str,
-                host_path_on: Callable[[str, str], tuple[Transport, str]]) -> None:
+                host_path_on: Callable[[str, str], tuple[Transport, str, str]]) -> None:
     """Place one input at ``target_path`` (absolute, on the exec host); safe to repeat.
 
     Args:
-        host_path_on: (system id, Tapis path) -> (transport, absolute host path) for tapis:// sources.
+        host_path_on: (system id, Tapis path) -> (transport, the system's root on its host, absolute host
+            path) for tapis:// sources.
     """
     if source.kind == "http":
         fetch_http(source.url, target_path, exec_host)
@@ -131,8 +122,8 @@ def stage_input(source: InputSource, target_path: str, exec_host: Transport, exe
         copy_on_host(exec_host, source.path, target_path)
     else:
         assert source.system_id is not None
-        transport, path = host_path_on(source.system_id, source.path)
-        check_inside_root(transport, source_root(path, source.path), path, source.url)
+        transport, root, path = host_path_on(source.system_id, source.path)
+        check_inside_root(transport, root, path, source.url)
         if source.system_id == exec_system_id:
             copy_on_host(exec_host, path, target_path)
         else:
