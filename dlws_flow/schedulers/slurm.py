@@ -15,6 +15,7 @@ import logging
 import re
 import shlex
 
+from dlws_flow.domain.resolve import SBATCH_WORD
 from dlws_flow.errors import RemoteCommandError, ValidationError
 from dlws_flow.schedulers.base import (
     EXIT_CODE_FILE,
@@ -42,7 +43,6 @@ SLURM_STATES: dict[str, RemoteState] = {
     "BOOT_FAIL": RemoteState.FAILED, "DEADLINE": RemoteState.FAILED, "CANCELLED": RemoteState.CANCELLED,
     "REVOKED": RemoteState.CANCELLED, "SPECIAL_EXIT": RemoteState.FAILED,
 }
-SAFE_WORD = re.compile(r"^[^\s'\"\\\x00-\x1f]+$")
 
 
 def split_profile(options: list[str]) -> tuple[str | None, list[str]]:
@@ -61,7 +61,7 @@ def split_profile(options: list[str]) -> tuple[str | None, list[str]]:
 def sbatch_lines(options: list[str]) -> list[str]:
     """One ``#SBATCH`` line per option (an option word and the value words that follow it)."""
     for word in options:
-        if not SAFE_WORD.fullmatch(word):
+        if not SBATCH_WORD.fullmatch(word):
             raise ValidationError(f"scheduler option word {word!r} may not contain spaces, quotes or control characters")
     lines: list[str] = []
     for word in options:
@@ -91,7 +91,7 @@ class SlurmScheduler(Scheduler):
             f"#SBATCH --error={request.stderr_path}",
         ]
         for path in (request.stdout_path, request.stderr_path):
-            if not SAFE_WORD.fullmatch(path):
+            if not SBATCH_WORD.fullmatch(path):
                 raise ValidationError(f"output path {path!r} cannot be used in an #SBATCH line")
         if request.queue:
             lines.append(f"#SBATCH --partition={request.queue}")
