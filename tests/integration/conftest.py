@@ -200,6 +200,13 @@ def wait_status(job_uuid: str, wanted: set[str], timeout: float = 90.0) -> dict:
     raise AssertionError(f"job {job_uuid} did not reach {wanted}: {get_job(job_uuid)}")
 
 
+def status_history(job_uuid: str) -> list[str]:
+    """The job's states in order, from its history."""
+    from dlws_flow import get_job_history
+
+    return [event["newStatus"] for event in get_job_history(job_uuid) if event.get("newStatus")]
+
+
 def wait_for(condition, what: str, timeout: float = 30.0) -> None:
     """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

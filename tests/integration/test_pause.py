@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import script_args, wait_for, wait_status
+from tests.integration.conftest import script_args, status_history, wait_for, wait_status
 
 pytestmark = [pytest.mark.ssh]
 ENDED = {"FINISHED", "FAILED", "CANCELLED"}
-
-
-def _history(job_uuid: str) -> list[str]:
-    from dlws_flow import get_job_history
-
-    return [event["newStatus"] for event in get_job_history(job_uuid) if event.get("newStatus")]
 
 
 def test_pause_a_running_vm_job_stops_it_before_archiving(sif_app, host_shell):
@@ -34,7 +28,7 @@ def test_pause_a_running_vm_job_stops_it_before_archiving(sif_app, host_shell):
     done = wait_status(job["uuid"], ENDED)
     assert done["status"] == "FINISHED", done["lastMessage"]
     assert "result.txt" in [entry["name"] for entry in list_job_outputs(job["uuid"])]
-    history = _history(job["uuid"])
+    history = status_history(job["uuid"])
     assert history[-4:] == ["ARCHIVING", "PAUSED", "ARCHIVING", "FINISHED"]
     assert host_shell(f"cat ~/paused-{job['uuid']}").splitlines() == ["ran"]
 
@@ -86,7 +80,7 @@ def test_pause_holds_a_queued_slurm_job_and_resume_releases_it(sif_app, hpc_syst
     resume_job(job["uuid"])
     done = wait_status(job["uuid"], ENDED, timeout=120)
     assert done["status"] == "FINISHED", done["lastMessage"]
-    history = _history(job["uuid"])
+    history = status_history(job["uuid"])
     paused_at = history.index("PAUSED")
     assert history[paused_at - 1:paused_at + 2] == ["QUEUED", "PAUSED", "QUEUED"] and history[-1] == "FINISHED"
     assert host_shell(f"cat ~/paused-slurm-{job['uuid']}").splitlines() == ["ran"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import _free_port, host_service, script_args, wait_status
+from tests.integration.conftest import _free_port, host_service, script_args, status_history, wait_status
 
 pytestmark = [pytest.mark.ssh]
 ENDED = {"FINISHED", "FAILED", "CANCELLED"}
@@ -17,12 +17,6 @@ def _system_like(vm_system: dict, **changes) -> dict:
     record = {**vm_system, **changes}
     add_system(record, replace=True)
     return record
-
-
-def _statuses(job_uuid: str) -> list[str]:
-    from dlws_flow import get_job_history
-
-    return [event["newStatus"] for event in get_job_history(job_uuid) if event.get("newStatus")]
 
 
 def test_sshd_outage_blocks_jobs_and_recovery_finishes_them(sif_app, vm_system, host_shell):
@@ -48,7 +42,7 @@ def test_sshd_outage_blocks_jobs_and_recovery_finishes_them(sif_app, vm_system, 
     for job in (first, second):
         done = wait_status(job["uuid"], ENDED, timeout=120)
         assert done["status"] == "FINISHED", done["lastMessage"]
-        history = _statuses(job["uuid"])
+        history = status_history(job["uuid"])
         assert "BLOCKED" in history and history[-1] == "FINISHED"
         # resumed at the stage it blocked in: staging inputs, then on to the end
         assert "STAGING_INPUTS" in history[history.index("BLOCKED"):]
@@ -65,7 +59,7 @@ def test_recovery_policy_expiry_fails_the_job_with_a_message(sif_app, vm_system)
     assert done["status"] == "FAILED"
     assert done["condition"] == "JOB_RECOVERY_TIMEOUT"
     assert "recovery policy 2x1 expired" in done["lastMessage"] and "vm-gone" in done["lastMessage"]
-    assert _statuses(job["uuid"])[-2:] == ["BLOCKED", "FAILED"]
+    assert status_history(job["uuid"])[-2:] == ["BLOCKED", "FAILED"]
 
 
 def test_job_limit_makes_jobs_wait_not_fail(sif_app, vm_system, host_shell):
@@ -85,7 +79,7 @@ def test_job_limit_makes_jobs_wait_not_fail(sif_app, vm_system, host_shell):
     assert len(lines) == 6
     for start, end in zip(lines[::2], lines[1::2], strict=True):
         assert start.startswith("start ") and end == "end " + start.removeprefix("start ")
-    waited = [job for job in jobs if "BLOCKED" in _statuses(job["uuid"])]
+    waited = [job for job in jobs if "BLOCKED" in status_history(job["uuid"])]
     assert waited, "with one slot, at least one job must have waited"
     from dlws_flow import get_job_history
 
