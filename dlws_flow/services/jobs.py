@@ -19,6 +19,7 @@ from dlws_flow.services.catalog import pydantic_message
 from dlws_flow.services import permissions as perms
 from dlws_flow.services import families, subscriptions
 from dlws_flow.services.auth import Principal
+from dlws_flow.services.systems import worker_queue
 from dlws_flow.settings import get_settings
 from dlws_flow.staging.inputs import parse_source
 from dlws_flow.store import repositories as repo
@@ -104,8 +105,6 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
         families.attach(session, row)  # a new family's token, or the parent's
         subscriptions.add_for_new_job(session, row, request.subscriptions)  # same transaction as the job
         result = job_to_dict(row)
-        from dlws_flow.services.systems import worker_queue
-
         queue = worker_queue(exec_system)
     dispatcher.start(job_uuid, queue=queue)
     return result
