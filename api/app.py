@@ -11,16 +11,15 @@ import contextlib
 import importlib
 import pkgutil
 
-from fastapi import FastAPI, Request
-
+from fastapi import FastAPI
 
 import api.families
 import api.metrics
 import api.openpai
 import api.tapis
 import dlws_flow
-from api.envelope import error_response, install_error_handlers
-from dlws_flow.settings import get_settings
+from api.body_limit import BodyLimit
+from api.envelope import install_error_handlers
 
 
 @contextlib.asynccontextmanager
@@ -38,15 +37,7 @@ def create_app() -> FastAPI:
                   description="Tapis-style containerized jobs on VMs and Slurm, staged by Celery workers.")
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        # Bodies are bounded (DLWS_MAX_REQUEST_BYTES; file uploads DLWS_MAX_UPLOAD_BYTES) before any parsing.
-        settings = get_settings()
-        limit = settings.max_upload_bytes if request.url.path.startswith("/v3/files/ops/") else settings.max_request_bytes
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return error_response(request, 413, f"request body larger than {limit} bytes")
-        return await call_next(request)
+    app.add_middleware(BodyLimit)
 
     @app.get("/healthz", tags=["health"])
     def health() -> dict[str, str]:
