@@ -27,6 +27,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""
+    #: PostgreSQL connections each process keeps open; up to ``db_max_overflow`` more are opened in bursts.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=30, ge=0)
     broker_url: str = ""
     result_backend: str = ""
     queue: str = "dlws"

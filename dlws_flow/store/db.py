@@ -32,7 +32,11 @@ def engine_for(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    settings = get_settings()
+    # pool_size is what stays open: each connection over it is opened and closed per use, which under the
+    # API's concurrent requests was a PostgreSQL login per request (bench/ P1).
+    return create_engine(url, pool_pre_ping=True, pool_size=settings.db_pool_size,
+                         max_overflow=settings.db_max_overflow)
 
 
 def get_engine() -> Engine:
