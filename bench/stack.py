@@ -41,6 +41,7 @@ class Stack:
     p1_queue: str
     hosts: dict[str, str] = field(default_factory=dict)
     procs: list[subprocess.Popen] = field(default_factory=list)
+    api_pids: list[int] = field(default_factory=list)
 
     @property
     def database_url(self) -> str:
@@ -100,11 +101,29 @@ def start_api(stack: Stack) -> str:
     while True:
         try:
             urllib.request.urlopen(f"{base_url}/healthz", timeout=1).read()
+            stack.api_pids = [proc.pid, *_children(proc.pid)]
             return base_url
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the API did not start: {(stack.data_dir / 'api.log').read_text()[-3000:]}") from None
             time.sleep(0.1)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes ``pids`` have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def host_client(stack: Stack) -> paramiko.SSHClient:

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     job_api_url: str = ""
     admin_user: str = "admin"
     admin_password: str = ""
+    #: Seconds an API process trusts a user row it read to check a token (0: read it on every request).
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
     max_request_bytes: int = 1_048_576
     max_upload_bytes: int = 104_857_600
     monitor_first_interval: float = 0.3

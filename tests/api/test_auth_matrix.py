@@ -9,6 +9,7 @@ The API's dispatchers and file gateways are fakes here: nothing is enqueued and 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -132,11 +133,59 @@ def test_password_change_revokes_old_tokens(client, users):
     create_user("carol_m", "carol-password", replace=True)
     token = issue_token(Principal("carol_m", "dlws"))["access_token"]
     assert client.get("/v3/oauth2/userinfo", headers={"X-Tapis-Token": token}).status_code == 200
-    import time
-
     time.sleep(1.1)  # token iat has one-second resolution; the change must be strictly later
     set_password("carol_m", "carol-new-password")
     assert client.get("/v3/oauth2/userinfo", headers={"X-Tapis-Token": token}).status_code == 401
+
+
+def _change_user_row_elsewhere(username: str, **values) -> None:
+    """What the CLI or another API worker does: write the user row, unseen by this process's cache."""
+    from sqlalchemy import update
+
+    from dlws_flow.store.db import session_scope
+    from dlws_flow.store.models import UserRow
+
+    with session_scope() as session:
+        session.execute(update(UserRow).where(UserRow.username == username).values(**values))
+
+
+def test_a_change_made_elsewhere_applies_once_the_cached_row_expires(client, users, monkeypatch):
+    from datetime import UTC, datetime
+
+    import dlws_flow.services.auth as auth
+
+    auth.create_user("dave_m", "dave-password", replace=True)
+    headers = {"X-Tapis-Token": auth.issue_token(auth.Principal("dave_m", "dlws"))["access_token"]}
+    assert client.get("/v3/oauth2/userinfo", headers=headers).status_code == 200  # the row is now cached
+    _change_user_row_elsewhere("dave_m", tokens_valid_after=datetime(2100, 1, 1, tzinfo=UTC))
+    assert client.get("/v3/oauth2/userinfo", headers=headers).status_code == 200
+    later = time.monotonic() + auth.get_settings().auth_cache_seconds + 1
+    monkeypatch.setattr(auth._users, "clock", lambda: later)
+    assert client.get("/v3/oauth2/userinfo", headers=headers).status_code == 401
+
+
+def test_without_the_cache_a_change_made_elsewhere_applies_at_once(client, users, monkeypatch):
+    import dlws_flow.services.auth as auth
+
+    monkeypatch.setattr(auth.get_settings(), "auth_cache_seconds", 0)
+    auth.create_user("erin_m", "erin-password", admin=True, replace=True)
+    headers = {"X-Tapis-Token": auth.issue_token(auth.Principal("erin_m", "dlws"))["access_token"]}
+    assert client.get("/v3/oauth2/userinfo", headers=headers).json()["result"]["admin"] is True
+    _change_user_row_elsewhere("erin_m", is_admin=False)
+    assert client.get("/v3/oauth2/userinfo", headers=headers).json()["result"]["admin"] is False
+    auth.delete_user("erin_m")
+    assert client.get("/v3/oauth2/userinfo", headers=headers).status_code == 401
+
+
+def test_replacing_a_users_password_revokes_old_tokens(client, users):
+    import dlws_flow.services.auth as auth
+
+    auth.create_user("frank_m", "frank-password", replace=True)
+    headers = {"X-Tapis-Token": auth.issue_token(auth.Principal("frank_m", "dlws"))["access_token"]}
+    assert client.get("/v3/oauth2/userinfo", headers=headers).status_code == 200
+    time.sleep(1.1)  # token iat has one-second resolution; the change must be strictly later
+    auth.create_user("frank_m", "frank-new-password", replace=True)
+    assert client.get("/v3/oauth2/userinfo", headers=headers).status_code == 401
 
 
 def test_private_resources_of_another_user(client, users):
