@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from api.envelope import register_error_format
+from api.envelope import EnvelopeRoute, register_error_format
 from dlws_flow.errors import DlwsFlowError
 from dlws_flow.services import families
 from dlws_flow.services.auth import AuthenticationError
@@ -25,7 +25,7 @@ from dlws_flow.services.auth import AuthenticationError
 PREFIXES = ("/child", "/child/child", "/child//child")
 
 register_error_format("/child", lambda status, message, exc: {"error": message})
-router = APIRouter(tags=["DLWS child API"])
+router = APIRouter(tags=["DLWS child API"], route_class=EnvelopeRoute)
 
 
 def get_dispatcher():

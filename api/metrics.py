@@ -12,10 +12,11 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 
+from api.envelope import EnvelopeRoute
 from dlws_flow.domain.states import JobStatus
 from dlws_flow.services import metrics as service
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], route_class=EnvelopeRoute)
 
 
 def _buckets(values: list[float]) -> list[tuple[str, float]]:

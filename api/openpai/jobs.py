@@ -11,12 +11,18 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
+from api.envelope import EnvelopeRoute
 from api.openpai.errors import OpenPaiError
 from api.security import User
-from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from dlws_flow.services import openpai
 
-router = APIRouter(prefix="/api/v1", tags=["openpai"])
+router = APIRouter(prefix="/api/v1", tags=["openpai"], route_class=EnvelopeRoute)
 
 
 def dispatcher():

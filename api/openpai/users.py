@@ -12,13 +12,14 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from api.envelope import EnvelopeRoute
 from api.openpai.errors import OpenPaiError, not_authorized
 from api.security import User
 from dlws_flow.errors import NotFoundError, ValidationError
 from dlws_flow.services import auth, quotas
 from dlws_flow.services.auth import AuthenticationError, Principal
 
-router = APIRouter(prefix="/api/v1", tags=["openpai"])
+router = APIRouter(prefix="/api/v1", tags=["openpai"], route_class=EnvelopeRoute)
 MAX_TTL = timedelta(days=30)
 
 

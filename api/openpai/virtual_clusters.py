@@ -8,13 +8,14 @@ from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.envelope import EnvelopeRoute
 from api.openpai.errors import OpenPaiError
 from api.openpai.users import Admin
 from api.security import User
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.services import quotas
 
-router = APIRouter(prefix="/api/v1", tags=["openpai"])
+router = APIRouter(prefix="/api/v1", tags=["openpai"], route_class=EnvelopeRoute)
 
 
 def _not_found(name: str) -> OpenPaiError:

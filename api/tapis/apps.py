@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel
 
-from api.envelope import ok
+from api.envelope import EnvelopeRoute, ok
 from api.security import User
 from dlws_flow.errors import ValidationError
 from dlws_flow.services import apps as app_service
 
-router = APIRouter(prefix="/v3/apps", tags=["apps"])
+router = APIRouter(prefix="/v3/apps", tags=["apps"], route_class=EnvelopeRoute)
 PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty", "search",
           "showDeleted", "impersonationId", "listType"}
 

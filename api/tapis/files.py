@@ -16,12 +16,12 @@ from fastapi import APIRouter, Depends, File, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from api.envelope import ok
+from api.envelope import EnvelopeRoute, ok
 from api.security import User
 from dlws_flow.services import files as file_service
 from dlws_flow.services.files import FileGateway
 
-router = APIRouter(prefix="/v3/files", tags=["files"])
+router = APIRouter(prefix="/v3/files", tags=["files"], route_class=EnvelopeRoute)
 
 
 class MkdirRequest(BaseModel):

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
 
-from api.envelope import ok
+from api.envelope import EnvelopeRoute, ok
 from api.security import User
 from dlws_flow.errors import ValidationError
 from dlws_flow.services import jobs as job_service
 from dlws_flow.services import outputs
 
-router = APIRouter(prefix="/v3/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v3/jobs", tags=["jobs"], route_class=EnvelopeRoute)
 
 #: Query parameters of list/search that are paging and display, not search conditions.
 PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty"}

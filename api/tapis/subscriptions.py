@@ -7,11 +7,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.envelope import ok
+from api.envelope import EnvelopeRoute, ok
 from api.security import User
 from dlws_flow.services import subscriptions
 
-router = APIRouter(prefix="/v3/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v3/jobs", tags=["jobs"], route_class=EnvelopeRoute)
 
 
 class DeliveryTarget(BaseModel):

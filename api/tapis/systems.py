@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel
 
-from api.envelope import ok
+from api.envelope import EnvelopeRoute, ok
 from api.security import User
 from dlws_flow.errors import ValidationError
 from dlws_flow.services import systems as system_service
 
-router = APIRouter(prefix="/v3/systems", tags=["systems"])
+router = APIRouter(prefix="/v3/systems", tags=["systems"], route_class=EnvelopeRoute)
 PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty", "search",
           "showDeleted", "impersonationId", "sharedAppCtx", "resourceTenant", "hasCredentials", "fetchCredentials"}
 

@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from api.envelope import ok
+from api.envelope import EnvelopeRoute, ok
 from api.security import User
 from dlws_flow.errors import ValidationError
 from dlws_flow.services import auth
 from dlws_flow.settings import get_settings
 
-router = APIRouter(prefix="/v3", tags=["tokens"])
+router = APIRouter(prefix="/v3", tags=["tokens"], route_class=EnvelopeRoute)
 SITE_ID = "dlws"
 
 
