@@ -8,6 +8,7 @@ It measures; it asserts nothing (the P3 counts are checked by tests/integration)
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -18,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="P1,P2,P4,P3", help="comma-separated benchmarks to run (default all)")
     parser.add_argument("--p1-jobs", type=int, help="jobs submitted in P1 (default 1000, quick 300)")
     parser.add_argument("--p1-clients", type=int, default=8, help="concurrent API clients in P1")
+    parser.add_argument("--p1-processes", type=int, default=os.cpu_count() or 1,
+                        help="API worker processes in P1, and baseline processes (default: one per core)")
     parser.add_argument("--p2-runs", type=int, help="runs per side in P2 (default 5, quick 3)")
     parser.add_argument("--p3-jobs", type=int, help="jobs in flight in P3 (default 1000, quick 150; 10000 is the long run)")
     parser.add_argument("--p3-fill", type=float, help="seconds allowed for P3's jobs to reach Slurm (default 300, quick 90)")
@@ -26,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     options = {
         "p1_jobs": args.p1_jobs or (300 if quick else 1000), "p1_clients": args.p1_clients,
+        "p1_processes": args.p1_processes,
         "p2_runs": args.p2_runs or (3 if quick else 5), "p3_jobs": args.p3_jobs or (150 if quick else 1000),
         "p3_fill": args.p3_fill or (90.0 if quick else 300.0), "p4_jobs": args.p4_jobs or (30 if quick else 100),
     }
@@ -48,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: run {stack.run_id}, database {stack.db_name}, logs in {stack.data_dir}", flush=True)
         ids = runs.register(stack)
         if "P1" in wanted:
-            api_url = stack_module.start_api(stack)
-            done(runs.p1_submit_throughput(stack, ids, api_url, options["p1_jobs"], options["p1_clients"]))
+            api_url = stack_module.start_api(stack, options["p1_processes"])
+            done(runs.p1_submit_throughput(stack, ids, api_url, options["p1_jobs"], options["p1_clients"],
+                                           options["p1_processes"]))
         stack_module.start_worker(stack)
         if "P2" in wanted:
             done(runs.p2_lifecycle(stack, ids, options["p2_runs"]))

@@ -6,6 +6,7 @@ hosts, so that the ratio says what our layers cost, not how fast this machine is
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import statistics
 import threading
@@ -110,28 +111,67 @@ def _threads(n_clients: int, n_jobs: int, one_job) -> float:
     return elapsed
 
 
-def p1_submit_throughput(stack: Stack, ids: dict[str, str], api_url: str, n_jobs: int, n_clients: int) -> list[Measure]:
+def p1_submit_throughput(stack: Stack, ids: dict[str, str], api_url: str, n_jobs: int, n_clients: int,
+                         processes: int) -> list[Measure]:
     """Jobs accepted per second through POST /v3/jobs/submit vs one INSERT (+ history row) and one chain per job.
 
-    The API enqueues on a queue no worker consumes, so neither side competes with a worker for the two cores."""
+    Both sides get the same ``processes`` (the API runs that many uvicorn workers; the baseline that many
+    processes sharing the threads), so the ratio is what our layers cost, not how many cores each side used.
+    The API enqueues on a queue no worker consumes, so neither side competes with a worker for the cores."""
+    import multiprocessing
+
     import httpx
 
+    token = httpx.post(f"{api_url}/v3/oauth2/tokens", json={"username": BENCH_USER, "password": BENCH_PASSWORD}
+                       ).json()["result"]["access_token"]["access_token"]
+    body = _p1_body(ids)
+
+    def api_job(index: int, state: dict) -> None:
+        if "http" not in state:  # one client per thread: building one loads the CA store (tens of ms)
+            state["http"] = httpx.Client(headers={"X-Tapis-Token": token}, timeout=60)
+        state["http"].post(f"{api_url}/v3/jobs/submit", json=body).raise_for_status()
+
+    _threads(n_clients, min(100, n_jobs), api_job)  # warm-up: every API worker's connections and caches
+    api_cpu = cpu_seconds(stack.api_pid)
+    api_seconds = _threads(n_clients, n_jobs, api_job)
+    api_cpu = cpu_seconds(stack.api_pid) - api_cpu
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no engine or broker pool forked
+    go, results = context.Event(), context.Queue()
+    shares = [n_jobs // processes + (k < n_jobs % processes) for k in range(processes)]
+    threads = [n_clients // processes + (k < n_clients % processes) for k in range(processes)]
+    workers = [context.Process(target=_p1_baseline_process, args=(ids, stack.p1_queue, share, n, go, results))
+               for share, n in zip(shares, threads, strict=True)]
+    for worker in workers:
+        worker.start()
+    ready = [results.get(timeout=120) for _ in workers]  # each has warmed up
+    start = time.perf_counter()
+    go.set()
+    bare_cpu = sum(results.get(timeout=600) for _ in workers)
+    bare_seconds = time.perf_counter() - start
+    for worker in workers:
+        worker.join()
+    assert all(r == "ready" for r in ready)
+    # CPU per job says where the time goes: the API's processes vs the baseline's.
+    note = (f"{n_jobs} jobs, {n_clients} clients, {processes} processes each; CPU per job: "
+            f"API {api_cpu / n_jobs * 1000:.1f} ms, baseline {bare_cpu / n_jobs * 1000:.1f} ms")
+    return [Measure("P1 submit throughput", n_jobs / api_seconds, "jobs/s", n_jobs / bare_seconds, "higher", note)]
+
+
+def _p1_body(ids: dict[str, str]) -> dict:
+    return {"name": "p1", "appId": ids["app"], "appVersion": "1.0", "execSystemId": ids["vm"],
+            "parameterSet": script_args("true")}
+
+
+def _p1_baseline_process(ids: dict[str, str], queue: str, n_jobs: int, n_threads: int, go, results) -> None:
+    """One baseline process (spawned; it inherits the run's DLWS_* environment): warm up, then on ``go`` insert
+    and enqueue ``n_jobs`` from ``n_threads`` threads; report the CPU seconds the measured part used."""
     from dlws_flow.store import repositories as repo
     from dlws_flow.store.db import session_scope
     from dlws_flow.store.models import JobRow, utcnow
     from workers.dispatch import job_chain
 
-    token = httpx.post(f"{api_url}/v3/oauth2/tokens", json={"username": BENCH_USER, "password": BENCH_PASSWORD}
-                       ).json()["result"]["access_token"]["access_token"]
-    body = {"name": "p1", "appId": ids["app"], "appVersion": "1.0", "execSystemId": ids["vm"],
-            "parameterSet": script_args("true")}
-
-    def api_job(index: int, state: dict) -> None:
-        if "http" not in state:  # one client per thread: building one loads the CA store (tens of ms)
-            state["http"] = httpx.Client(headers={"X-Tapis-Token": token}, timeout=60)
-        client = state["http"]
-        response = client.post(f"{api_url}/v3/jobs/submit", json=body)
-        response.raise_for_status()
+    body = _p1_body(ids)
 
     def bare_job(index: int, state: dict) -> None:
         job_uuid = f"{uuid.uuid4()}-007"
@@ -140,20 +180,14 @@ def p1_submit_throughput(stack: Stack, ids: dict[str, str], api_url: str, n_jobs
                                             status="PENDING", app_id=ids["app"], app_version="1.0", job_type="FORK",
                                             exec_system_id=ids["vm"], archive_system_id=ids["vm"], request=body,
                                             spec=body, created=utcnow()))
-        job_chain(job_uuid, queue=stack.p1_queue).apply_async()
+        job_chain(job_uuid, queue=queue).apply_async()
 
-    _threads(n_clients, min(50, n_jobs), api_job)  # warm-up: connections, token cache, first queries
-    _threads(n_clients, min(50, n_jobs), bare_job)
-    api_cpu = cpu_seconds(stack.api_pids)
-    api_seconds = _threads(n_clients, n_jobs, api_job)
-    api_cpu = cpu_seconds(stack.api_pids) - api_cpu
-    bare_cpu = time.process_time()
-    bare_seconds = _threads(n_clients, n_jobs, bare_job)
-    bare_cpu = time.process_time() - bare_cpu
-    # CPU per job says where the time goes: the API's processes vs the baseline's (this process).
-    note = (f"{n_jobs} jobs, {n_clients} clients; CPU per job: API {api_cpu / n_jobs * 1000:.1f} ms, "
-            f"baseline {bare_cpu / n_jobs * 1000:.1f} ms")
-    return [Measure("P1 submit throughput", n_jobs / api_seconds, "jobs/s", n_jobs / bare_seconds, "higher", note)]
+    _threads(n_threads, min(50, n_jobs), bare_job)
+    results.put("ready")
+    go.wait()
+    cpu = time.process_time()
+    _threads(n_threads, n_jobs, bare_job)
+    results.put(time.process_time() - cpu)
 
 
 def p2_lifecycle(stack: Stack, ids: dict[str, str], runs: int) -> list[Measure]:
@@ -269,7 +303,7 @@ def p3_monitoring(stack: Stack, ids: dict[str, str], n_jobs: int, fill_budget: f
     whole = [c for c in whole if c[1] in ours]
     window = [c for c in _commands(log_path, offset0, offset1) if c[1] in ours]
     squeues = [c for c in window if "squeue " in c[2]]
-    gaps = [b[0] - a[0] for a, b in zip(squeues, squeues[1:], strict=False)]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(squeues)]
     # The poll's own cost: the same squeue command, timed over one direct connection.
     client = host_client(stack)
     poll_seconds = None

@@ -41,7 +41,7 @@ class Stack:
     p1_queue: str
     hosts: dict[str, str] = field(default_factory=dict)
     procs: list[subprocess.Popen] = field(default_factory=list)
-    api_pids: list[int] = field(default_factory=list)
+    api_pid: int = 0
 
     @property
     def database_url(self) -> str:
@@ -88,20 +88,21 @@ def start_worker(stack: Stack) -> subprocess.Popen:
                                     "-c", str(WORKER_PROCESSES), "-n", f"bench-{stack.run_id}@%h"], dict(os.environ))
 
 
-def start_api(stack: Stack) -> str:
-    """The real API (uvicorn, one process) enqueueing on the P1 queue; returns its base URL."""
+def start_api(stack: Stack, workers: int) -> str:
+    """The real API (uvicorn, ``workers`` processes) enqueueing on the P1 queue; returns its base URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     base_url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DLWS_API_BASE_URL": base_url, "DLWS_QUEUE": stack.p1_queue}
     proc = _spawn(stack, "api", [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
-                                 "--port", str(port), "--log-level", "warning", "--no-access-log"], env)
+                                 "--port", str(port), "--log-level", "warning", "--no-access-log",
+                                 "--workers", str(workers)], env)
     deadline = time.monotonic() + 60
     while True:
         try:
             urllib.request.urlopen(f"{base_url}/healthz", timeout=1).read()
-            stack.api_pids = [proc.pid, *_children(proc.pid)]
+            stack.api_pid = proc.pid
             return base_url
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -114,12 +115,12 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time the processes ``pids`` have used so far (Linux /proc)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` and its children have used so far (Linux /proc)."""
     total = 0
-    for pid in pids:
+    for one in [pid, *_children(pid)]:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)

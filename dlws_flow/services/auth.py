@@ -25,6 +25,7 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
 
 from dlws_flow import secrets
 from dlws_flow.errors import DlwsFlowError, NotFoundError, ValidationError
@@ -117,6 +118,10 @@ def create_user(username: str, password: str, *, admin: bool = False, replace: b
             row.tokens_valid_after = utcnow()
         row.password_hash = _hasher.hash(password)
         row.is_admin = admin
+        try:
+            session.flush()
+        except IntegrityError as exc:  # another process added the same user since we looked (API workers at start)
+            raise ValidationError(f"user {username} already exists") from exc
     _users.forget(username)
     return Principal(username, row.tenant, admin)
 

@@ -72,7 +72,6 @@ def attach(session: Session, row: JobRow) -> None:
     else:
         session.add(JobFamilyRow(job_uuid=row.uuid, root_uuid=parent.root_uuid, token_hash=parent.token_hash,
                                  token_encrypted=parent.token_encrypted))
-    session.flush()
 
 
 def environment(session: Session, job: JobRow) -> dict[str, str]:

@@ -117,9 +117,9 @@ def insert_job(session: Session, row: JobRow) -> JobRow:
         session.flush()  # the job row first: the event row's foreign key needs it
     except IntegrityError as exc:
         raise ValidationError(f"job {row.uuid} already exists") from exc
+    # Rows that refer to the job (this event, its family) go out together at the next flush or commit.
     session.add(JobEventRow(job_uuid=row.uuid, event="JOB_NEW_STATUS", old_status=None, new_status=row.status,
                             message="Job created and queued for processing", created=row.created))
-    session.flush()
     return row
 
 
