@@ -45,10 +45,12 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     max_request_bytes: int = 1_048_576
     max_upload_bytes: int = 104_857_600
-    monitor_first_interval: float = 0.3
-    monitor_max_interval: float = 10.0
-    monitor_backoff: float = 1.5
-    poll_min_interval: float = 0.25
+    #: A job in QUEUED/RUNNING is looked at again after ``monitor_age_fraction`` of the time it has spent in
+    #: that state, kept between the first and the max interval: fast after submit and after it starts.
+    monitor_first_interval: float = Field(default=0.05, gt=0)
+    monitor_max_interval: float = Field(default=10.0, gt=0)
+    monitor_age_fraction: float = Field(default=0.25, ge=0)
+    poll_min_interval: float = Field(default=0.05, ge=0)
     ssh_connect_timeout: float = 15.0
     ssh_command_timeout: float = 120.0
     task_max_retries: int = 8

@@ -18,7 +18,9 @@ import logging
 import os
 import shlex
 import signal
+import time
 from dataclasses import dataclass
+from datetime import UTC
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 from dlws_flow.domain import macros
 from dlws_flow.domain.environment import job_environment, render_env_file
 from dlws_flow.domain.paths import host_path, join, root_relative
+from dlws_flow.domain.polling import next_check_delay
 from dlws_flow.domain.records import ArgSpec, SystemSpec
 from dlws_flow.domain.states import REMOTE_STATES, TERMINAL_STATES, JobStatus, lifecycle_position
 from dlws_flow.errors import ValidationError
@@ -420,7 +423,7 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
     return len(jobs)
 
 
-def monitor(uuid: str, attempt: int = 0) -> MonitorResult:
+def monitor(uuid: str) -> MonitorResult:
     """Check the job (batched with its system's other jobs, at most once per interval per host)."""
     settings = get_settings()
     with session_scope() as session:
@@ -431,23 +434,37 @@ def monitor(uuid: str, attempt: int = 0) -> MonitorResult:
         if status not in REMOTE_STATES:
             return MonitorResult(Outcome.CONTINUE if status == JobStatus.ARCHIVING else Outcome.STOP)
         hold_now = job.pause_requested and status == JobStatus.QUEUED
+        too_young = _seconds_in_state(job) < settings.monitor_first_interval
         system_id, login, owner = job.exec_system_id, job.exec_login or job.owner, job.owner
-        claimed = repo.claim_poll(session, system_id, login, settings.poll_min_interval,
-                                  lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
+        claimed = not too_young and repo.claim_poll(session, system_id, login, settings.poll_min_interval,
+                                                    lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
     if hold_now and hold_queued(uuid):
         return MonitorResult(Outcome.STOP)
     if claimed:
+        started = time.monotonic()
         try:
             poll_system(system_id, login, owner)
         finally:
             with session_scope() as session:
-                repo.finish_poll(session, system_id, login)
+                repo.finish_poll(session, system_id, login, rest=time.monotonic() - started)
     with session_scope() as session:
-        status = JobStatus(repo.get_job(session, uuid).status)
-    if status in REMOTE_STATES:
-        delay = min(settings.monitor_max_interval, settings.monitor_first_interval * settings.monitor_backoff ** attempt)
-        return MonitorResult(Outcome.POLL, delay)
+        job = repo.get_job(session, uuid)
+        status = JobStatus(job.status)
+        if status in REMOTE_STATES:
+            return MonitorResult(Outcome.POLL, next_check_delay(_seconds_in_state(job), settings.monitor_first_interval,
+                                                                settings.monitor_max_interval,
+                                                                settings.monitor_age_fraction))
     return MonitorResult(Outcome.CONTINUE if status == JobStatus.ARCHIVING else Outcome.STOP)
+
+
+def _seconds_in_state(job: JobRow) -> float:
+    """Since the job reached Slurm's queue (QUEUED) or started (RUNNING): when the host reported it, else
+    when we recorded the change."""
+    since = job.remote_started if job.status == JobStatus.RUNNING else job.remote_submitted
+    since = since or job.last_updated or job.created
+    if since.tzinfo is None:  # SQLite returns naive datetimes (stored as UTC)
+        since = since.replace(tzinfo=UTC)
+    return max(0.0, (utcnow() - since).total_seconds())
 
 
 def archive(uuid: str) -> Outcome:

@@ -96,7 +96,7 @@ def submit(self: Task, job_uuid: str) -> str:
 def monitor(self: Task, job_uuid: str, failures: int = 0) -> str:
     """Poll once, then re-schedule itself; a worker never sleeps waiting for a job."""
     try:
-        result = stages.monitor(job_uuid, attempt=self.request.retries)
+        result = stages.monitor(job_uuid)
     except HostKeyMismatchError as exc:
         _fail(job_uuid, "monitor", exc)
     except TransportError as exc:

@@ -227,9 +227,13 @@ def claim_poll(session: Session, system_id: str, login_user: str, min_interval: 
         return False
 
 
-def finish_poll(session: Session, system_id: str, login_user: str) -> None:
+def finish_poll(session: Session, system_id: str, login_user: str, rest: float = 0.0) -> None:
+    """End a claimed poll. The next may start ``rest`` seconds (the time this one took) plus the minimum
+    interval from now: a host whose status query grows slow (thousands of jobs) is polled less often, never
+    more than half the time."""
     session.execute(update(SystemPollRow).where(SystemPollRow.system_id == system_id, SystemPollRow.login_user == login_user)
-                    .values(last_poll=utcnow()).execution_options(synchronize_session=False))
+                    .values(last_poll=utcnow() + timedelta(seconds=max(0.0, rest)))
+                    .execution_options(synchronize_session=False))
 
 
 def when(value: datetime | None) -> str | None:
