@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--p1-clients", type=int, default=8, help="concurrent API clients in P1")
     parser.add_argument("--p1-processes", type=int, default=os.cpu_count() or 1,
                         help="API worker processes in P1, and baseline processes (default: one per core)")
+    parser.add_argument("--worker-processes", type=int, default=2,
+                        help="Celery pool processes of the worker that runs P2-P4's jobs (default 2)")
     parser.add_argument("--p2-runs", type=int, help="runs per side in P2 (default 5, quick 3)")
     parser.add_argument("--p3-jobs", type=int, help="jobs in flight in P3 (default 1000, quick 150; 10000 is the long run)")
     parser.add_argument("--p3-fill", type=float, help="seconds allowed for P3's jobs to reach Slurm (default 300, quick 90)")
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     options = {
         "p1_jobs": args.p1_jobs or (300 if quick else 1000), "p1_clients": args.p1_clients,
-        "p1_processes": args.p1_processes,
+        "p1_processes": args.p1_processes, "worker_processes": args.worker_processes,
         "p2_runs": args.p2_runs or (3 if quick else 5), "p3_jobs": args.p3_jobs or (150 if quick else 1000),
         "p3_fill": args.p3_fill or (90.0 if quick else 300.0), "p4_jobs": args.p4_jobs or (30 if quick else 100),
     }
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             api_url = stack_module.start_api(stack, options["p1_processes"])
             done(runs.p1_submit_throughput(stack, ids, api_url, options["p1_jobs"], options["p1_clients"],
                                            options["p1_processes"]))
-        stack_module.start_worker(stack)
+        stack_module.start_worker(stack, options["worker_processes"])
         if "P2" in wanted:
             done(runs.p2_lifecycle(stack, ids, options["p2_runs"]))
         if "P4" in wanted:

@@ -28,7 +28,6 @@ PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_USER = "benchuser"
 BENCH_PASSWORD = "bench-user-password"
 ADMIN_PASSWORD = "bench-admin-password"
-WORKER_PROCESSES = 2  # as in the integration tests; each process holds its own SSH connections
 
 
 @dataclass
@@ -83,9 +82,10 @@ def _spawn(stack: Stack, name: str, argv: list[str], env: dict[str, str]) -> sub
     return proc
 
 
-def start_worker(stack: Stack) -> subprocess.Popen:
+def start_worker(stack: Stack, processes: int) -> subprocess.Popen:
+    """One Celery worker with ``processes`` pool processes; each holds its own SSH connections."""
     return _spawn(stack, "worker", [sys.executable, "-m", "celery", "-A", "workers", "worker", "-l", "info",
-                                    "-c", str(WORKER_PROCESSES), "-n", f"bench-{stack.run_id}@%h"], dict(os.environ))
+                                    "-c", str(processes), "-n", f"bench-{stack.run_id}@%h"], dict(os.environ))
 
 
 def start_api(stack: Stack, workers: int) -> str:

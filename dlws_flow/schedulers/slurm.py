@@ -2,7 +2,9 @@
 
 Idempotent submit: the script carries ``--comment=dlws-<job uuid>`` and the submit command records the
 Slurm id in ``tapisjob.slurmid``; a re-delivered submit returns the recorded id, or finds the job by its
-comment in ``squeue``, before it would ever call ``sbatch`` again.
+comment in ``squeue``, before it would ever call ``sbatch`` again. That ``squeue`` (all of the login's jobs)
+runs only when an earlier attempt got as far as ``sbatch`` (the ``.tapisjob.submitting`` marker): the
+usual first submit is one ``sbatch`` and no query.
 
 Final state: ``squeue -t all`` still reports ended jobs for ``MinJobAge`` seconds; after that (or after
 a controller restart) ``sacct`` answers where accounting exists, else ``sacct -c`` reads the jobcomp
@@ -30,6 +32,7 @@ from dlws_flow.schedulers.base import (
 log = logging.getLogger(__name__)
 
 SLURM_ID_FILE = "tapisjob.slurmid"
+SUBMIT_MARKER = ".tapisjob.submitting"
 PROFILE_OPTION = "--tapis-profile"
 
 #: Slurm job state -> ours. Unknown states are logged and treated as still running (keep polling).
@@ -102,7 +105,9 @@ class SlurmScheduler(Scheduler):
         return (
             f"cd {shlex.quote(request.exec_dir)} || exit 1; "
             f"if [ -s {SLURM_ID_FILE} ]; then cat {SLURM_ID_FILE}; exit 0; fi; "
-            f"id=$(squeue -h -a -t all -u \"$(id -un)\" -o '%i %k' | awk -v c={comment} '$2 == c {{print $1; exit}}'); "
+            f"id=''; if [ -e {SUBMIT_MARKER} ]; then "
+            f"id=$(squeue -h -a -t all -u \"$(id -un)\" -o '%i %k' | awk -v c={comment} '$2 == c {{print $1; exit}}'); fi; "
+            f": > {SUBMIT_MARKER} || exit 1; "
             "if [ -z \"$id\" ]; then id=$(sbatch --parsable tapisjob.sh) || exit 1; fi; "
             f"printf '%s\\n' \"${{id%%;*}}\" > {SLURM_ID_FILE}; cat {SLURM_ID_FILE}"
         )

@@ -31,14 +31,19 @@ def archive_outputs(exec_host: Transport, output_dir: str, exec_dir: str, archiv
     ``links`` are the output files that are symlinks (from the caller's walk of ``output_dir``)."""
     launch = [posixpath.join(exec_dir, f) for f in LAUNCH_FILES] if include_launch_files else []
     if same_host:
-        archive_host.makedirs(archive_dir)
-        for start in range(0, len(files), BATCH):
-            chunk = " ".join(shlex.quote(f) for f in files[start:start + BATCH])
-            # --parents keeps sub-directories; -P copies a symlink as a link, never what it points to.
-            exec_host.run(f"cd {shlex.quote(output_dir)} && cp -P --parents -p -- {chunk} {shlex.quote(archive_dir)}/").check()
+        target = shlex.quote(archive_dir)
+        # One ssh exec per BATCH files: the first also makes the archive dir, the last also copies the launch
+        # files, so a typical job archives with a single command.
+        commands = [f"(cd {shlex.quote(output_dir)} && cp -P --parents -p -- "
+                    f"{' '.join(shlex.quote(f) for f in files[start:start + BATCH])} {target}/)"
+                    for start in range(0, len(files), BATCH)] or ["true"]
+        # --parents keeps sub-directories; -P copies a symlink as a link, never what it points to.
+        commands[0] = f"mkdir -p -- {target} && {commands[0]}"
         if launch:
             existing = " ".join(shlex.quote(p) for p in launch)
-            exec_host.run(f"for f in {existing}; do [ -f \"$f\" ] && cp -p -- \"$f\" {shlex.quote(archive_dir)}/; done; true").check()
+            commands[-1] += f" && for f in {existing}; do if [ -f \"$f\" ]; then cp -p -- \"$f\" {target}/ || exit 1; fi; done"
+        for command in commands:
+            exec_host.run(command).check()
         return len(files) + len(launch)
     # Another host: a symlink cannot be copied as a link, and reading it would copy what it points to.
     files = [f for f in files if f not in links]

@@ -84,6 +84,31 @@ def test_redelivered_submit_does_not_create_a_second_slurm_job(sif_app, hpc_syst
     assert host_shell(f"cat ~/launches-{job['uuid']}").splitlines() == ["launched"]
 
 
+def test_a_submit_retried_after_sbatch_finds_the_job_by_its_comment(sif_app, hpc_system, host_shell):
+    """An attempt that got as far as sbatch but never recorded the id (killed mid-command) leaves the
+    submitting marker; the retry looks the job up in squeue instead of calling sbatch again."""
+    from dlws_flow import submit_job
+    from dlws_flow.schedulers.slurm import SLURM_ID_FILE, SUBMIT_MARKER, SlurmScheduler
+    from dlws_flow.schedulers.base import ScriptRequest
+    from dlws_flow.store import repositories as repo
+    from dlws_flow.store.db import session_scope
+
+    job = submit_job(name="hpc-lost-id", appId=sif_app["id"], appVersion=sif_app["version"],
+                     execSystemId=hpc_system["id"], parameterSet=script_args("true"))
+    done = wait_status(job["uuid"], ENDED, timeout=180)
+    assert done["status"] == "FINISHED", done["lastMessage"]
+    with session_scope() as session:
+        exec_dir = repo.get_job(session, job["uuid"]).host_dirs["ExecSystemExecDir"]
+    assert host_shell(f"cd {exec_dir} && ls -a").split().count(SUBMIT_MARKER) == 1
+    host_shell(f"rm {exec_dir}/{SLURM_ID_FILE}")  # as if the first attempt died between sbatch and the record
+    request = ScriptRequest(job_uuid=job["uuid"], job_name="x", exec_dir=exec_dir, stdout_path="o", stderr_path="e",
+                            container_command="true")
+    again = host_shell(SlurmScheduler().build_submit_command(request)).strip()
+    assert again == done["remoteJobId"]
+    comments = host_shell("squeue -h -a -t all -u hpcuser -o %k").split()
+    assert comments.count(f"dlws-{job['uuid']}") == 1
+
+
 def test_fifty_jobs_share_one_squeue_per_poll(sif_app, hpc_system, host_shell, ssh_commands, overtime_job):
     """50 jobs in flight on one Slurm system: every status poll is one squeue naming all of them, and
     the number of SSH connections stays at one per worker process (docs/configuration.md)."""
