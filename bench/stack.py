@@ -41,6 +41,7 @@ class Stack:
     hosts: dict[str, str] = field(default_factory=dict)
     procs: list[subprocess.Popen] = field(default_factory=list)
     api_pid: int = 0
+    worker_pid: int = 0
 
     @property
     def database_url(self) -> str:
@@ -79,6 +80,8 @@ def _spawn(stack: Stack, name: str, argv: list[str], env: dict[str, str]) -> sub
     with open(stack.data_dir / f"{name}.log", "wb") as log:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     stack.procs.append(proc)
+    if name == "worker":
+        stack.worker_pid = proc.pid
     return proc
 
 
@@ -125,6 +128,12 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot (Linux /proc/stat: everything but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def host_client(stack: Stack) -> paramiko.SSHClient:
