@@ -16,7 +16,7 @@ import time
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller run (about 3 minutes)")
-    parser.add_argument("--only", default="P1,P2,P4,P3", help="comma-separated benchmarks to run (default all)")
+    parser.add_argument("--only", default="P1,P5,P2,P4,P3", help="comma-separated benchmarks to run (default all)")
     parser.add_argument("--p1-jobs", type=int, help="jobs submitted in P1 (default 1000, quick 300)")
     parser.add_argument("--p1-clients", type=int, default=8, help="concurrent API clients in P1")
     parser.add_argument("--p1-processes", type=int, default=os.cpu_count() or 1,
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--p2-runs", type=int, help="runs per side in P2 (default 5, quick 3)")
     parser.add_argument("--p3-jobs", type=int, help="jobs in flight in P3 (default 1000, quick 150; 10000 is the long run)")
     parser.add_argument("--p3-fill", type=float, help="seconds allowed for P3's jobs to reach Slurm (default 300, quick 90)")
+    parser.add_argument("--p5-rows", type=int, help="jobs in the table for P5's list (default 100000, quick 20000)")
     parser.add_argument("--p4-jobs", type=int, help="jobs in P4 (default 100, quick 30)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         "p1_processes": args.p1_processes, "worker_processes": args.worker_processes,
         "p2_runs": args.p2_runs or (3 if quick else 5), "p3_jobs": args.p3_jobs or (150 if quick else 1000),
         "p3_fill": args.p3_fill or (90.0 if quick else 300.0), "p4_jobs": args.p4_jobs or (30 if quick else 100),
+        "p5_rows": args.p5_rows or (20_000 if quick else 100_000),
     }
     wanted = {name.strip().upper() for name in args.only.split(",")}
 
@@ -53,10 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"bench: run {stack.run_id}, database {stack.db_name}, logs in {stack.data_dir}", flush=True)
         ids = runs.register(stack)
-        if "P1" in wanted:
+        if wanted & {"P1", "P5"}:
             api_url = stack_module.start_api(stack, options["p1_processes"])
+        if "P1" in wanted:
             done(runs.p1_submit_throughput(stack, ids, api_url, options["p1_jobs"], options["p1_clients"],
                                            options["p1_processes"]))
+        if "P5" in wanted:
+            done(runs.p5_job_list(stack, ids, api_url, options["p5_rows"]))
         stack_module.start_worker(stack, options["worker_processes"])
         if "P2" in wanted:
             done(runs.p2_lifecycle(stack, ids, options["p2_runs"]))

@@ -198,6 +198,65 @@ def _p1_baseline_process(ids: dict[str, str], queue: str, n_jobs: int, n_threads
     results.put(time.process_time() - cpu)
 
 
+def p5_job_list(stack: Stack, ids: dict[str, str], api_url: str, n_rows: int, repeats: int = 20) -> list[Measure]:
+    """GET /v3/jobs/list (100 newest of the caller's jobs) with ``n_rows`` jobs in the table, vs the same
+    SELECT ... ORDER BY created DESC, uuid DESC LIMIT 100 sent straight to PostgreSQL.
+
+    The filler rows share one ``created`` on purpose: the order then rests on the uuid tie-break alone."""
+    import httpx
+    import psycopg
+    from sqlalchemy import func, insert, select
+
+    from dlws_flow.store.db import session_scope
+    from dlws_flow.store.models import JobRow, utcnow
+
+    with session_scope() as session:
+        have = session.scalar(select(func.count()).select_from(JobRow))
+        model = session.scalars(select(JobRow).where(JobRow.name == "p1").limit(1)).first()
+        spec, request = (model.spec, model.request) if model else (_p1_body(ids), _p1_body(ids))
+    start = time.perf_counter()
+    now = utcnow()
+    for chunk in range(have, n_rows, 5000):  # the filler: finished jobs, each with a real job's spec
+        rows = [{"uuid": f"{uuid.uuid4()}-007", "name": "p5-filler", "owner": BENCH_USER, "tenant": "dlws",
+                 "status": "FINISHED", "app_id": ids["app"], "app_version": "1.0", "job_type": "FORK",
+                 "exec_system_id": ids["vm"], "archive_system_id": ids["vm"], "request": request, "spec": spec,
+                 "created": now, "last_updated": now, "visible": True}
+                for _ in range(min(5000, n_rows - chunk))]
+        with session_scope() as session:
+            session.execute(insert(JobRow), rows)
+    fill_seconds = time.perf_counter() - start
+    with psycopg.connect(stack.database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("ANALYZE jobs")
+        total = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
+
+        def direct() -> None:
+            conn.execute("SELECT * FROM jobs WHERE owner = %s AND visible ORDER BY created DESC, uuid DESC LIMIT 100",
+                         (BENCH_USER,)).fetchall()
+
+        baseline = _median_seconds(direct, repeats)
+    token = httpx.post(f"{api_url}/v3/oauth2/tokens", json={"username": BENCH_USER, "password": BENCH_PASSWORD}
+                       ).json()["result"]["access_token"]["access_token"]
+    with httpx.Client(headers={"X-Tapis-Token": token}, timeout=60) as client:
+        def listed() -> None:
+            response = client.get(f"{api_url}/v3/jobs/list", params={"limit": 100})
+            response.raise_for_status()
+            assert len(response.json()["result"]) == 100
+
+        ours = _median_seconds(listed, repeats)
+    note = f"{total} jobs in the table (filled in {fill_seconds:.0f} s), median of {repeats}"
+    return [Measure("P5 job list, 100 of 100k", ours, "s", baseline, "lower", note)]
+
+
+def _median_seconds(action, repeats: int) -> float:
+    action()  # warm: plans, caches, connections
+    timings = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        action()
+        timings.append(time.perf_counter() - t0)
+    return statistics.median(timings)
+
+
 def p2_lifecycle(stack: Stack, ids: dict[str, str], runs: int) -> list[Measure]:
     """One trivial SIF job on the VM system, submit -> FINISHED (with archive), vs the same steps by hand."""
     from dlws_flow import submit_job

@@ -75,7 +75,8 @@ class AppRow(Base):
 class JobRow(Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_owner_created", "owner", "created"),
+        Index("ix_jobs_owner_created", "owner", "created", "uuid"),  # a user's jobs, newest first
+        Index("ix_jobs_created", "created", "uuid"),  # everyone's (admins), newest first
         Index("ix_jobs_system_status", "exec_system_id", "status"),
     )
 
