@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             done(runs.p2_lifecycle(stack, ids, options["p2_runs"]))
         if "P4" in wanted:
             done(runs.p4_slurm_end_to_end(stack, ids, options["p4_jobs"]))
-        if "P3" in wanted:  # last: its jobs are cancelled, not waited for
+        if "P3" in wanted:  # after P2 and P4: its jobs are cancelled, not waited for
             done(runs.p3_monitoring(stack, ids, options["p3_jobs"], options["p3_fill"], polls=5))
         if "P5" in wanted:  # after the others: its 100,000 inserts would disturb them (WAL, autovacuum)
             done(runs.p5_job_list(stack, ids, api_url, options["p5_rows"]))
