@@ -567,7 +567,10 @@ def hold_queued(uuid: str) -> bool:
         paused = repo.transition(session, uuid, JobStatus.QUEUED, JobStatus.PAUSED,
                                  f"Paused by its owner; Slurm job {ref.remote_id} held in the queue",
                                  resume_status=JobStatus.QUEUED.value, resume_stage="monitor", remote_held=True)
-    if not paused:  # cancelled or seen finished meanwhile: do not leave a job held on the host
+        # The pause task and a monitor look can both hold the job; the one that loses the transition finds
+        # it PAUSED and held, and must not release the other's hold.
+        held_by_other = not paused and repo.get_job(session, uuid).status == JobStatus.PAUSED
+    if not paused and not held_by_other:  # cancelled or seen finished meanwhile: do not leave it held
         transport.run(scheduler.build_release_command(ref) or "true")
     return paused
 
