@@ -546,7 +546,7 @@ def cancel(uuid: str, message: str = "Job cancelled by its owner") -> bool:
 
 
 def hold_queued(uuid: str) -> bool:
-    """Pause a job waiting in the batch queue now: ``scontrol hold`` it, then record PAUSED.
+    """Pause a job waiting in the batch queue now: record PAUSED, then ``scontrol hold`` it.
 
     Returns False when there is nothing to hold (not queued, not batch, or it started meanwhile: a
     running job pauses at its next boundary, before archiving)."""
@@ -561,18 +561,19 @@ def hold_queued(uuid: str) -> bool:
         if command is None:
             return False
         transport = open_transport(session, exec_system, job.owner)
-    if transport.run(command).exit_code != 0:
-        return False  # it left the queue in the meantime
-    with session_scope() as session:
-        paused = repo.transition(session, uuid, JobStatus.QUEUED, JobStatus.PAUSED,
-                                 f"Paused by its owner; Slurm job {ref.remote_id} held in the queue",
-                                 resume_status=JobStatus.QUEUED.value, resume_stage="monitor", remote_held=True)
-        # The pause task and a monitor look can both hold the job; the one that loses the transition finds
-        # it PAUSED and held, and must not release the other's hold.
-        held_by_other = not paused and repo.get_job(session, uuid).status == JobStatus.PAUSED
-    if not paused and not held_by_other:  # cancelled or seen finished meanwhile: do not leave it held
-        transport.run(scheduler.build_release_command(ref) or "true")
-    return paused
+        # PAUSED is recorded before the hold is sent: the pause task and a monitor look may both get here,
+        # and only the one that wins this transition holds (a second hold could land after a resume's release).
+        if not repo.transition(session, uuid, JobStatus.QUEUED, JobStatus.PAUSED,
+                               f"Paused by its owner; Slurm job {ref.remote_id} held in the queue",
+                               resume_status=JobStatus.QUEUED.value, resume_stage="monitor", remote_held=True):
+            return False
+    if transport.run(command).exit_code == 0:
+        return True
+    with session_scope() as session:  # it left the queue meanwhile: it pauses at its next boundary instead
+        repo.transition(session, uuid, JobStatus.PAUSED, JobStatus.QUEUED,
+                        f"Slurm job {ref.remote_id} could not be held (it left the queue); pausing at the next stage",
+                        remote_held=False, resume_status=None, resume_stage=None)
+    return False
 
 
 def resume_paused(uuid: str) -> str | None:
