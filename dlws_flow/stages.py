@@ -436,8 +436,11 @@ def monitor(uuid: str) -> MonitorResult:
         hold_now = job.pause_requested and status == JobStatus.QUEUED
         too_young = _seconds_in_state(job) < settings.monitor_first_interval
         system_id, login, owner = job.exec_system_id, job.exec_login or job.owner, job.owner
-        claimed = not too_young and repo.claim_poll(session, system_id, login, settings.poll_min_interval,
-                                                    lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
+        # A look that is about to hold the job does not claim the poll: a claim not finished by this look
+        # would keep every job of the system unpolled for the whole lease.
+        claimed = not too_young and not hold_now and repo.claim_poll(
+            session, system_id, login, settings.poll_min_interval,
+            lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
     if hold_now and hold_queued(uuid):
         return MonitorResult(Outcome.STOP)
     if claimed:
