@@ -20,7 +20,6 @@ import shlex
 import signal
 import time
 from dataclasses import dataclass
-from datetime import UTC
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
@@ -463,10 +462,7 @@ def monitor(uuid: str) -> MonitorResult:
 def _seconds_in_state(job: JobRow) -> float:
     """Since the job reached Slurm's queue (QUEUED) or started (RUNNING): when the host reported it, else
     when we recorded the change."""
-    since = job.remote_started if job.status == JobStatus.RUNNING else job.remote_submitted
-    since = since or job.last_updated or job.created
-    if since.tzinfo is None:  # SQLite returns naive datetimes (stored as UTC)
-        since = since.replace(tzinfo=UTC)
+    since = (job.remote_started if job.status == JobStatus.RUNNING else job.remote_submitted) or job.last_updated
     return max(0.0, (utcnow() - since).total_seconds())
 
 
