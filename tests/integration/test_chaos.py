@@ -31,8 +31,12 @@ def _kill_a_pool_process(worker) -> int:
     """SIGKILL one prefork child of the test worker (as the OOM killer would); the master replaces it."""
     from workers.app import app
 
-    stats = app.control.inspect(timeout=5).stats() or {}
-    pids = [pid for node in stats.values() for pid in node.get("pool", {}).get("processes", [])]
+    # A worker busy with a wave of jobs may answer the broadcast late: ask again, up to six times.
+    for _ in range(6):
+        stats = app.control.inspect(timeout=5).stats() or {}
+        pids = [pid for node in stats.values() for pid in node.get("pool", {}).get("processes", [])]
+        if pids:
+            break
     assert pids, f"no pool processes reported: {stats}"
     victim = pids[0]
     subprocess.run(["kill", "-KILL", str(victim)], check=True)
