@@ -1,7 +1,9 @@
 # `make test` is the whole suite: it installs the test dependencies, brings up the real test hosts
 # (sshd, Slurm, Apptainer; scripts/testhosts) and the local database/brokers, runs every test on
-# SQLite + Redis and the integration tests again on PostgreSQL + RabbitMQ (with the chaos test, which
-# restarts the broker and the hosts' daemons), then stops the hosts.
+# SQLite + Redis against the deployment exactly as `dlws-flow up` starts it (thread-pool worker), and the
+# integration tests again on PostgreSQL + RabbitMQ against the deployment as the systemd units start it
+# (prefork worker, separate beat; with the chaos test, which restarts the broker and the hosts' daemons);
+# each pass runs the soak test once. Then it stops the hosts.
 PYTHON ?= python3
 TESTHOSTS ?= /tmp/dlws-test-hosts
 PYTEST_ARGS ?=
@@ -13,8 +15,8 @@ test:
 	bash scripts/services-up.sh
 	bash scripts/testhosts/up.sh $(TESTHOSTS)
 	status=0; \
-	DLWS_TEST_STACK=sqlite+redis $(PYTHON) -m pytest -q -p no:cacheprovider tests -m "not chaos" $(PYTEST_ARGS) || status=1; \
-	DLWS_TEST_STACK=postgres+rabbitmq $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration -m "not flower" $(PYTEST_ARGS) || status=1; \
+	DLWS_TEST_STACK=sqlite+redis DLWS_TEST_DEPLOYMENT=up $(PYTHON) -m pytest -q -p no:cacheprovider tests -m "not chaos" $(PYTEST_ARGS) || status=1; \
+	DLWS_TEST_STACK=postgres+rabbitmq DLWS_TEST_DEPLOYMENT=units $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration -m "not flower" $(PYTEST_ARGS) || status=1; \
 	bash scripts/testhosts/down.sh $(TESTHOSTS); \
 	exit $$status
 

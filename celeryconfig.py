@@ -63,6 +63,13 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 
+# A stage bounds itself (DLWS_STAGE_TIME_LIMIT, workers/tasks.py); in a prefork pool Celery's soft limit
+# also ends a stage stuck outside a remote operation, and the hard limit replaces a child that ignores it.
+# The thread pool has no time limits: there the stage's own deadline and the transport's timeouts bound it.
+if _settings.stage_time_limit:
+    task_soft_time_limit = _settings.stage_time_limit + 10
+    task_time_limit = task_soft_time_limit + max(30.0, _settings.worker_stop_grace)
+
 # Flower reads these events: task names and arguments (the job UUID) of every stage.
 worker_send_task_events = True
 task_send_sent_event = True

@@ -12,6 +12,8 @@
           ├── AuthenticationFailedError  the host refused the credential
           ├── SystemBlockedError    a recovery condition is open for the system: do not even try
           ├── ConnectionLimitError  the host's connection slots are all taken (a wait, not a fault)
+          ├── CommandTimeoutError   the host stopped answering after a command was sent (it may have run)
+          ├── StageTimeoutError     a stage ran past its time limit
           └── RemoteCommandError    a command ran and failed
 """
 
@@ -80,6 +82,18 @@ class SystemBlockedError(TransportError):
 
 class ConnectionLimitError(TransportError):
     """Every SSH connection slot of the host stayed taken while we waited: try again later."""
+
+
+class CommandTimeoutError(TransportError):
+    """No answer from the host within the operation's timeout, after the request was sent.
+
+    The command may have run: it is never sent again by the transport; the stage's own idempotence
+    decides what a retry does.
+    """
+
+
+class StageTimeoutError(TransportError):
+    """A stage ran past its time limit (``DLWS_STAGE_TIME_LIMIT``): it goes the transient path."""
 
 
 class RemoteCommandError(TransportError):

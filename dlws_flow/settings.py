@@ -52,7 +52,16 @@ class Settings(BaseSettings):
     monitor_age_fraction: float = Field(default=0.25, ge=0)
     poll_min_interval: float = Field(default=0.05, ge=0)
     ssh_connect_timeout: float = 15.0
-    ssh_command_timeout: float = 120.0
+    #: Seconds without an answer after which a command or SFTP request is given up (it may have run).
+    ssh_command_timeout: float = Field(default=120.0, gt=0)
+    #: Channels (commands and SFTP sessions) open at once on one connection: keep it at or below the
+    #: hosts' sshd ``MaxSessions`` (10 by default).
+    ssh_max_sessions: int = Field(default=10, ge=1)
+    #: Seconds one stage task may run (0: no limit); past it, the stage goes the transient path.
+    stage_time_limit: float = Field(default=900.0, ge=0)
+    #: After SIGTERM, a worker lets running stages finish for this long, then closes its SSH connections
+    #: so stages stuck on a hung host end (and are retried) and the worker exits.
+    worker_stop_grace: float = Field(default=30.0, ge=0)
     task_max_retries: int = 8
     #: Transient SSH/scheduler errors a stage retries itself before its job goes BLOCKED.
     block_after_retries: int = 2

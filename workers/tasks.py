@@ -15,13 +15,17 @@ from __future__ import annotations
 import logging
 import random
 
+from contextlib import contextmanager
+
 from celery import Task
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from dlws_flow import recovery, stages
 from dlws_flow.domain.recovery import classify
-from dlws_flow.errors import ConnectionLimitError, DlwsFlowError, HostKeyMismatchError, SystemBlockedError, TransportError
+from dlws_flow.errors import (ConnectionLimitError, DlwsFlowError, HostKeyMismatchError, StageTimeoutError,
+                              SystemBlockedError, TransportError)
 from dlws_flow.settings import get_settings
+from dlws_flow.transports.deadline import stage_deadline
 from workers.app import app
 
 log = logging.getLogger(__name__)
@@ -55,9 +59,23 @@ def _transient(task: Task, stage_name: str, job_uuid: str, exc: TransportError, 
     raise task.retry(exc=exc, countdown=_backoff(retries), **retry_kwargs)
 
 
+@contextmanager
+def _time_limited(stage_name: str):
+    """Bound the stage by ``DLWS_STAGE_TIME_LIMIT`` under any pool: remote operations are capped to what is
+    left (the thread pool has no Celery time limits), and Celery's soft limit (prefork) becomes the same
+    ``StageTimeoutError``, so a stuck stage goes the transient path (retry, then BLOCKED)."""
+    limit = get_settings().stage_time_limit
+    try:
+        with stage_deadline(limit, stage_name):
+            yield
+    except SoftTimeLimitExceeded as exc:
+        raise StageTimeoutError(f"{stage_name} ran past its time limit of {limit:g} s") from exc
+
+
 def _run_stage(task: Task, stage_name: str, job_uuid: str) -> str:
     try:
-        outcome = getattr(stages, stage_name)(job_uuid)
+        with _time_limited(stage_name):
+            outcome = getattr(stages, stage_name)(job_uuid)
     except HostKeyMismatchError as exc:
         _fail(job_uuid, stage_name, exc)
     except TransportError as exc:
@@ -96,7 +114,8 @@ def submit(self: Task, job_uuid: str) -> str:
 def monitor(self: Task, job_uuid: str, failures: int = 0) -> str:
     """Poll once, then re-schedule itself; a worker never sleeps waiting for a job."""
     try:
-        result = stages.monitor(job_uuid)
+        with _time_limited("monitor"):
+            result = stages.monitor(job_uuid)
     except HostKeyMismatchError as exc:
         _fail(job_uuid, "monitor", exc)
     except TransportError as exc:
@@ -121,7 +140,8 @@ def archive(self: Task, job_uuid: str) -> str:
 @app.task(name="dlws.cancel", bind=True, acks_late=True, max_retries=None)
 def cancel(self: Task, job_uuid: str) -> bool:
     try:
-        return stages.cancel(job_uuid)
+        with _time_limited("cancel"):
+            return stages.cancel(job_uuid)
     except TransportError as exc:
         if self.request.retries >= get_settings().task_max_retries:
             # The host stayed unreachable: record the cancel anyway, the user asked for it.
@@ -134,7 +154,8 @@ def cancel(self: Task, job_uuid: str) -> bool:
 def pause(self: Task, job_uuid: str) -> bool:
     """Hold a queued batch job now; any other job pauses at its next stage boundary by itself."""
     try:
-        return stages.hold_queued(job_uuid)
+        with _time_limited("pause"):
+            return stages.hold_queued(job_uuid)
     except TransportError as exc:
         if self.request.retries >= get_settings().task_max_retries:
             return False  # the pause request stands: the job stops at its next boundary
@@ -147,7 +168,8 @@ def resume(self: Task, job_uuid: str) -> str | None:
     from workers.dispatch import job_chain
 
     try:
-        stage = stages.resume_paused(job_uuid)
+        with _time_limited("resume"):
+            stage = stages.resume_paused(job_uuid)
     except TransportError as exc:
         if self.request.retries >= get_settings().task_max_retries:
             stages.fail_job(job_uuid, f"resume could not reach the host: {exc}")

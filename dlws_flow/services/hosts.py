@@ -69,3 +69,4 @@ def _install_gate(settings) -> None:
     if POOL.gate is None:
         POOL.gate = DatabaseGate(wait_seconds=settings.ssh_slot_wait)
         POOL.idle_seconds = settings.ssh_idle_seconds
+        POOL.max_sessions = settings.ssh_max_sessions

@@ -25,7 +25,7 @@ export DLWS_TESTHOSTS_LOCKED=1
 
 # Bump LAYOUT whenever a generated configuration below changes: hosts brought up by an older layout
 # then take the slow path once and are reconfigured (write_if_changed restarts what changed).
-LAYOUT=2
+LAYOUT=3
 # Fast path. ctl.sh status slurmd = node idle/mix (or alloc/comp: busy is up too), which needs
 # munge + slurmctld as well.
 if [ -s hosts.env ] && grep -qx "DLWS_TESTHOSTS_LAYOUT=$LAYOUT" hosts.env && [ -s images/busybox.sif ] && "$CTL" status sshd "$BASE" && "$CTL" status slurmd "$BASE"; then
@@ -126,11 +126,28 @@ write_if_changed() {  # FILE < content; status 0 if FILE changed
 # before it runs, so tests and benchmarks count commands and connections on the host side, as an
 # administrator watching a login node would. sftp arrives here as "internal-sftp".
 mkdir -p commandlog; chmod 755 commandlog
+# A host that accepts connections and then stops answering, for the hung-host tests: when a command
+# matches the glob in commandlog/freeze/on, it runs, and then the host "freezes": the command's answer is
+# held back, the open SFTP sessions stop (SIGSTOP), and every later command or SFTP session waits without
+# running, until commandlog/freeze/frozen is removed (tests/integration/test_hung_host.py).
+mkdir -p commandlog/freeze; chown hpcuser:hpcuser commandlog/freeze; chmod 755 commandlog/freeze
 cat >commandlog/command-log.sh <<'WRAPPER'
 #!/bin/bash
 cmd=${SSH_ORIGINAL_COMMAND-}
 read -r client_ip client_port _ <<<"$SSH_CONNECTION"
 printf '%s\t%s:%s\t%s\n' "$EPOCHREALTIME" "$client_ip" "$client_port" "${cmd//$'\n'/\\n}" >>"${DLWS_COMMAND_LOG:?}"
+freeze=$(dirname "$DLWS_COMMAND_LOG")/freeze
+if [ -e "$freeze/frozen" ]; then
+  while [ -e "$freeze/frozen" ]; do sleep 0.1; done
+  exit 255  # held while frozen: never runs
+fi
+if [ -s "$freeze/on" ] && [[ $cmd == $(<"$freeze/on") ]]; then
+  out=$(mktemp) err=$(mktemp)
+  "$SHELL" -c "$cmd" >"$out" 2>"$err"; status=$?
+  : >"$freeze/frozen"; pkill -STOP -u "$(id -u)" -x sftp-server
+  while [ -e "$freeze/frozen" ]; do sleep 0.1; done
+  cat "$out"; cat "$err" >&2; rm -f "$out" "$err"; exit $status
+fi
 case $cmd in
   internal-sftp) exec /usr/lib/openssh/sftp-server ;;
   "") exec "$SHELL" -l ;;

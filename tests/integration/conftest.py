@@ -106,9 +106,44 @@ WORKER_ENV = {"DLWS_RECOVERY_INTERVAL": "1", "DLWS_RECOVERY_POLICY": "120x1", "D
               "DLWS_RECONCILE_STALL_SECONDS": "30", "DLWS_RECONCILE_POLL_SECONDS": "20", "DLWS_SSH_IDLE_SECONDS": "3"}
 
 
+#: How the suite starts the deployment (``make test`` runs each way once):
+#: ``up``: exactly as ``dlws-flow up`` (API + thread-pool worker with its embedded beat, one command);
+#: ``units``: exactly as the systemd units in docs/operations.md (``dlws-flow worker``, prefork, and a
+#: separate ``celery beat``).
+DEPLOYMENT = os.environ.get("DLWS_TEST_DEPLOYMENT", "units")
+if DEPLOYMENT not in ("up", "units"):
+    raise RuntimeError(f"DLWS_TEST_DEPLOYMENT={DEPLOYMENT!r}: choose up or units")
+UP_CONCURRENCY = 4
+
+
+def _start(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 60) -> float:
+    """SIGTERM the process group, as systemd or Ctrl-C would; returns the seconds it took to exit."""
+    start = time.monotonic()
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return 0.0
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return time.monotonic() - start
+
+
+def dlws_flow_command(*args: str) -> list[str]:
+    """The ``dlws-flow`` console script, run by this interpreter."""
+    return [sys.executable, "-m", "dlws_flow.cli", *args]
+
+
 @pytest.fixture(scope="session")
 def worker(hosts, fault_dir):
-    """A real Celery worker (prefork, 2 processes, embedded beat) on this run's broker, database and queue."""
+    """The deployment's worker (and beat, and with ``up`` the API) on this run's broker, database and queue."""
     from dlws_flow.store.db import migrate
 
     migrate()
@@ -117,17 +152,21 @@ def worker(hosts, fault_dir):
     env = {**os.environ, **WORKER_ENV, "DLWS_FAULT_DIR": str(fault_dir),
            "DLWS_JOB_API_URL": f"http://127.0.0.1:{api_port()}"}
     log_path = data_dir / "worker.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers", "worker", "-l", "info", "-c", str(WORKER_PROCESSES),
-                                 "-B", "-s", str(data_dir / "beat-schedule"),
-                                 "-n", f"test-{uuid.uuid4().hex[:6]}@%h"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    yield proc
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    if DEPLOYMENT == "up":
+        env.update(DLWS_API_BASE_URL=f"http://127.0.0.1:{api_port()}", DLWS_ADMIN_USER="admin",
+                   DLWS_ADMIN_PASSWORD=ADMIN_PASSWORD)
+        processes = [_start(dlws_flow_command("up", "--host", "127.0.0.1", "--port", str(api_port()),
+                                              "--concurrency", str(UP_CONCURRENCY)), env, log_path)]
+    else:
+        processes = [
+            _start(dlws_flow_command("worker", "-c", str(WORKER_PROCESSES), "-n", f"test-{uuid.uuid4().hex[:6]}@%h"),
+                   env, log_path),
+            _start([sys.executable, "-m", "celery", "-A", "workers", "beat", "-l", "info",
+                    "--schedule", str(data_dir / "celerybeat-schedule")], env, data_dir / "beat.log"),
+        ]
+    yield processes[0]
+    for proc in processes:
+        stop_process(proc)
     if os.environ.get("DLWS_TEST_SHOW_WORKER_LOG"):
         print(log_path.read_text()[-5000:])
 
@@ -269,34 +308,37 @@ def api_port() -> int:
     return _free_port()
 
 
-@pytest.fixture(scope="session")
-def api_server(worker) -> str:
-    """The real API (uvicorn, its own process) on this run's database and broker; returns its base URL."""
+def wait_healthy(base_url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
     import urllib.request
 
-    port = api_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DLWS_API_BASE_URL": base_url, "DLWS_ADMIN_USER": "admin", "DLWS_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    log_path = Path(os.environ["DLWS_DATA_DIR"]) / "api.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
-                                 "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while True:
         try:
             urllib.request.urlopen(f"{base_url}/healthz", timeout=1).read()
-            break
+            return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the API did not start: {log_path.read_text()[-3000:]}")
             time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def api_server(worker) -> str:
+    """The real API (uvicorn, its own process) on this run's database and broker; returns its base URL."""
+    port = api_port()
+    base_url = f"http://127.0.0.1:{port}"
+    data_dir = Path(os.environ["DLWS_DATA_DIR"])
+    if DEPLOYMENT == "up":  # ``dlws-flow up`` serves it already
+        wait_healthy(base_url, worker, data_dir / "worker.log")
+        yield base_url
+        return
+    env = {**os.environ, "DLWS_API_BASE_URL": base_url, "DLWS_ADMIN_USER": "admin", "DLWS_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    log_path = data_dir / "api.log"
+    proc = _start([sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
+                   "--port", str(port), "--log-level", "warning"], env, log_path)
+    wait_healthy(base_url, proc, log_path)
     yield base_url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    stop_process(proc, timeout=20)
 
 
 ADMIN_PASSWORD = "admin-password-for-tests"
@@ -318,3 +360,31 @@ def tapis_client(base_url: str, username: str, password: str):
     client = Tapis(base_url=base_url, username=username, password=password)
     client.get_tokens()
     return client
+
+
+class HostFreezer:
+    """Makes the SSH test host stop answering after a command matching a glob has run (scripts/testhosts:
+    command-log.sh): the command's answer is held, open SFTP sessions stop, later commands wait unrun."""
+
+    def __init__(self, hosts: dict[str, str]) -> None:
+        self.folder = Path(hosts["DLWS_TEST_SSH_COMMAND_LOG"]).parent / "freeze"
+
+    def freeze_after(self, glob: str) -> None:
+        (self.folder / "on").write_text(glob)
+
+    @property
+    def frozen(self) -> bool:
+        return (self.folder / "frozen").exists()
+
+    def thaw(self) -> None:
+        (self.folder / "on").unlink(missing_ok=True)
+        (self.folder / "frozen").unlink(missing_ok=True)
+        subprocess.run(["pkill", "-CONT", "-u", "hpcuser", "-x", "sftp-server"], check=False)
+
+
+@pytest.fixture
+def host_freezer(hosts):
+    freezer = HostFreezer(hosts)
+    freezer.thaw()
+    yield freezer
+    freezer.thaw()
