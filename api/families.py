@@ -1,7 +1,8 @@
 """The DLWorkspace child API (``/child/...``): jobs start, inspect and kill jobs of their own family.
 
-Callers are jobs, authenticated by the ``familyToken`` query parameter instead of an access token; a missing
-or unknown token is a 401. Everything else answers 200 with the DLWS body (``{"jobId"}``, ``{"result"}``,
+Callers are jobs, authenticated by the ``familyToken`` query parameter (as the DLWS examples send it) or the
+``X-Family-Token`` header (which keeps it out of URLs and proxy logs) instead of an access token; a missing,
+unknown or ended family's token is a 401. The token is redacted from this server's access log. Everything else answers 200 with the DLWS body (``{"jobId"}``, ``{"result"}``,
 ``{"IP"}``, or ``{"error"}``), because the DLWS examples call ``raise_for_status()`` before they look for
 ``error``. The routes are not in the OpenAPI document, whose security schemes are access tokens.
 
@@ -12,10 +13,12 @@ that merge slashes) ``/child/child/Op``.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header
 
 from api.envelope import EnvelopeRoute, register_error_format
 from dlws_flow.errors import DlwsFlowError
@@ -35,6 +38,23 @@ def get_dispatcher():
 
 
 Dispatcher = Annotated[Any, Depends(get_dispatcher)]
+HeaderToken = Annotated[str | None, Header(alias="X-Family-Token", include_in_schema=False)]
+
+_TOKEN_IN_QUERY = re.compile(r"(?i)(familyToken=)[^&\s\"]*")
+
+
+class RedactFamilyTokens(logging.Filter):
+    """Uvicorn's access log prints each request line with its query string: hide the token there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN_IN_QUERY.sub(r"\1REDACTED", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_QUERY.sub(r"\1REDACTED", record.msg)
+        return True
+
+
+logging.getLogger("uvicorn.access").addFilter(RedactFamilyTokens())
 
 
 def _or_error(call: Callable[[], dict[str, Any]], error: Callable[[Exception], dict[str, Any]]) -> dict[str, Any]:
@@ -47,31 +67,33 @@ def _or_error(call: Callable[[], dict[str, Any]], error: Callable[[Exception], d
         return error(exc)
 
 
-def submit_job(dispatcher: Dispatcher, familyToken: str | None = None, resourcegpu: str | None = None,
+def submit_job(dispatcher: Dispatcher, x_family_token: HeaderToken = None, familyToken: str | None = None, resourcegpu: str | None = None,
                jobName: str | None = None, dataPath: str | None = None, image: str | None = None, cmd: str | None = None,
                interactivePort: str | None = None, jobType: str | None = None, jobtrainingtype: str | None = None,
                runningasroot: str | None = None, parentJobId: str | None = None) -> dict[str, Any]:
     params = {"resourcegpu": resourcegpu, "jobName": jobName, "dataPath": dataPath, "image": image, "cmd": cmd,
               "interactivePort": interactivePort, "jobType": jobType, "jobtrainingtype": jobtrainingtype,
               "runningasroot": runningasroot}
-    return _or_error(lambda: {"jobId": families.submit_child(familyToken, params, dispatcher, parent_id=parentJobId)},
+    token = familyToken or x_family_token
+    return _or_error(lambda: {"jobId": families.submit_child(token, params, dispatcher, parent_id=parentJobId)},
                      lambda exc: {"error": str(exc)})
 
 
-def kill_job(dispatcher: Dispatcher, familyToken: str | None = None, jobId: str | None = None) -> dict[str, Any]:
+def kill_job(dispatcher: Dispatcher, x_family_token: HeaderToken = None, familyToken: str | None = None,
+             jobId: str | None = None) -> dict[str, Any]:
     def kill() -> dict[str, Any]:
-        families.kill(familyToken, jobId, dispatcher)
+        families.kill(familyToken or x_family_token, jobId, dispatcher)
         return {"result": "Success, the job is scheduled to be terminated."}
 
     return _or_error(kill, lambda exc: {"result": f"Cannot Kill the job. Job ID: {jobId}"})
 
 
-def job_detail(familyToken: str | None = None, jobId: str | None = None) -> dict[str, Any]:
-    return _or_error(lambda: families.detail(familyToken, jobId), lambda exc: {"error": str(exc)})
+def job_detail(x_family_token: HeaderToken = None, familyToken: str | None = None, jobId: str | None = None) -> dict[str, Any]:
+    return _or_error(lambda: families.detail(familyToken or x_family_token, jobId), lambda exc: {"error": str(exc)})
 
 
-def get_job_ip(familyToken: str | None = None, jobId: str | None = None) -> dict[str, Any]:
-    return _or_error(lambda: {"IP": families.job_ip(familyToken, jobId)},
+def get_job_ip(x_family_token: HeaderToken = None, familyToken: str | None = None, jobId: str | None = None) -> dict[str, Any]:
+    return _or_error(lambda: {"IP": families.job_ip(familyToken or x_family_token, jobId)},
                      lambda exc: {"error": f"Could not find job with id {jobId}"})
 
 

@@ -25,7 +25,7 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from dlws_flow.domain import macros
-from dlws_flow.domain.environment import job_environment, render_env_file
+from dlws_flow.domain.environment import job_environment, render_env_file, without_secrets
 from dlws_flow.domain.paths import host_path, join, root_relative
 from dlws_flow.domain.polling import next_check_delay
 from dlws_flow.domain.records import ArgSpec, SystemSpec
@@ -483,6 +483,9 @@ def archive(uuid: str) -> Outcome:
         log_config = params.get("logConfig") or {}
         archive_filter = params.get("archiveFilter") or {}
         outcome, exit_code, reason = job.remote_outcome, job.exit_code, job.remote_result_info
+        archive_root = archive_system.rootDir or "/"
+        archived_env = render_env_file(without_secrets(job_environment(
+            job.spec["macros"], dirs, params["envVariables"], service_environment(session, job))))
 
     output_dir = dirs["ExecSystemOutputDir"]
     entries = exec_host.walk(output_dir) if exec_host.is_dir(output_dir) else []
@@ -490,13 +493,16 @@ def archive(uuid: str) -> Outcome:
     log_files = sorted({log_config.get("stdoutFilename", "tapisjob.out"), log_config.get("stderrFilename", "tapisjob.out")})
     chosen = archiving.plan_archive(files, archive_filter.get("includes") or [], archive_filter.get("excludes") or [],
                                     log_files, archive_filter.get("includeLaunchFiles", True))
+    same_host = archive_system.id == exec_system.id
+    links = frozenset(e.path for e in entries if e.is_link)
+    include_launch = archive_filter.get("includeLaunchFiles", True)
     count = archiving.archive_outputs(exec_host, output_dir, dirs["ExecSystemExecDir"], archive_host,
-                                      dirs["ArchiveSystemDir"], chosen, archive_filter.get("includeLaunchFiles", True),
-                                      same_host=archive_system.id == exec_system.id,
-                                      links=frozenset(e.path for e in entries if e.is_link))
+                                      dirs["ArchiveSystemDir"], chosen, include_launch, same_host=same_host,
+                                      links=links, archived_env=archived_env, archive_root=archive_root)
     with session_scope() as session:
         job = repo.get_job(session, uuid)
-        spec = {**job.spec, "archived": True, "archivedFiles": count}
+        spec = {**job.spec, "archived": True, "archivedFiles": count,
+                "archivedPaths": archiving.archived_paths(chosen, include_launch, same_host, links)}
         repo.update_job_fields(session, uuid, spec=spec)
         if outcome == "FINISHED":
             repo.transition(session, uuid, JobStatus.ARCHIVING, JobStatus.FINISHED, "Job completed successfully")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
+#: Service variables that are credentials: they reach the job's own ``tapisjob.env`` (mode 0600 in its exec
+#: dir) and never its archived copy, which the job's sharees can download.
+SERVICE_SECRETS = frozenset({"FAMILY_TOKEN"})
+
 #: Macros whose value is a directory: exported as absolute host paths, not rootDir-relative ones.
 DIR_MACROS = {"JobWorkingDir", "ExecSystemExecDir", "ExecSystemInputDir", "ExecSystemOutputDir", "ArchiveSystemDir"}
 
@@ -30,6 +34,11 @@ def job_environment(
     for pair in user_env:
         env[pair["key"]] = pair.get("value", "")
     return env
+
+
+def without_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` as archived: the service secrets left out."""
+    return {key: value for key, value in env.items() if key not in SERVICE_SECRETS}
 
 
 def render_env_file(env: Mapping[str, str]) -> str:

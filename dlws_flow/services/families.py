@@ -86,14 +86,22 @@ def environment(session: Session, job: JobRow) -> dict[str, str]:
 def family_root(session: Session, token: str | None) -> str:
     """The root job of the family ``token`` belongs to.
 
+    The token is a job's credential, not a user's: it works while some job of its family has not ended
+    (only a running job can call ``/child``), so a copy that leaked after the family ended opens nothing.
+
     Raises:
-        AuthenticationError: no token, or one no family has (HTTP 401).
+        AuthenticationError: no token, one no family has, or one whose family has ended (HTTP 401).
     """
     if not token:
         raise AuthenticationError("familyToken is required")
     root = session.scalars(select(JobFamilyRow.root_uuid).where(JobFamilyRow.token_hash == _hash(token)).limit(1)).first()
     if root is None:
         raise AuthenticationError("familyToken is not valid")
+    unfinished = session.scalars(
+        select(JobRow.uuid).join(JobFamilyRow, JobFamilyRow.job_uuid == JobRow.uuid)
+        .where(JobFamilyRow.root_uuid == root, JobRow.status.not_in([s.value for s in TERMINAL_STATES])).limit(1)).first()
+    if unfinished is None:
+        raise AuthenticationError("familyToken is no longer valid: every job of its family has ended")
     return root
 
 

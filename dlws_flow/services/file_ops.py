@@ -96,14 +96,35 @@ def _find(transport: Transport, real: str, kind: str, recurse: bool) -> list[dic
     return entries
 
 
-def op_list(transport: Transport, *, root: str, path: str, recurse: bool = False) -> dict[str, Any]:
-    """Entries of a directory (or the one file), sorted by path; ``path`` of each is root-relative."""
+def _allowed(only: list[str] | None, relative: str, is_dir: bool) -> bool:
+    """Whether a root-relative path may be shown when only the files ``only`` (and their folders) may."""
+    if only is None:
+        return True
+    if not is_dir:
+        return relative in only
+    prefix = relative.rstrip("/") + "/" if relative else ""
+    return any(name.startswith(prefix) for name in only)
+
+
+def _require_allowed(only: list[str] | None, path: str, kind: str) -> None:
+    if not _allowed(only, path, kind == "dir"):
+        raise NotFoundError(f"path {path or '/'} not found")
+
+
+def op_list(transport: Transport, *, root: str, path: str, recurse: bool = False,
+            only: list[str] | None = None) -> dict[str, Any]:
+    """Entries of a directory (or the one file), sorted by path; ``path`` of each is root-relative.
+
+    With ``only`` (root-relative file paths), nothing else is listed: a job's archive shows what the job
+    archived, whatever else its archive directory holds."""
     real, kind = _existing(transport, root, path)
+    _require_allowed(only, path, kind)
     entries = _find(transport, real, kind, recurse)
     for entry in entries:
         below = entry.pop("below")
         entry["path"] = posixpath.join(path, below) if kind == "dir" else path
         entry["name"] = posixpath.basename(entry["path"]) or posixpath.basename(root.rstrip("/"))
+    entries = [e for e in entries if _allowed(only, e["path"], e["type"] == "dir")]
     entries.sort(key=lambda e: e["path"])
     return {"kind": kind, "entries": entries}
 
@@ -146,16 +167,19 @@ def op_delete(transport: Transport, *, root: str, path: str) -> dict[str, Any]:
 
 
 def op_download(transport: Transport, *, root: str, path: str, zip: bool = False, archive_format: str = "zip",
-                max_bytes: int | None = None, folder_needs_zip: bool = False) -> dict[str, Any]:
+                max_bytes: int | None = None, folder_needs_zip: bool = False,
+                only: list[str] | None = None) -> dict[str, Any]:
     """A file's bytes, or a folder packed as zip (or ``archive_format="tar"``: tar.gz).
 
-    Symlinks inside a folder are left out of the archive: they may point anywhere.
+    Symlinks inside a folder are left out of the archive: they may point anywhere. With ``only``
+    (root-relative file paths), nothing else is sent.
 
     Raises:
         ValidationError: the data is larger than ``max_bytes``, or a folder was asked for without
             ``zip`` while ``folder_needs_zip`` (Tapis' getContents).
     """
     real, kind = _existing(transport, root, path)
+    _require_allowed(only, path, kind)
     name = posixpath.basename(path) or posixpath.basename(root.rstrip("/")) or "root"
     if kind != "dir":
         size = _find(transport, real, kind, False)[0]["size"]
@@ -163,7 +187,8 @@ def op_download(transport: Transport, *, root: str, path: str, zip: bool = False
         return {"filename": name, "content": transport.get_bytes(real), "media_type": "application/octet-stream"}
     if folder_needs_zip and not zip:
         raise ValidationError(f"path {path or '/'} is a directory; ask for it with zip=true")
-    files = [e for e in _find(transport, real, kind, True) if e["type"] == "file"]
+    files = [e for e in _find(transport, real, kind, True)
+             if e["type"] == "file" and _allowed(only, posixpath.join(path, e["below"]), False)]
     _limit(sum(e["size"] for e in files), max_bytes, path)
     buffer = io.BytesIO()
     if archive_format == "tar":

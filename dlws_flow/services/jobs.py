@@ -53,8 +53,10 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
            parent_uuid: str | None = None, principal: Principal | None = None) -> dict[str, Any]:
     """Authorize (when ``principal`` is given: the in-process API is trusted), validate, store, enqueue.
 
-    The caller needs READ on the app, EXECUTE on the exec system, READ on the archive system, and READ on
-    the system path of every ``tapis://`` input.
+    The caller needs READ on the app, EXECUTE on the exec system, READ on the system path of every
+    ``tapis://`` input, and, to archive to another system, READ on it and file MODIFY on the archive
+    directory (owning the system or a grant on the path): archiving writes there with the system's login.
+    Archiving to the exec system needs nothing more, since EXECUTE already runs the job as its login.
     """
     settings = get_settings()
     request = parse_request(data)
@@ -86,11 +88,19 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
         archive_system = exec_system if archive_id == exec_id else repo.system_spec(archive_row)
         resolved = resolve_job(request, app, exec_system, archive_system, uuid=job_uuid, owner=owner,
                                tenant=settings.tenant, created=created)
+        if principal and archive_id != exec_id:
+            archive_dir = resolved.archiveSystemDir
+            perms.require(session, principal, "file", archive_id, archive_row.owner, "MODIFY",
+                          what=f"{archive_id}:{archive_dir} (archiveSystemDir)", path=archive_dir)
         for item in resolved.fileInputs:
             source = parse_source(item["sourceUrl"])
             if source.kind == "tapis":
                 source_row = repo.get_system(session, source.system_id)
                 if principal:
+                    if not (perms.owns(principal, source_row.owner)
+                            or perms.held(session, "system", source.system_id, principal.username)
+                            or perms.held(session, "file", source.system_id, principal.username)):
+                        raise NotFoundError(f"system {source.system_id} not found")  # as if it did not exist
                     perms.require(session, principal, "file", source.system_id, source_row.owner, "READ",
                                   what=f"{source.system_id}:{source.path}", path=source.path)
         row = JobRow(
@@ -349,12 +359,13 @@ def set_visible(principal: Principal, job_uuid: str, visible: bool) -> int:
 
 
 def share(principal: Principal, job_uuid: str, username: str) -> None:
+    """Share with ``username``; the job is checked first, so a stranger learns nothing about who exists."""
     from dlws_flow.services.auth import user_exists
 
-    if not user_exists(username):
-        raise NotFoundError(f"user {username} not found")
     with session_scope() as session:
         _owned(session, principal, job_uuid)
+        if not user_exists(username):
+            raise NotFoundError(f"user {username} not found")
         perms.grant(session, "job", job_uuid, username, ["READ"], by=principal.username)
 
 
@@ -372,8 +383,13 @@ def share_info(principal: Principal, job_uuid: str) -> list[dict[str, Any]]:
 
 
 def resubmit_request(principal: Principal, job_uuid: str) -> dict[str, Any]:
+    """The job's original request; its subscriptions (webhook URLs can hold secrets) are the owner's alone."""
     with session_scope() as session:
-        return dict(_readable(session, principal, job_uuid).request)
+        row = _readable(session, principal, job_uuid)
+        request = dict(row.request)
+        if not perms.owns(principal, row.owner):
+            request.pop("subscriptions", None)
+        return request
 
 
 def resubmit(principal: Principal, job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
@@ -386,5 +402,8 @@ def send_event(principal: Principal, job_uuid: str, event_data: str, event_type:
     if not isinstance(event_data, str) or not event_data or len(event_data) > 16384:
         raise ValidationError("eventData must be 1 to 16384 characters")
     with session_scope() as session:
-        _readable(session, principal, job_uuid)
+        # A user event reaches the owner's subscribers: it is the owner's to send, and only while the job runs.
+        row = _owned(session, principal, job_uuid)
+        if row.status in TERMINAL_STATES:
+            raise ValidationError(f"job {job_uuid} has ended ({row.status}): it takes no more events")
         repo.add_job_event(session, job_uuid, "JOB_USER_EVENT", event_data if not event_type else f"{event_type}: {event_data}")

@@ -26,18 +26,26 @@ class Download:
 
 
 def _target(job_uuid: str, path: str) -> dict[str, Any]:
-    """The gateway arguments for ``path`` under the job's output root."""
+    """The gateway arguments for ``path`` under the job's output root.
+
+    An archived job's outputs are the files it archived (``archivedPaths``), never whatever else its
+    archive directory holds: a job archived into a folder of other files must not serve them. Jobs
+    archived before that list was kept serve their archive directory as before."""
     relative = clean_relative(path, "outputPath")
     with session_scope() as session:
         job = repo.get_job(session, job_uuid)
         dirs = job.host_dirs or {}
-        if (job.spec or {}).get("archived"):
+        spec = job.spec or {}
+        only = None
+        if spec.get("archived"):
             system_id, root = job.archive_system_id, dirs.get("ArchiveSystemDir")
+            only = spec.get("archivedPaths")
         else:
             system_id, root = job.exec_system_id, dirs.get("ExecSystemOutputDir")
         if not root:
             raise NotFoundError(f"job {job_uuid} has no outputs yet")
-        return {"system_id": system_id, "username": job.owner, "root": root, "path": relative}
+        target = {"system_id": system_id, "username": job.owner, "root": root, "path": relative}
+        return target if only is None else {**target, "only": list(only)}
 
 
 def list_outputs(job_uuid: str, path: str = "", *, gateway: FileGateway) -> list[dict[str, Any]]:

@@ -6,10 +6,13 @@ import posixpath
 import shlex
 
 from dlws_flow.domain.archive_filter import select_outputs
+from dlws_flow.errors import PermissionDeniedError
 from dlws_flow.staging.inputs import copy_between
-from dlws_flow.transports.base import Transport
+from dlws_flow.transports.base import CommandResult, Transport
 
 LAUNCH_FILES = ("tapisjob.sh", "tapisjob.env")
+#: Launch files copied as they are; ``tapisjob.env`` is archived as the caller renders it (no secrets).
+COPIED_LAUNCH_FILES = ("tapisjob.sh",)
 #: Files per ``cp`` command; keeps each command line far below ARG_MAX.
 BATCH = 500
 
@@ -24,12 +27,37 @@ def plan_archive(output_files: list[str], includes: list[str], excludes: list[st
     return sorted(set(chosen))
 
 
+#: Exit status of the archive command when the archive dir resolves outside the system's root.
+OUTSIDE_ROOT = 86
+
+
+def root_guard(root: str, target: str) -> str:
+    """Shell that exits ``OUTSIDE_ROOT`` unless ``target`` (symlinks resolved, as far as it exists) is
+    ``root`` or below it: a link in the archive system must not let a job write outside its rootDir."""
+    return (f"r=$(realpath -m -- {shlex.quote(root)}) && r=${{r%/}} && d=$(realpath -m -- {shlex.quote(target)}) && "
+            f"case \"$d/\" in \"$r/\"*) ;; *) exit {OUTSIDE_ROOT} ;; esac")
+
+
+def archived_paths(files: list[str], include_launch_files: bool, same_host: bool, links: frozenset[str]) -> list[str]:
+    """The archive-relative paths a job writes: what its outputs may serve once archived."""
+    copied = files if same_host else [f for f in files if f not in links]
+    return sorted(set(copied) | (set(LAUNCH_FILES) if include_launch_files else set()))
+
+
 def archive_outputs(exec_host: Transport, output_dir: str, exec_dir: str, archive_host: Transport, archive_dir: str,
-                    files: list[str], include_launch_files: bool, same_host: bool, links: frozenset[str]) -> int:
+                    files: list[str], include_launch_files: bool, same_host: bool, links: frozenset[str],
+                    archived_env: str = "", archive_root: str = "/") -> int:
     """Copy ``files`` (relative to ``output_dir``) into ``archive_dir``; safe to repeat. Returns files copied.
 
-    ``links`` are the output files that are symlinks (from the caller's walk of ``output_dir``)."""
-    launch = [posixpath.join(exec_dir, f) for f in LAUNCH_FILES] if include_launch_files else []
+    ``archive_root`` is the archive system's rootDir on its host: an ``archive_dir`` resolving outside it
+    fails with ``PermissionDeniedError``. ``links`` are the output files that are symlinks (from the
+    caller's walk of ``output_dir``). With launch
+    files, ``archived_env`` is written as the archive's ``tapisjob.env``: the job's own holds service
+    secrets (``FAMILY_TOKEN``) that whoever may read the archive must not get."""
+    launch = [posixpath.join(exec_dir, f) for f in COPIED_LAUNCH_FILES] if include_launch_files else []
+    guard = root_guard(archive_root, archive_dir)
+    if not same_host:
+        _checked(archive_host.run(guard), archive_dir)
     if same_host:
         target = shlex.quote(archive_dir)
         # One ssh exec per BATCH files: the first also makes the archive dir, the last also copies the launch
@@ -38,13 +66,15 @@ def archive_outputs(exec_host: Transport, output_dir: str, exec_dir: str, archiv
                     f"{' '.join(shlex.quote(f) for f in files[start:start + BATCH])} {target}/)"
                     for start in range(0, len(files), BATCH)] or ["true"]
         # --parents keeps sub-directories; -P copies a symlink as a link, never what it points to.
-        commands[0] = f"mkdir -p -- {target} && {commands[0]}"
+        commands[0] = f"{guard} && mkdir -p -- {target} && {commands[0]}"
         if launch:
             existing = " ".join(shlex.quote(p) for p in launch)
             commands[-1] += f" && for f in {existing}; do if [ -f \"$f\" ]; then cp -p -- \"$f\" {target}/ || exit 1; fi; done"
         for command in commands:
-            exec_host.run(command).check()
-        return len(files) + len(launch)
+            _checked(exec_host.run(command), archive_dir)
+        if include_launch_files:
+            archive_host.put_bytes(archived_env.encode(), posixpath.join(archive_dir, "tapisjob.env"), mode=0o600)
+        return len(files) + len(launch) + (1 if include_launch_files else 0)
     # Another host: a symlink cannot be copied as a link, and reading it would copy what it points to.
     files = [f for f in files if f not in links]
     archive_host.makedirs(archive_dir, *{posixpath.join(archive_dir, posixpath.dirname(f)) for f in files if "/" in f})
@@ -53,4 +83,13 @@ def archive_outputs(exec_host: Transport, output_dir: str, exec_dir: str, archiv
     for path in launch:
         if exec_host.exists(path):
             copy_between(exec_host, path, archive_host, posixpath.join(archive_dir, posixpath.basename(path)))
-    return len(files) + len(launch)
+    if include_launch_files:
+        archive_host.put_bytes(archived_env.encode(), posixpath.join(archive_dir, "tapisjob.env"), mode=0o600)
+    return len(files) + len(launch) + (1 if include_launch_files else 0)
+
+
+def _checked(result: CommandResult, archive_dir: str) -> None:
+    if result.exit_code == OUTSIDE_ROOT:
+        raise PermissionDeniedError(f"archive directory {archive_dir} resolves outside the root directory of "
+                                    "its system")
+    result.check()

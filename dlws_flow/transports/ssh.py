@@ -179,14 +179,22 @@ class SSHTransport(Transport):
         raise AssertionError("unreachable")
 
     def put_bytes(self, data: bytes, path: str, mode: int = 0o644) -> None:
-        tmp = posixpath.join(posixpath.dirname(path), f".dlws-{uuid.uuid4().hex}")
+        """Write under a temporary name inside a directory only the login may enter, set ``mode``, then
+        rename into place: SFTP creates files with the server's default mode, and another user who opened
+        the file in that moment could read it later through the open handle."""
+        private = posixpath.join(posixpath.dirname(path), f".dlws-{uuid.uuid4().hex}")
+        tmp = posixpath.join(private, "part")
 
         def action(sftp: paramiko.SFTPClient) -> None:
-            with sftp.open(tmp, "wb") as handle:
-                handle.set_pipelined(True)
-                handle.write(data)
-            sftp.chmod(tmp, mode)
-            sftp.posix_rename(tmp, path)
+            sftp.mkdir(private, 0o700)
+            try:
+                with sftp.open(tmp, "wb") as handle:
+                    handle.set_pipelined(True)
+                    handle.write(data)
+                sftp.chmod(tmp, mode)
+                sftp.posix_rename(tmp, path)
+            finally:
+                _remove_quietly(sftp, tmp, private)
 
         self._sftp(action, f"a write of {path}")
 
@@ -271,6 +279,17 @@ class SSHTransport(Transport):
     def is_dir(self, path: str) -> bool:
         attr = self._stat(path)
         return attr is not None and stat.S_ISDIR(attr.st_mode or 0)
+
+
+def _remove_quietly(sftp: paramiko.SFTPClient, *paths: str) -> None:
+    """Remove what is left of a write (files, then their directory); on a session that failed, nothing."""
+    for path in paths:
+        if sftp.get_channel().closed:
+            return
+        try:
+            (sftp.rmdir if path == paths[-1] else sftp.remove)(path)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # renamed away already, or the session failed: the write's own error is the one to report
 
 
 def _read_all(receive: Callable[[int], bytes]) -> bytes:
