@@ -84,7 +84,10 @@ def _find(transport: Transport, real: str, kind: str, recurse: bool) -> list[dic
         command = f"cd -- {shlex.quote(real)} && find . -mindepth 1{depth} -printf '{_FIND_FORMAT}'"
     else:
         command = f"find {shlex.quote(real)} -maxdepth 0 -printf '{_FIND_FORMAT}'"
-    output = transport.run(command).check().stdout
+    result = transport.run(command)
+    if result.exit_code != 0 and not _only_vanished(result.stderr):
+        result.check()
+    output = result.stdout
     entries = []
     for record in output.split("\0"):
         fields = record.split("\t", 6)
@@ -111,6 +114,17 @@ def _require_allowed(only: list[str] | None, path: str, kind: str) -> None:
         raise NotFoundError(f"path {path or '/'} not found")
 
 
+def _only_vanished(stderr: str) -> bool:
+    """Whether ``find`` failed only on entries that disappeared while it ran (a concurrent upload's
+    temporary file renamed into place): the listing is complete without them."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return bool(lines) and all(line.endswith("No such file or directory") for line in lines)
+
+
+#: Names of in-flight writes (``put_bytes``, input staging): not files of the user's.
+TEMPORARY_PREFIX = ".dlws-"
+
+
 def op_list(transport: Transport, *, root: str, path: str, recurse: bool = False,
             only: list[str] | None = None) -> dict[str, Any]:
     """Entries of a directory (or the one file), sorted by path; ``path`` of each is root-relative.
@@ -124,7 +138,8 @@ def op_list(transport: Transport, *, root: str, path: str, recurse: bool = False
         below = entry.pop("below")
         entry["path"] = posixpath.join(path, below) if kind == "dir" else path
         entry["name"] = posixpath.basename(entry["path"]) or posixpath.basename(root.rstrip("/"))
-    entries = [e for e in entries if _allowed(only, e["path"], e["type"] == "dir")]
+    entries = [e for e in entries if _allowed(only, e["path"], e["type"] == "dir")
+               and not any(part.startswith(TEMPORARY_PREFIX) for part in e["path"].split("/"))]
     entries.sort(key=lambda e: e["path"])
     return {"kind": kind, "entries": entries}
 

@@ -179,7 +179,7 @@ def test_two_hundred_jobs_and_file_traffic_against_dlws_flow_up(soak_deployment,
     for job_uuid in [u for u, state in deserved.items() if state == "FINISHED" and u in final][:40]:
         answer = session.get(f"{base_url}/v3/jobs/{job_uuid}/output/download/tapisjob.out")
         if answer.status_code != 200 or f"soak {job_uuid}".encode() not in answer.content:
-            missing.append(job_uuid)
+            missing.append((job_uuid, submitted[job_uuid][0], answer.status_code, answer.content[:300]))
     stop_seconds = stop_process(proc, timeout=STOP_GRACE + 60)
     states = Counter(job["status"] for job in final.values())
     print(f"\nsoak ({pool} pool, concurrency 8): {len(submitted)} jobs "
