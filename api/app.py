@@ -24,11 +24,12 @@ from api.envelope import install_error_handlers
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI):
-    from dlws_flow.services.auth import ensure_admin
+    from dlws_flow.services.auth import ensure_admin, prepare_logins
     from dlws_flow.store.db import migrate
 
     migrate()
     ensure_admin()
+    prepare_logins()  # a bad DLWS_LOGIN_LIMIT_* stops the start, not a first login
     yield
 
 

@@ -29,15 +29,15 @@ from dlws_flow.errors import (
     TransportError,
     ValidationError,
 )
-from dlws_flow.services.auth import AuthenticationError
+from dlws_flow.services.auth import AuthenticationError, LoginThrottled
 
 log = logging.getLogger(__name__)
 
 #: (exception class, HTTP status), most specific first.
 STATUS_FOR: list[tuple[type[Exception], int]] = [
-    (AuthenticationError, 401), (PermissionDeniedError, 403), (NotFoundError, 404), (ConflictError, 409),
-    (ValidationError, 400), (InvalidTransition, 409), (ConfigurationError, 422), (TransportError, 502),
-    (DlwsFlowError, 400),
+    (LoginThrottled, 429), (AuthenticationError, 401), (PermissionDeniedError, 403), (NotFoundError, 404),
+    (ConflictError, 409), (ValidationError, 400), (InvalidTransition, 409), (ConfigurationError, 422),
+    (TransportError, 502), (DlwsFlowError, 400),
 ]
 
 ErrorFormat = Callable[[int, str, Exception | None], dict[str, Any]]
@@ -100,6 +100,17 @@ ERROR_RESPONSES = {
     "413": {"description": "Request body too large", "content": _ERROR_BODY},
     "502": {"description": "A host could not be reached or a remote command failed", "content": _ERROR_BODY},
 }
+#: Declared by the routes that check a password (``responses=THROTTLED_RESPONSES``).
+THROTTLED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "429": {"description": "Too many failed logins for this user name or from this address",
+            "headers": {"Retry-After": {"required": True, "description": "Seconds to wait before trying again",
+                                        "schema": {"type": "integer"}}},
+            "content": _ERROR_BODY},
+}
+
+
+def retry_after_headers(exc: LoginThrottled) -> dict[str, str]:
+    return {"Retry-After": str(exc.retry_after)}
 
 
 def _declare_error_responses(app: FastAPI) -> None:
@@ -126,6 +137,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _known(request: Request, exc: DlwsFlowError) -> JSONResponse:
         status = status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, LoginThrottled):
+            headers = retry_after_headers(exc)
         return error_response(request, status, str(exc), exc, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -43,6 +43,17 @@ class Settings(BaseSettings):
     admin_password: str = ""
     #: Seconds an API process trusts a user row it read to check a token (0: read it on every request).
     auth_cache_seconds: float = Field(default=5.0, ge=0)
+    #: Longest access token lifetime anyone may ask for (OpenPAI's own maximum: 7 days); longer is a 400.
+    token_max_seconds: int = Field(default=604_800, ge=1)
+    #: Failed logins allowed per user name and per client address, as ``limits`` rate strings: each
+    #: window, once full, refuses further tries (429) until its oldest failure leaves it. Empty: no limit.
+    login_limit_per_user: str = "5/minute;30/hour;100/day"
+    login_limit_per_address: str = "30/minute;300/hour"
+    #: Where failures are counted: empty picks the broker's Redis when ``broker_url`` is redis://, else
+    #: this process's memory; or a ``limits`` storage URI (``memory://``, ``redis://host:6379/1``).
+    login_limit_storage: str = ""
+    #: Deepest nesting of objects and arrays a JSON request body may have (pydantic stops near 255).
+    max_json_depth: int = Field(default=64, ge=1, le=200)
     max_request_bytes: int = 1_048_576
     max_upload_bytes: int = 104_857_600
     #: A job in QUEUED/RUNNING is looked at again after ``monitor_age_fraction`` of the time it has spent in
@@ -84,6 +95,16 @@ class Settings(BaseSettings):
     notify_retry_base: float = 2.0
     notify_retry_max_interval: float = 600.0
     notify_max_attempts: int = 10
+    #: Internal addresses http(s) inputs and webhooks may reach after all, and addresses they may never reach
+    #: (deny wins): comma-separated networks, addresses and host names (dlws_flow.domain.address_policy).
+    fetch_allow: str = ""
+    fetch_deny: str = ""
+
+    def model_post_init(self, __context: object) -> None:
+        # A bad list entry stops the process at start, not the first job that fetches a URL.
+        from dlws_flow.domain.address_policy import AddressPolicy
+
+        AddressPolicy.parse(self.fetch_allow, self.fetch_deny)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import re
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -12,15 +12,14 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.envelope import EnvelopeRoute
+from api.envelope import THROTTLED_RESPONSES, EnvelopeRoute, retry_after_headers
 from api.openpai.errors import OpenPaiError, not_authorized
 from api.security import User
 from dlws_flow.errors import NotFoundError, ValidationError
 from dlws_flow.services import auth, quotas
-from dlws_flow.services.auth import AuthenticationError, Principal
+from dlws_flow.services.auth import AuthenticationError, LoginThrottled, Principal
 
 router = APIRouter(prefix="/api/v1", tags=["openpai"], route_class=EnvelopeRoute)
-MAX_TTL = timedelta(days=30)
 
 
 def openpai_admin(user: User) -> Principal:
@@ -34,7 +33,9 @@ Admin = Annotated[Principal, Depends(openpai_admin)]
 
 _TOKEN_SCHEMA = {"type": "object", "required": ["username", "password"], "properties": {
     "username": {"type": "string"}, "password": {"type": "string"},
-    "expiration": {"type": "integer", "description": "token lifetime in seconds (default 4 hours)"}}}
+    "expiration": {"type": "integer", "minimum": 1,
+                   "description": "token lifetime in seconds, at most DLWS_TOKEN_MAX_SECONDS (default 7 days, "
+                                  "OpenPAI's own maximum); default 4 hours"}}}
 TOKEN_BODY = {"requestBody": {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": _TOKEN_SCHEMA}, "application/json": {"schema": _TOKEN_SCHEMA}}}}
 
@@ -52,25 +53,39 @@ async def _fields(request: Request) -> dict[str, Any]:
     return {k: v[-1] for k, v in parse_qs(raw.decode(errors="replace")).items()}
 
 
-@router.post("/token", openapi_extra=TOKEN_BODY, summary="Get an access token (form or JSON)")
+@router.post("/token", openapi_extra=TOKEN_BODY, summary="Get an access token (form or JSON)",
+             responses=THROTTLED_RESPONSES)
 async def token(request: Request) -> dict[str, str]:
     data = await _fields(request)
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
         raise OpenPaiError(400, "InvalidParametersError", "username and password are required")
-    ttl = None
-    if data.get("expiration") not in (None, ""):
-        try:
-            ttl = timedelta(seconds=int(data["expiration"]))
-        except (TypeError, ValueError) as exc:
-            raise OpenPaiError(400, "InvalidParametersError", "expiration must be a number of seconds") from exc
-        if not timedelta(seconds=1) <= ttl <= MAX_TTL:
-            raise OpenPaiError(400, "InvalidParametersError", f"expiration must be 1 to {int(MAX_TTL.total_seconds())} seconds")
     try:
-        principal = auth.authenticate(username, password)
+        ttl = auth.token_lifetime(_seconds(data.get("expiration")))
+    except ValidationError as exc:
+        raise OpenPaiError(400, "InvalidParametersError", f"expiration: {exc}") from exc
+    try:
+        principal = auth.authenticate(username, password, request.client.host if request.client else None)
+    except LoginThrottled as exc:
+        throttled = OpenPaiError(429, "TooManyRequests", str(exc))
+        throttled.headers = retry_after_headers(exc)
+        raise throttled from exc
     except AuthenticationError as exc:
         raise OpenPaiError(401, "AuthenticationFailed", "authentication failed") from exc
     return {"token": auth.issue_token(principal, ttl)["access_token"], "user": principal.username}
+
+
+def _seconds(value: Any) -> int | None:
+    """``expiration`` as whole seconds: an integer, or its digits (a form sends text); None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise OpenPaiError(400, "InvalidParametersError", "expiration must be a whole number of seconds")
 
 
 class UserUpdate(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from api.envelope import EnvelopeRoute, ok
+from api.envelope import THROTTLED_RESPONSES, EnvelopeRoute, ok
 from api.security import User
 from dlws_flow.errors import ValidationError
 from dlws_flow.services import auth
@@ -21,6 +21,9 @@ class TokenRequest(BaseModel):
     grant_type: str = Field("password", description="Only the password grant is supported.")
     username: str | None = None
     password: str | None = None
+    access_token_ttl: int | None = Field(None, strict=True, description=(
+        "Token lifetime in seconds (Tapis' name for it), 1 to DLWS_TOKEN_MAX_SECONDS; default 4 hours. "
+        "A longer one is refused, never shortened."))
 
 
 def _base_url(request: Request) -> str:
@@ -41,14 +44,15 @@ def _site(request: Request) -> dict[str, Any]:
             "site_admin_tenant_id": get_settings().tenant, "services": ["jobs", "apps", "systems", "files", "tokens", "authenticator"]}
 
 
-@router.post("/oauth2/tokens", summary="Get an access token (password grant)")
-def create_token(body: TokenRequest) -> dict[str, Any]:
+@router.post("/oauth2/tokens", summary="Get an access token (password grant)", responses=THROTTLED_RESPONSES)
+def create_token(body: TokenRequest, request: Request) -> dict[str, Any]:
     if body.grant_type != "password":
         raise ValidationError(f"grant_type {body.grant_type!r} is not supported; use password")
     if not body.username or not body.password:
         raise ValidationError("username and password are required")
-    principal = auth.authenticate(body.username, body.password)
-    return ok({"access_token": auth.issue_token(principal)}, "Token created")
+    ttl = auth.token_lifetime(body.access_token_ttl)  # refused before any password is checked
+    principal = auth.authenticate(body.username, body.password, request.client.host if request.client else None)
+    return ok({"access_token": auth.issue_token(principal, ttl)}, "Token created")
 
 
 @router.get("/oauth2/userinfo", summary="The calling user")

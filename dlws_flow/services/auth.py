@@ -2,8 +2,19 @@
 
 Passwords are argon2id hashes. Access tokens are JWTs signed (HS256) with a key derived from
 ``DLWS_SECRET_KEY``; their claims follow Tapis (``tapis/username``, ``tapis/tenant_id``, ...) so tapipy
-reads them unchanged. A token is refused when it is expired, forged, or issued before the user's
-``tokens_valid_after`` (set by a password change or removal).
+reads them unchanged. A token is refused when it is expired, forged, issued by another deployment
+(``iss``) or for another tenant (``tapis/tenant_id`` other than ``DLWS_TENANT``), or issued before the user's
+``tokens_valid_after`` (set by a password change, and by creating the user, so a user removed and added
+again under the same name gets none of the old tokens back). That comparison is in microseconds: ``iat``
+stays whole seconds for other clients, and our own claim ``dlws/issued_us`` carries the instant; a token
+without it is refused. No token lives longer than ``DLWS_TOKEN_MAX_SECONDS``.
+
+Password checks are throttled (``DLWS_LOGIN_LIMIT_PER_USER``, ``DLWS_LOGIN_LIMIT_PER_ADDRESS``): failed
+logins are counted in moving windows (the ``limits`` library) per user name and per client address, and
+while any window is full every try with that name or from that address is refused (``LoginThrottled``,
+HTTP 429) before any hash is computed. Successful logins are not counted, so one user's failures never
+hold back another user on another address. An unknown user costs the same argon2 verification as a wrong
+password, so the answer's timing does not tell which users exist.
 
 Each API process remembers a user's row for ``DLWS_AUTH_CACHE_SECONDS`` (default 5): without it, every
 request paid a database transaction before its own work (a fifth of a job submit's CPU, bench/ P1). A
@@ -13,22 +24,38 @@ process (the CLI, another API worker) takes effect on this one within those seco
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import ipaddress
+import logging
+import math
+import os
 import re
 import threading
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
+import limits
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from limits.errors import ConfigurationError as LimitsConfigurationError
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.exc import IntegrityError
 
 from dlws_flow import secrets
-from dlws_flow.errors import DlwsFlowError, NotFoundError, ValidationError
+from dlws_flow.errors import (
+    ConfigurationError,
+    DlwsFlowError,
+    NotFoundError,
+    ValidationError,
+)
 from dlws_flow.settings import get_settings
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import UserRow, utcnow
@@ -36,11 +63,24 @@ from dlws_flow.store.models import UserRow, utcnow
 USERNAME = re.compile(r"^[_A-Za-z0-9]{1,64}$")  # OpenPAI's rule; also safe in paths and shells
 MIN_PASSWORD = 6
 DEFAULT_TTL = timedelta(hours=4)  # Tapis' default access token lifetime
+ISSUED_US = "dlws/issued_us"  # the claim with the instant a token was issued, in microseconds since the epoch
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _hasher = PasswordHasher()
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class AuthenticationError(DlwsFlowError):
     """No valid identity: bad password, or a missing, expired or forged token (HTTP 401)."""
+
+
+class LoginThrottled(DlwsFlowError):
+    """Too many failed logins for this user name or from this address (HTTP 429, ``Retry-After``)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; try again in {retry_after} seconds")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -57,8 +97,17 @@ def _signing_key() -> str:
     return hashlib.sha256(b"dlws-flow jwt\0" + secrets.secret().encode()).hexdigest()
 
 
+def _microseconds(instant: datetime) -> int:
+    """Microseconds since the epoch, exactly (a float timestamp can be off by one)."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def _issuer() -> str:
+    return f"{get_settings().api_base_url.rstrip('/')}/v3/tokens"
+
+
 class _UserCache:
-    """username -> (tenant, is_admin, tokens_valid_after as epoch seconds), each kept for a few seconds."""
+    """username -> (tenant, is_admin, tokens_valid_after in epoch microseconds), each kept for a few seconds."""
 
     def __init__(self, clock=time.monotonic) -> None:
         self.clock = clock
@@ -171,37 +220,202 @@ def _user(session, username: str) -> UserRow:
     return row
 
 
-def authenticate(username: str, password: str) -> Principal:
-    """The user, if the password is right.
+class _LoginThrottle:
+    """Failed logins in ``limits`` moving windows, keyed by (deployment queue, "user" or "address", key).
+
+    Counting happens in the configured storage; when a shared Redis cannot be reached, this process counts
+    in its own memory for 30 s before trying Redis again, so a broker outage slows nobody's login and still
+    leaves a per-process limit.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._limiters: dict[str, MovingWindowRateLimiter] = {}
+        self._down_until: dict[str, float] = {}  # shared storage URI -> when to try it again
+
+    def limiter(self, uri: str) -> MovingWindowRateLimiter:
+        with self._lock:
+            limiter = self._limiters.get(uri)
+            if limiter is None:
+                options = {} if uri.startswith("memory") else {"socket_connect_timeout": 2, "socket_timeout": 2}
+                limiter = self._limiters[uri] = MovingWindowRateLimiter(
+                    storage_from_string(uri, wrap_exceptions=True, **options))
+        return limiter
+
+    def _run(self, operation: Callable[[MovingWindowRateLimiter], T]) -> T:
+        uri = login_limit_storage()
+        if uri != "memory://" and time.monotonic() >= self._down_until.get(uri, 0.0):
+            try:
+                return operation(self.limiter(uri))
+            except StorageError as exc:
+                log.warning("login throttle: %s cannot be reached (%s); counting in this process for 30 s",
+                            uri.split("@")[-1], exc)  # the host part only: the URI may hold a password
+                self._down_until[uri] = time.monotonic() + 30
+        return operation(self.limiter("memory://"))
+
+    def retry_after(self, keys: list[tuple[str, str]]) -> int:
+        """Whole seconds until every window of ``keys`` has room again (0: a try may go ahead now)."""
+        namespace = get_settings().queue  # one deployment's counts, apart from another's on the same Redis
+
+        def longest_wait(limiter: MovingWindowRateLimiter) -> float:
+            wait = 0.0
+            for kind, key in keys:
+                for item in login_limits(kind):
+                    if not limiter.test(item, namespace, kind, key):
+                        reset = limiter.get_window_stats(item, namespace, kind, key).reset_time
+                        wait = max(wait, reset - time.time(), 1.0)
+            return wait
+
+        return math.ceil(self._run(longest_wait))
+
+    def failed(self, keys: list[tuple[str, str]]) -> None:
+        namespace = get_settings().queue
+
+        def hit(limiter: MovingWindowRateLimiter) -> None:
+            for kind, key in keys:
+                for item in login_limits(kind):
+                    limiter.hit(item, namespace, kind, key)
+
+        self._run(hit)
+
+
+_throttle = _LoginThrottle()
+
+
+@functools.cache
+def _parse_limits(text: str) -> tuple[limits.RateLimitItem, ...]:
+    return tuple(limits.parse_many(text)) if text.strip() else ()
+
+
+def login_limits(kind: str) -> tuple[limits.RateLimitItem, ...]:
+    """The windows for ``kind`` ("user" or "address") from the settings.
 
     Raises:
-        AuthenticationError: unknown user or wrong password (one message for both).
+        ConfigurationError: the setting is not a ``limits`` rate string such as ``5/minute;30/hour``.
     """
+    settings = get_settings()
+    text = settings.login_limit_per_user if kind == "user" else settings.login_limit_per_address
+    try:
+        return _parse_limits(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"DLWS_LOGIN_LIMIT_PER_{kind.upper()}={text!r} is not a rate such as "
+                                 "'5/minute;30/hour'") from exc
+
+
+def login_limit_storage() -> str:
+    """The ``limits`` storage URI failures are counted in (see ``DLWS_LOGIN_LIMIT_STORAGE``)."""
+    settings = get_settings()
+    if settings.login_limit_storage:
+        return settings.login_limit_storage
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return settings.broker_url
+    return "memory://"
+
+
+def _address_key(address: str | None) -> str:
+    # An IPv6 client usually holds a whole /64: count the network, not each address in it.
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return (address or "unknown")[:64]
+    if ip.version == 6 and ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password, verified for unknown users so that they cost what a wrong password does."""
+    return _hasher.hash(os.urandom(16).hex())
+
+
+def prepare_logins() -> None:
+    """Check the throttle settings and compute the dummy hash once, at API start (not on a first login).
+
+    Raises:
+        ConfigurationError: a ``DLWS_LOGIN_LIMIT_*`` setting cannot be used.
+    """
+    login_limits("user")
+    login_limits("address")
+    uri = login_limit_storage()
+    try:
+        _throttle.limiter(uri)  # builds the storage client; connects on first use
+    except LimitsConfigurationError as exc:
+        raise ConfigurationError(f"DLWS_LOGIN_LIMIT_STORAGE: {uri.split('@')[-1]} cannot be used: {exc}") from exc
+    _dummy_hash()
+
+
+def authenticate(username: str, password: str, client: str | None = None) -> Principal:
+    """The user, if the password is right.
+
+    Args:
+        client: the caller's address; its failures are counted besides the user name's.
+
+    Raises:
+        LoginThrottled: too many failed logins with this name or from this address; no password is checked.
+        AuthenticationError: unknown user or wrong password (one message and one cost for both).
+    """
+    name = username if isinstance(username, str) else repr(username)
+    keys = [("user", hashlib.sha256(name.encode(errors="replace")).hexdigest()[:32])]
+    if client is not None:
+        keys.append(("address", _address_key(client)))
+    wait = _throttle.retry_after(keys)
+    if wait:
+        raise LoginThrottled(wait)
+    principal = _check_password(username, password)
+    if principal is None:
+        _throttle.failed(keys)
+        raise AuthenticationError("authentication failed")
+    return principal
+
+
+def _check_password(username: str, password: str) -> Principal | None:
     with session_scope() as session:
-        row = session.get(UserRow, username) if isinstance(username, str) else None
-        if row is not None:
-            try:
-                _hasher.verify(row.password_hash, password or "")
-            except (VerificationError, InvalidHashError):
-                row = None
-            else:
-                if _hasher.check_needs_rehash(row.password_hash):
-                    row.password_hash = _hasher.hash(password)
-        if row is None:
-            raise AuthenticationError("authentication failed")
+        known = isinstance(username, str) and USERNAME.fullmatch(username) is not None
+        row = session.get(UserRow, username) if known else None
+        stored = row.password_hash if row is not None else ""
+        try:
+            _hasher.verify(stored or _dummy_hash(), password or "")
+        except (VerificationError, InvalidHashError):
+            return None
+        if not stored:  # only the dummy hash was checked (and a random password cannot match it)
+            return None
+        if _hasher.check_needs_rehash(stored):
+            row.password_hash = _hasher.hash(password)
         return Principal(row.username, row.tenant, row.is_admin)
 
 
+def token_lifetime(seconds: int | None) -> timedelta:
+    """The lifetime a caller asked for, checked against ``DLWS_TOKEN_MAX_SECONDS`` (None: the default).
+
+    Raises:
+        ValidationError: less than one second, or longer than the maximum (never shortened silently).
+    """
+    cap = get_settings().token_max_seconds
+    if seconds is None:
+        return min(DEFAULT_TTL, timedelta(seconds=cap))
+    if not 1 <= seconds <= cap:
+        raise ValidationError(f"a token lifetime must be 1 to {cap} seconds (DLWS_TOKEN_MAX_SECONDS); "
+                              f"{seconds} was asked for")
+    return timedelta(seconds=seconds)
+
+
 def issue_token(principal: Principal, ttl: timedelta | None = None) -> dict[str, Any]:
-    """A signed access token, in the shape Tapis' authenticator returns it."""
-    settings = get_settings()
-    ttl = ttl or DEFAULT_TTL
+    """A signed access token, in the shape Tapis' authenticator returns it.
+
+    Raises:
+        ValidationError: ``ttl`` is longer than ``DLWS_TOKEN_MAX_SECONDS``.
+    """
+    cap = get_settings().token_max_seconds
+    ttl = ttl or min(DEFAULT_TTL, timedelta(seconds=cap))
+    if ttl > timedelta(seconds=cap):
+        raise ValidationError(f"a token lifetime must be at most {cap} seconds (DLWS_TOKEN_MAX_SECONDS)")
     now = datetime.now(UTC)
     expires = now + ttl
     jti = str(uuidlib.uuid4())
     claims = {
-        "jti": jti, "iss": f"{settings.api_base_url.rstrip('/')}/v3/tokens", "sub": f"{principal.username}@{principal.tenant}",
-        "iat": int(now.timestamp()), "exp": int(expires.timestamp()),
+        "jti": jti, "iss": _issuer(), "sub": f"{principal.username}@{principal.tenant}",
+        "iat": int(now.timestamp()), ISSUED_US: _microseconds(now), "exp": int(expires.timestamp()),
         "tapis/tenant_id": principal.tenant, "tapis/username": principal.username, "tapis/token_type": "access",
         "tapis/account_type": "user", "tapis/delegation": False, "tapis/delegation_sub": None,
         "tapis/client_id": None, "tapis/grant_type": "password", "tapis/target_site": "dlws",
@@ -215,29 +429,33 @@ def verify_token(token: str | None) -> Principal:
     """The caller a token names.
 
     Raises:
-        AuthenticationError: missing, malformed, forged, expired, or issued before the user's last
-            password change; or the user no longer exists.
+        AuthenticationError: missing, malformed, forged, expired, issued by another issuer or for another
+            tenant, or issued before the user's last password change or creation; or the user no longer exists.
     """
     if not token:
         raise AuthenticationError("no access token: send X-Tapis-Token (or Authorization: Bearer)")
     try:
-        claims = jwt.decode(token, _signing_key(), algorithms=["HS256"],
-                            options={"require": ["exp", "iat", "tapis/username"]})
+        claims = jwt.decode(token, _signing_key(), algorithms=["HS256"], issuer=_issuer(),
+                            options={"require": ["exp", "iat", "iss", ISSUED_US, "tapis/username", "tapis/tenant_id"]})
     except jwt.ExpiredSignatureError as exc:
         raise AuthenticationError("the access token has expired") from exc
     except jwt.PyJWTError as exc:
         raise AuthenticationError("the access token is not valid") from exc
-    username = claims["tapis/username"]
+    username, issued_us = claims["tapis/username"], claims[ISSUED_US]
+    if claims["tapis/tenant_id"] != get_settings().tenant:
+        raise AuthenticationError("the access token is for another tenant")
+    if not isinstance(username, str) or type(issued_us) is not int:
+        raise AuthenticationError("the access token is not valid")
     facts = _users.get(username)
     if facts is None:
         with session_scope() as session:
             row = session.get(UserRow, username)
             if row is None:
                 raise AuthenticationError("the access token is no longer valid")
-            facts = (row.tenant, row.is_admin, int(row.tokens_valid_after.timestamp()))
+            facts = (row.tenant, row.is_admin, _microseconds(row.tokens_valid_after))
         _users.put(username, facts, get_settings().auth_cache_seconds)
     tenant, is_admin, valid_after = facts
-    if claims["iat"] < valid_after:
+    if issued_us <= valid_after:  # issued before (or at) the password change or the user's creation
         raise AuthenticationError("the access token is no longer valid")
     return Principal(username, tenant, is_admin)
 
