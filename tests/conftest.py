@@ -22,6 +22,9 @@ os.environ["DLWS_DATA_DIR"] = DATA_DIR
 os.environ["DLWS_QUEUE"] = f"dlws-test-{RUN_ID}"
 os.environ["DLWS_SECRET_KEY"] = f"test-secret-{RUN_ID}"
 os.environ["DLWS_TASK_MAX_RETRIES"] = "3"
+# The tests' own HTTP servers and webhook receivers listen on 127.0.0.1: a site allow-list, as a deployment
+# with internal sources would set it (docs/security.md). tests/integration/test_ssrf.py runs with none.
+os.environ["DLWS_FETCH_ALLOW"] = "127.0.0.1"
 database, broker = STACK.split("+")
 if database == "postgres":
     os.environ["DLWS_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"

@@ -11,6 +11,10 @@ send one row at the same time. Delivery is at-least-once: a worker that dies aft
 recording it leaves the row to be sent again when its lease ends.
 
 WEBHOOK: an HTTP POST of the Tapis ``Notification`` JSON (the event under ``event``); any 2xx is success.
+The target is checked against the deployment's address policy at every attempt, because DNS can change
+after the subscription was accepted (``dlws_flow.staging.safe_http``: resolved once, every address checked,
+the checked address connected to, redirects not followed). A refused address fails the row at once
+(FAILED, "address not allowed"; retrying would not change the answer) and the next row is sent.
 EMAIL: no mail is sent; the notification is logged and marked delivered with a note.
 """
 
@@ -20,11 +24,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from celery import Task
 from celery.signals import worker_ready
 
+from dlws_flow.domain.address_policy import AddressNotAllowedError
 from dlws_flow.settings import get_settings
+from dlws_flow.staging import safe_http
 from dlws_flow.store import outbox
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import NotificationRow, utcnow
@@ -51,13 +56,14 @@ def notification_body(row: NotificationRow) -> dict[str, Any]:
             "deliveryTarget": row.target, "created": row.created.isoformat() if row.created else None}
 
 
-def send(row: NotificationRow, client: httpx.Client) -> str | None:
-    """Deliver one row. Returns a note for the record; raises on failure."""
+def send(row: NotificationRow) -> str | None:
+    """Deliver one row. Returns a note for the record; raises on failure (``AddressNotAllowedError``: for good)."""
     method, address = row.target.get("deliveryMethod"), row.target.get("deliveryAddress")
     if method == "WEBHOOK":
-        response = client.post(address, json=notification_body(row), headers={"User-Agent": "dlws-flow-notifications"})
-        if not response.is_success:
-            raise RuntimeError(f"webhook answered HTTP {response.status_code}")
+        with safe_http.stream("POST", address, timeout=get_settings().notify_timeout, json=notification_body(row),
+                              headers={"User-Agent": "dlws-flow-notifications"}) as response:
+            if not response.is_success:
+                raise RuntimeError(f"webhook answered HTTP {response.status_code}")
         return None
     if method == "EMAIL":
         log.info("notification %s for %s: %s (email delivery is not implemented; logged only)", row.id, address,
@@ -76,36 +82,35 @@ def deliver_due(now_fn=utcnow) -> tuple[int, list[datetime]]:
     handled, retries = 0, []
     with session_scope() as session:
         heads = [(row.subscription_uuid, row.id) for row in outbox.pending_heads(session, now_fn())]
-    with httpx.Client(timeout=settings.notify_timeout, follow_redirects=False) as client:
-        for subscription_uuid, row_id in heads:
-            while row_id is not None and handled < BATCH:
+    for subscription_uuid, row_id in heads:
+        while row_id is not None and handled < BATCH:
+            with session_scope() as session:
+                if not outbox.claim(session, row_id, now_fn(), _lease()):
+                    break  # another worker has it (or it is not due): it keeps the subscription's order
+                row = session.get(NotificationRow, row_id)
+            handled += 1
+            try:
+                note = send(row)
+            except Exception as exc:  # any failure of the target: retry later, in order
+                attempts = row.attempts + 1
+                give_up = attempts >= settings.notify_max_attempts or isinstance(exc, AddressNotAllowedError)
+                retry_at = None if give_up else now_fn() + timedelta(seconds=retry_delay(attempts))
                 with session_scope() as session:
-                    if not outbox.claim(session, row_id, now_fn(), _lease()):
-                        break  # another worker has it (or it is not due): it keeps the subscription's order
-                    row = session.get(NotificationRow, row_id)
-                handled += 1
-                try:
-                    note = send(row, client)
-                except Exception as exc:  # any failure of the target: retry later, in order
-                    attempts = row.attempts + 1
-                    give_up = attempts >= settings.notify_max_attempts
-                    retry_at = None if give_up else now_fn() + timedelta(seconds=retry_delay(attempts))
-                    with session_scope() as session:
-                        outbox.mark_failed_attempt(session, row_id, f"{type(exc).__name__}: {exc}", retry_at)
-                    if give_up:
-                        log.error("notification %s (%s) to %s given up after %d attempts: %s", row_id,
-                                  row.event.get("type"), row.target.get("deliveryAddress"), attempts, exc)
-                    else:
-                        log.warning("notification %s to %s failed (attempt %d), retrying at %s: %s", row_id,
-                                    row.target.get("deliveryAddress"), attempts, retry_at, exc)
-                        retries.append(retry_at)
-                        break  # later rows of this subscription wait for this one
+                    outbox.mark_failed_attempt(session, row_id, f"{type(exc).__name__}: {exc}", retry_at)
+                if give_up:
+                    log.error("notification %s (%s) to %s given up after %d attempts: %s", row_id,
+                              row.event.get("type"), row.target.get("deliveryAddress"), attempts, exc)
                 else:
-                    with session_scope() as session:
-                        outbox.mark_delivered(session, row_id, note)
+                    log.warning("notification %s to %s failed (attempt %d), retrying at %s: %s", row_id,
+                                row.target.get("deliveryAddress"), attempts, retry_at, exc)
+                    retries.append(retry_at)
+                    break  # later rows of this subscription wait for this one
+            else:
                 with session_scope() as session:
-                    following = outbox.next_in_line(session, subscription_uuid)
-                    row_id = following.id if following is not None else None
+                    outbox.mark_delivered(session, row_id, note)
+            with session_scope() as session:
+                following = outbox.next_in_line(session, subscription_uuid)
+                row_id = following.id if following is not None else None
     return handled, retries
 
 

@@ -62,13 +62,13 @@ def get_system(user: User, systemId: str, returnCredentials: bool = False) -> di
     return ok(system_service.get(user, systemId), "System retrieved")
 
 
-@router.patch("/{systemId}", summary="Change some fields of a system")
+@router.patch("/{systemId}", summary="Change some fields of a system (MODIFY; some fields are the owner's only)")
 def patch_system(user: User, request: Request, systemId: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     system_service.update(user, systemId, body)
     return ok(_url(request, systemId), f"System {systemId} updated")
 
 
-@router.put("/{systemId}", summary="Replace a system's definition")
+@router.put("/{systemId}", summary="Replace a system's definition (MODIFY; some fields are the owner's only)")
 def put_system(user: User, request: Request, systemId: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     system_service.update(user, systemId, body, full=True)
     return ok(_url(request, systemId), f"System {systemId} updated")
@@ -107,7 +107,8 @@ def change_system_owner(user: User, systemId: str, userName: str) -> dict[str, A
 # --- credentials (write-only) ---------------------------------------------------------------------
 
 
-@router.post("/credential/{systemId}/user/{userName}", summary="Store a user's login for a system", status_code=201)
+@router.post("/credential/{systemId}/user/{userName}", summary="Store a user's login for a system (the owner: anyone's; "
+              "any other user: their own)", status_code=201)
 def create_user_credential(user: User, request: Request, systemId: str, userName: str,
                            body: Annotated[dict[str, Any], Body(description="privateKey/publicKey, or password; loginUser")],
                            skipCredentialCheck: bool = True) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """Apps as their users see them: create versions, read, change, enable/disable, delete, permissions,
-sharing. Rules are in ``services.permissions`` (owner and admins hold everything)."""
+sharing. Rules are in ``services.permissions`` (owner and admins hold everything).
+
+An app id is its owner's while any version of it remains, deleted ones included: only the owner (or an
+admin) adds versions, and an id whose versions were all deleted comes back without its old shares.
+"""
 
 from __future__ import annotations
 
@@ -28,18 +32,24 @@ def _versions(session, app_id: str) -> list[AppRow]:
 def _visible(session, principal: Principal, app_id: str, version: str | None = None,
              permission: str = "READ") -> AppRow:
     row = repo.get_app(session, app_id, version)
-    perms.require(session, principal, "app", app_id, row.owner, permission, what=f"app {app_id}")
+    # Named as repo.get_app names a missing one: a hidden app and a missing one read the same.
+    what = f"app {app_id}" + (f" version {version}" if version else "")
+    perms.require(session, principal, "app", app_id, row.owner, permission, what=what)
     return row
 
 
 def create(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+    """Add a version: of a new id, or of one the caller owns (deleted versions count: the id stays taken)."""
     spec = parse_app({**data, "owner": principal.username})
     with session_scope() as session:
-        versions = _versions(session, spec.id)
-        if versions and versions[0].owner != principal.username and not principal.is_admin:
-            raise PermissionDeniedError(f"app {spec.id} belongs to another user")
-        if session.get(AppRow, (spec.id, spec.version)) is not None and any(v.version == spec.version for v in versions):
+        rows = list(session.scalars(select(AppRow).where(AppRow.id == spec.id)))
+        if not principal.is_admin and any(r.owner != principal.username for r in rows):
+            raise PermissionDeniedError(f"app {spec.id} already exists; only its owner may add versions")
+        versions = [r for r in rows if not r.deleted]
+        if any(v.version == spec.version for v in versions):
             raise ConflictError(f"app {spec.id} version {spec.version} already exists")
+        if rows and not versions:
+            perms.revoke_all(session, "app", spec.id)  # an id brought back starts with no shares
         owner = versions[0].owner if versions else principal.username
         return public_view(repo.add_app(session, spec, owner, principal.tenant, replace=True))
 
@@ -120,16 +130,16 @@ def set_deleted(principal: Principal, app_id: str, deleted: bool) -> int:
 
 
 def change_owner(principal: Principal, app_id: str, new_owner: str) -> int:
-    if not user_exists(new_owner):
-        raise NotFoundError(f"user {new_owner} not found")
     with session_scope() as session:
         perms.require_owner(principal, _visible(session, principal, app_id).owner,
                             f"only the owner of app {app_id} may change its permissions")
-        rows = _versions(session, app_id)
-        for row in rows:
+        if not user_exists(new_owner):
+            raise NotFoundError(f"user {new_owner} not found")
+        # Deleted versions too: the id is the new owner's whole (create refuses an id with another owner's rows).
+        for row in session.scalars(select(AppRow).where(AppRow.id == app_id)):
             row.owner = new_owner
             row.spec = {**row.spec, "owner": new_owner}
-        return len(rows)
+        return len(_versions(session, app_id))
 
 
 def grant(principal: Principal, app_id: str, username: str, permissions: list[str]) -> list[str]:

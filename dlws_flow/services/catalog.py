@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from dlws_flow.domain.records import AppSpec, SystemSpec
+from dlws_flow.domain.resolve import SBATCH_WORD
 from dlws_flow.errors import ValidationError
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
@@ -23,9 +24,15 @@ def pydantic_message(exc: PydanticValidationError) -> str:
 
 def parse_system(data: dict[str, Any]) -> SystemSpec:
     try:
-        return SystemSpec.model_validate(data)
+        spec = SystemSpec.model_validate(data)
     except PydanticValidationError as exc:
         raise ValidationError(f"invalid system: {pydantic_message(exc)}") from exc
+    for queue in spec.batchLogicalQueues:
+        # Written as is into the job script's "#SBATCH --partition=" line: a newline would start a shell line.
+        if not SBATCH_WORD.fullmatch(queue.hpcQueueName):
+            raise ValidationError(f"invalid system: batchLogicalQueues {queue.name!r}: hpcQueueName "
+                                  f"{queue.hpcQueueName!r} may not contain spaces, quotes or control characters")
+    return spec
 
 
 def parse_app(data: dict[str, Any]) -> AppSpec:

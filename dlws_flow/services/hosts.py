@@ -1,4 +1,11 @@
-"""Open a transport to a registered system as a given dlws user."""
+"""Open a transport to a registered system as a given dlws user.
+
+Which stored login a user's work uses (``credential_for``): their own; failing that, on a system with one
+static login (``effectiveUserId`` not ``${apiUserId}``), the one its *current* owner stored, which Tapis lets
+every user the owner shares the system with use. Nothing else: a former owner's login, or one left by a
+deleted record of the same id, is gone from the store (``services.systems``), and on a ``${apiUserId}``
+system each user logs in as themselves with their own login only.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,30 @@ from dlws_flow.domain.records import SystemSpec
 from dlws_flow.errors import ConfigurationError, SystemBlockedError
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
+from dlws_flow.store.models import CredentialRow
 from dlws_flow.transports import Transport, transport_class
 from dlws_flow.transports.local import LocalTransport
 
 
+def credential_for(session: Session, system: SystemSpec, username: str) -> CredentialRow | None:
+    """The stored login ``username``'s work on ``system`` uses, or None (see the module's docstring)."""
+    own = repo.get_credential(session, system.id, username)
+    if own is not None or repo.static_login(system) is None or not system.owner or system.owner == username:
+        return own
+    return repo.get_credential(session, system.id, system.owner)
+
+
+def missing_credential(system: SystemSpec, username: str) -> ConfigurationError:
+    """The error for a user without a usable login: names the user and the system, and how to store one."""
+    shared = repo.static_login(system) is not None and system.owner and system.owner != username
+    return ConfigurationError(
+        f"no credential for user {username} on system {system.id}"
+        + (f" (nor for its owner {system.owner}, whose login it shares)" if shared else "")
+        + f": store one with POST /v3/systems/credential/{system.id}/user/{username}")
+
+
 def login_for(session: Session, system: SystemSpec, username: str) -> str:
-    credential = repo.get_credential(session, system.id, username) or repo.get_credential(session, system.id, system.owner or "")
+    credential = credential_for(session, system, username)
     if credential and credential.login_user:
         return credential.login_user
     return username if system.effectiveUserId == "${apiUserId}" else system.effectiveUserId
@@ -44,9 +69,9 @@ def open_transport(session: Session, system: SystemSpec, username: str, *, probi
         return LocalTransport(command_timeout=settings.ssh_command_timeout)
     from dlws_flow.transports.ssh import SSHTarget
 
-    credential = repo.get_credential(session, system.id, username) or repo.get_credential(session, system.id, system.owner or "")
+    credential = credential_for(session, system, username)
     if credential is None:
-        raise ConfigurationError(f"no credential for user {username} on system {system.id}")
+        raise missing_credential(system, username)
     if not system.hostKey:
         raise ConfigurationError(f"system {system.id} has no recorded host key; register it with hostKey or fetch it explicitly")
     _install_gate(settings)

@@ -7,8 +7,11 @@ The owner of a resource and admins hold every permission. Others hold what was g
 - jobs: READ (see it, its history and outputs), granted by sharing;
 - files: READ, MODIFY on a path of a system and everything below it (MODIFY implies READ).
 
-A caller without even READ gets "not found", so the existence of private resources does not leak; a
-caller who can see a resource but lacks the permission gets "permission denied".
+A caller without even READ gets "not found", with the very message a missing resource gets, so the
+existence of private resources does not leak; a caller who can see a resource but lacks the permission gets
+"permission denied". On a system a MODIFY grantee still may not set the owner's credential nor the fields
+that run as shell in every user's jobs (``services.systems.OWNER_FIELDS``); only the owner (or an admin)
+grants, shares, gives away, deletes or undeletes.
 """
 
 from __future__ import annotations
@@ -145,9 +148,10 @@ def grant_user(session: Session, principal: Principal, kind: str, resource_id: s
                permissions: Iterable[str]) -> list[str]:
     from dlws_flow.services.auth import user_exists
 
+    # Ownership first: whether a user exists is no business of a caller who may not grant anything here.
+    require_owner(principal, owner, f"only the owner of {kind} {resource_id} may change its permissions")
     if not user_exists(username):
         raise NotFoundError(f"user {username} not found")
-    require_owner(principal, owner, f"only the owner of {kind} {resource_id} may change its permissions")
     return grant(session, kind, resource_id, username, permissions, by=principal.username)
 
 

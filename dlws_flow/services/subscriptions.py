@@ -6,6 +6,10 @@ notification outbox in the event's own transaction (``dlws_flow.store.outbox``) 
 
 Only the job's owner (or an admin) may subscribe or delete subscriptions; whoever may read the job may
 list them.
+
+A WEBHOOK whose host is an address the deployment refuses (loopback, private, metadata, ...: see
+``dlws_flow.domain.address_policy``), or a name on ``DLWS_FETCH_DENY``, is refused here (400, "address not
+allowed"). A host name is not resolved here: the worker checks what it resolves to at every delivery.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from dlws_flow.domain.address_policy import AddressNotAllowedError, host_as_written, policy_from_lists
 from dlws_flow.errors import NotFoundError, ValidationError
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal
+from dlws_flow.settings import get_settings
 from dlws_flow.store import outbox
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
@@ -34,6 +40,7 @@ def validate(data: Any) -> dict[str, Any]:
 
     Raises:
         ValidationError: an unknown category or method, a bad address, no targets.
+        AddressNotAllowedError: a WEBHOOK to a refused address literal or a denied host name.
     """
     if not isinstance(data, dict):
         raise ValidationError("a subscription must be an object")
@@ -56,6 +63,7 @@ def validate(data: Any) -> dict[str, Any]:
             parts = urlsplit(address)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValidationError(f"a WEBHOOK deliveryAddress must be an http(s) URL; got {address!r}")
+            _check_webhook_host(address, parts.hostname)
         elif not EMAIL.fullmatch(address):
             raise ValidationError(f"an EMAIL deliveryAddress must be an email address; got {address!r}")
         checked.append({"deliveryMethod": method, "deliveryAddress": address})
@@ -70,6 +78,13 @@ def validate(data: Any) -> dict[str, Any]:
         raise ValidationError("description must be a string of at most 2048 characters")
     return {"description": description, "enabled": enabled, "category_filter": category, "targets": checked,
             "ttl_minutes": ttl}
+
+
+def _check_webhook_host(address: str, hostname: str) -> None:
+    settings = get_settings()
+    reason = policy_from_lists(settings.fetch_allow, settings.fetch_deny).literal_refusal(hostname)
+    if reason is not None:
+        raise AddressNotAllowedError(host_as_written(address), reason, subject=f"WEBHOOK deliveryAddress {address!r}")
 
 
 def to_dict(row: SubscriptionRow) -> dict[str, Any]:
@@ -113,7 +128,7 @@ def subscribe(principal: Principal, job_uuid: str, request: Any) -> dict[str, An
 
 def list_for_job(principal: Principal, job_uuid: str, limit: int = 100, skip: int = 0) -> list[dict[str, Any]]:
     with session_scope() as session:
-        _job(session, principal, job_uuid, owner_only=False)
+        _job(session, principal, job_uuid, owner_only=True)  # webhook URLs can hold secrets: the owner's alone
         limit = 10_000 if limit < 0 else max(1, min(limit, 10_000))
         return [to_dict(r) for r in outbox.list_subscriptions(session, job_uuid, limit=limit, skip=max(0, skip))]
 

@@ -1,11 +1,17 @@
 """Systems as their users see them: create, read, change, enable/disable, delete, credentials, permissions,
-sharing. Every call names the caller (``Principal``); rules are in ``services.permissions``."""
+sharing. Every call names the caller (``Principal``); rules are in ``services.permissions``.
+
+What a system's record lets run on its host is the owner's to decide: a MODIFY grantee may change the rest of
+the record, but not ``OWNER_FIELDS`` nor the owner's credential (each user stores their own login with the
+credential routes). A system's stored logins never outlive it: deleting it removes them, giving it away
+removes them and every grant, and its id stays its owner's while the deleted record remains.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dlws_flow.domain.records import Credential, SystemSpec
+from dlws_flow.domain.records import NOTES_ADDITIONS, Credential, SystemSpec
 from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
@@ -20,6 +26,17 @@ PATCHABLE = {"description", "host", "port", "effectiveUserId", "defaultAuthnMeth
              "batchSchedulerProfile", "schedulerProfiles", "jobEnvVariables", "jobMaxJobs", "jobMaxJobsPerUser",
              "jobRuntimes", "tags", "notes", "hostKey", "enableCmdPrefix", "jobCapabilities", "mpiCmd", "proxyHost",
              "proxyPort", "useProxy", "dtnSystemId", "isDtn", "importRefId", "allowChildren"}
+
+#: Fields only the owner (or an admin) may change, because their values run as shell in every user's jobs
+#: (scheduler profiles' ``setupLines`` and ``moduleLoads``, which profile is the default, Tapis' ``mpiCmd``
+#: and command prefix; the system's ``jobEnvVariables``, exported into every job's shell, where ``PATH``,
+#: ``BASH_ENV`` or ``LD_PRELOAD`` pick the programs it runs), or decide where and as whom the owner's
+#: credential logs in and how much of that login the Files API reaches.
+OWNER_FIELDS = ("schedulerProfiles", "batchSchedulerProfile", "jobEnvVariables", "mpiCmd", "enableCmdPrefix",
+                "host", "port", "hostKey", "effectiveUserId", "transport", "useProxy", "proxyHost", "proxyPort",
+                "rootDir")
+#: ``notes`` keys that become one of those fields when a later record leaves the field out (a PUT).
+OWNER_NOTES = tuple(key for key in NOTES_ADDITIONS if key in OWNER_FIELDS)
 
 
 def worker_queue(system: SystemSpec) -> str:
@@ -44,16 +61,20 @@ def public_view(row: SystemRow) -> dict[str, Any]:
 
 
 def create(principal: Principal, data: dict[str, Any], *, skip_credential_check: bool = True) -> dict[str, Any]:
+    """Register a system the caller owns.
+
+    A deleted system's id stays taken while its record remains: only its owner (or an admin) may create it
+    again, and everyone else hears what they would for a live one, nothing more (Tapis answers 409). The
+    re-created system starts with no credential and no grant (``repo.add_system``).
+    """
     spec = parse_system({**data, "owner": principal.username})
     _local_needs_admin(principal, spec)
     if spec.transport == "SSH" and not spec.hostKey:
         raise ValidationError(f"system {spec.id}: give hostKey, the host's public key line (ssh-keyscan prints it)")
     with session_scope() as session:
         existing = session.get(SystemRow, spec.id)
-        if existing is not None and not existing.deleted:
+        if existing is not None and not (existing.deleted and perms.owns(principal, existing.owner)):
             raise ConflictError(f"system {spec.id} already exists")
-        if existing is not None:
-            perms.revoke_all(session, "system", spec.id)  # a re-created id starts with no grants
         row = repo.add_system(session, spec, principal.username, principal.tenant, replace=True)
         return public_view(row)
 
@@ -82,13 +103,23 @@ def list_for(principal: Principal, *, include_disabled: bool = True, search: dic
 
 
 def update(principal: Principal, system_id: str, changes: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
-    """PATCH (``full=False``: only the given fields) or PUT (the whole record, same id)."""
-    if not full:
-        unknown = set(changes) - PATCHABLE
-        if unknown:
-            raise ValidationError(f"these fields cannot be changed by a patch: {', '.join(sorted(unknown))}")
+    """PATCH (``full=False``: only the given fields) or PUT (the whole record, same id).
+
+    Raises:
+        NotFoundError: the caller cannot see the system.
+        PermissionDeniedError: no MODIFY; or a grantee sets the owner's credential or an ``OWNER_FIELDS`` field.
+    """
     with session_scope() as session:
         row = _visible(session, principal, system_id, "MODIFY")
+        is_owner = perms.owns(principal, row.owner)
+        if not is_owner and changes.get("authnCredential") is not None:
+            raise PermissionDeniedError(
+                f"only the owner of system {system_id} (or an admin) may set its credential; store your own login "
+                f"with POST /v3/systems/credential/{system_id}/user/{principal.username}")
+        if not full:
+            unknown = set(changes) - PATCHABLE
+            if unknown:
+                raise ValidationError(f"these fields cannot be changed by a patch: {', '.join(sorted(unknown))}")
         if full and changes.get("id", system_id) != system_id:
             raise ValidationError("the id in the body differs from the one in the path")
         base = {} if full else dict(row.spec)
@@ -96,10 +127,25 @@ def update(principal: Principal, system_id: str, changes: dict[str, Any], *, ful
         credential = merged.pop("authnCredential", None)
         spec = parse_system(merged)
         _local_needs_admin(principal, spec)
+        if not is_owner:
+            _owner_fields_unchanged(principal, system_id, repo.system_spec(row), spec)
         repo.add_system(session, spec, row.owner, row.tenant, replace=True)
         if credential:
-            repo.set_credential(session, system_id, row.owner, Credential.model_validate(credential), spec.effectiveUserId)
+            repo.set_credential(session, system_id, row.owner, Credential.model_validate(credential), repo.static_login(spec))
         return public_view(repo.get_system(session, system_id))
+
+
+def _owner_fields_unchanged(principal: Principal, system_id: str, before: SystemSpec, after: SystemSpec) -> None:
+    """Refuse a grantee's change to any ``OWNER_FIELDS`` field, given directly or through ``notes``."""
+    old, new = before.public_dict(), after.public_dict()
+    changed = [name for name in OWNER_FIELDS if old.get(name) != new.get(name)]
+    old_notes, new_notes = old.get("notes") or {}, new.get("notes") or {}
+    changed += [f"notes.{key}" for key in OWNER_NOTES if old_notes.get(key) != new_notes.get(key)]
+    if changed:
+        raise PermissionDeniedError(
+            f"only the owner of system {system_id} (or an admin) may change {', '.join(changed)}: these run as shell "
+            f"in every user's jobs or decide where and as whom the owner's login is used; user "
+            f"{principal.username} holds MODIFY, which covers the other fields")
 
 
 def set_enabled(principal: Principal, system_id: str, enabled: bool) -> int:
@@ -117,6 +163,8 @@ def is_enabled(principal: Principal, system_id: str) -> bool:
 
 
 def set_deleted(principal: Principal, system_id: str, deleted: bool) -> int:
+    """Delete (soft: the id stays its owner's) or undelete. Deleting removes every user's stored credential:
+    an undeleted system needs its logins stored again. Grants stay, as Tapis keeps them for an undelete."""
     with session_scope() as session:
         row = session.get(SystemRow, system_id)
         if row is None or (row.deleted and not deleted and not perms.owns(principal, row.owner)):
@@ -126,19 +174,25 @@ def set_deleted(principal: Principal, system_id: str, deleted: bool) -> int:
             raise PermissionDeniedError(f"only the owner of system {system_id} may delete it")
         changed = int(row.deleted != deleted)
         row.deleted = deleted
+        if deleted:
+            repo.delete_credentials(session, system_id)
         return changed
 
 
 def change_owner(principal: Principal, system_id: str, new_owner: str) -> int:
-    if not user_exists(new_owner):
-        raise NotFoundError(f"user {new_owner} not found")
+    """Give the system away. Its stored credentials (the old owner's and everyone's) and every grant and share
+    on it go: the new owner stores their own login before a job can run, and shares it again."""
     with session_scope() as session:
         row = _visible(session, principal, system_id, "MODIFY")
         perms.require_owner(principal, row.owner, f"only the owner of system {system_id} may give it away")
-        changed = int(row.owner != new_owner)
+        if not user_exists(new_owner):
+            raise NotFoundError(f"user {new_owner} not found")
+        if row.owner == new_owner:
+            return 0
         row.owner = new_owner
         row.spec = {**row.spec, "owner": new_owner}
-        return changed
+        repo.forget_system_access(session, system_id)
+        return 1
 
 
 # --- credentials: write-only ----------------------------------------------------------------------
@@ -153,21 +207,15 @@ def set_credential(principal: Principal, system_id: str, username: str, credenti
     with session_scope() as session:
         row = _visible(session, principal, system_id)
         _may_manage_credential(principal, row, username)
-        spec = repo.system_spec(row)
-        login = None if spec.effectiveUserId == "${apiUserId}" else spec.effectiveUserId
+        login = repo.static_login(repo.system_spec(row))
         repo.set_credential(session, system_id, username, parsed, login if username == row.owner else None)
 
 
 def remove_credential(principal: Principal, system_id: str, username: str) -> int:
-    from dlws_flow.store.models import CredentialRow
-
     with session_scope() as session:
         row = _visible(session, principal, system_id)
         _may_manage_credential(principal, row, username)
-        existing = session.get(CredentialRow, (system_id, username))
-        if existing is not None:
-            session.delete(existing)
-        return int(existing is not None)
+        return repo.delete_credentials(session, system_id, username)
 
 
 def has_credential(principal: Principal, system_id: str, username: str) -> bool:
@@ -178,8 +226,11 @@ def has_credential(principal: Principal, system_id: str, username: str) -> bool:
 
 
 def _may_manage_credential(principal: Principal, row: SystemRow, username: str) -> None:
+    """The owner (or an admin) manages anyone's credential on the system; any other user only their own."""
     if not (perms.owns(principal, row.owner) or principal.username == username):
-        raise PermissionDeniedError(f"user {principal.username} may not manage {username}'s credential on {row.id}")
+        raise PermissionDeniedError(f"user {principal.username} may manage only their own credential on system "
+                                    f"{row.id} (POST /v3/systems/credential/{row.id}/user/{principal.username}), "
+                                    f"not {username}'s")
 
 
 # --- permissions and sharing ----------------------------------------------------------------------

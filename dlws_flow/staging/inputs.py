@@ -2,13 +2,19 @@
 already exist on the exec system (``file:///path`` or a bare absolute path).
 
 HTTP downloads run in the worker and are streamed to the exec host over SFTP, because an HPC login
-node often has no route to the internet while the service does.
+node often has no route to the internet while the service does. That also puts the worker's own network
+within a URL's reach, so downloads go through ``dlws_flow.staging.safe_http``: every address (and every
+redirect hop) is checked against the deployment's policy before it is connected to, and a refused one
+fails the job with "address not allowed". Network failures reach the user as a generic message (the
+details are in the worker log), so a job cannot be used to map which internal ports answer.
 """
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import shlex
+import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +22,13 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
+from dlws_flow.domain.address_policy import AddressNotAllowedError
 from dlws_flow.domain.paths import clean_relative
 from dlws_flow.errors import PermissionDeniedError, TransportError, ValidationError
+from dlws_flow.staging import safe_http
 from dlws_flow.transports.base import Transport
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 
@@ -57,17 +67,41 @@ def parse_source(url: str) -> InputSource:
     raise ValidationError(f"sourceUrl {url!r}: supported schemes are http, https, tapis and file")
 
 
+def network_failure(exc: httpx.HTTPError) -> str:
+    """What a user is told about a failed exchange with an allowed address: the kind of failure only."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return "TLS handshake failed"
+        cause = cause.__cause__ or cause.__context__
+    return "could not connect" if isinstance(exc, httpx.ConnectError) else "the connection failed"
+
+
 def fetch_http(url: str, target: str, exec_host: Transport, timeout: float = 60.0) -> None:
+    """Download ``url`` (redirects followed, every hop checked) to ``target`` on the exec host.
+
+    Raises:
+        AddressNotAllowedError: the host or a redirect's host is refused by the deployment's policy (permanent).
+        ValidationError: an HTTP error status, a bad redirect, too many redirects, a bad URL (permanent).
+        TransportError: the network failed (transient: retried, then the job blocks).
+    """
     tmp = posixpath.join(posixpath.dirname(target), f".dlws-{uuid.uuid4().hex}")
     try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=timeout) as response:
+        with safe_http.stream("GET", url, timeout=timeout, max_redirects=safe_http.MAX_REDIRECTS) as response:
             if response.status_code >= 400:
                 raise ValidationError(f"input {url} answered HTTP {response.status_code}")
             with exec_host.open_write(tmp) as handle:
                 for chunk in response.iter_bytes(CHUNK):
                     handle.write(chunk)
+    except AddressNotAllowedError as exc:
+        raise AddressNotAllowedError(exc.host, exc.reason, redirected=exc.redirected, subject=f"input {url}") from exc
+    except safe_http.RedirectError as exc:
+        raise ValidationError(f"input {url}: {exc}") from exc
     except httpx.HTTPError as exc:
-        raise TransportError(f"downloading input {url} failed: {exc}") from exc
+        log.warning("downloading input %s failed: %s: %s", url, type(exc).__name__, exc)  # the details: operators only
+        raise TransportError(f"downloading input {url} failed: {network_failure(exc)}") from exc
     exec_host.run(f"mv -f -- {shlex.quote(tmp)} {shlex.quote(target)}").check()
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,15 +20,31 @@ from dlws_flow.domain.records import AppSpec, Credential, SystemSpec
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus, advance
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.store import outbox
-from dlws_flow.store.models import AppRow, CredentialRow, JobEventRow, JobRow, SystemPollRow, SystemRow, utcnow
+from dlws_flow.store.models import (
+    AppRow,
+    CredentialRow,
+    GrantRow,
+    JobEventRow,
+    JobRow,
+    SystemPollRow,
+    SystemRow,
+    utcnow,
+)
 
 # --- systems -------------------------------------------------------------------------------------
 
 
 def add_system(session: Session, spec: SystemSpec, owner: str, tenant: str, *, replace: bool = False) -> SystemRow:
+    """Insert a system, replace a live one (``replace``), or bring a deleted id back as a new record.
+
+    A new or re-created id starts with no stored credential and no grant: whatever the id's earlier record
+    left behind (a deleted system's logins, its shares) never reaches its new owner or anyone else.
+    """
     row = session.get(SystemRow, spec.id)
     if row is not None and not row.deleted and not replace:
         raise ConflictError(f"system {spec.id} already exists")
+    if row is None or row.deleted:
+        forget_system_access(session, spec.id)
     data = spec.public_dict()
     data["owner"] = owner
     if row is None:
@@ -37,9 +53,14 @@ def add_system(session: Session, spec: SystemSpec, owner: str, tenant: str, *, r
     row.tenant, row.owner, row.host, row.port = tenant, owner, spec.host, spec.port
     row.enabled, row.deleted, row.host_key, row.spec = spec.enabled, False, spec.hostKey, data
     if spec.authnCredential is not None:
-        set_credential(session, spec.id, owner, spec.authnCredential, spec.effectiveUserId)
+        set_credential(session, spec.id, owner, spec.authnCredential, static_login(spec))
     session.flush()
     return row
+
+
+def static_login(spec: SystemSpec) -> str | None:
+    """The one login every user of the system shares, or None when each logs in as themselves (``${apiUserId}``)."""
+    return None if spec.effectiveUserId == "${apiUserId}" else spec.effectiveUserId
 
 
 def get_system(session: Session, system_id: str) -> SystemRow:
@@ -75,6 +96,21 @@ def set_credential(session: Session, system_id: str, username: str, credential: 
 
 def get_credential(session: Session, system_id: str, username: str) -> CredentialRow | None:
     return session.get(CredentialRow, (system_id, username))
+
+
+def delete_credentials(session: Session, system_id: str, username: str | None = None) -> int:
+    """Remove the stored logins of a system: ``username``'s, or every user's. Returns how many went."""
+    query = delete(CredentialRow).where(CredentialRow.system_id == system_id)
+    if username is not None:
+        query = query.where(CredentialRow.username == username)
+    return session.execute(query.execution_options(synchronize_session="fetch")).rowcount
+
+
+def forget_system_access(session: Session, system_id: str) -> None:
+    """Remove every stored login of a system and every grant on it (system and file permissions, shares)."""
+    delete_credentials(session, system_id)
+    session.execute(delete(GrantRow).where(GrantRow.kind.in_(("system", "file")), GrantRow.resource_id == system_id)
+                    .execution_options(synchronize_session="fetch"))
 
 
 # --- apps ----------------------------------------------------------------------------------------

@@ -250,10 +250,13 @@ def test_child_routes_refuse_missing_and_forged_family_tokens(client):
 # is sent as X-Tapis-Token and as Authorization: Bearer and must never name a user. On /child the callers'
 # access tokens are sent as familyToken (an access token, even an admin's, is no family token), alice's
 # column is her job's own family token, and the foreign token is used against alice's job (refused).
+# On the systems routes one more caller: mona, to whom alice granted MODIFY on her system; she may change
+# the record, not the owner's credential nor what runs as shell in every user's jobs (``GRANTEE_RULES``).
 
 ALICE, OTHER, READER, ADMIN, TARGET = "mx_alice", "mx_bob", "mx_rita", "mx_admin", "mx_tgt"  # TARGET: named in paths
-CALLERS = ("anonymous", "family", "other", "reader", "owner", "admin")
-CALLER_NAMES = {"other": OTHER, "reader": READER, "owner": ALICE, "admin": ADMIN}
+MODIFIER = "mx_mona"  # MODIFY on alice's systems
+CALLERS = ("anonymous", "family", "other", "reader", "modifier", "owner", "admin")
+CALLER_NAMES = {"other": OTHER, "reader": READER, "modifier": MODIFIER, "owner": ALICE, "admin": ADMIN}
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOKDFfyMMM5ORnm92TcBX9Etl7a52d6xv5p+3U6VJtT5"
 
 OK = "2xx"
@@ -282,6 +285,8 @@ class Row:
     #: None: alice's shared resources; a dict: a throwaway World(**fresh) per call (deletes, cancels, owner
     #: changes...), so that no call spoils a later one whatever the order.
     fresh: dict[str, Any] | None = None
+    #: mona, MODIFY on alice's system (None: not called; set on the systems routes).
+    modifier: Any = None
 
 
 def public(**kw) -> Row:
@@ -354,30 +359,31 @@ TABLE: dict[tuple[str, str], Row] = {
     # Systems (alice's; rita has READ + EXECUTE).
     ("GET", "/v3/systems"): anyone(params={"owner": ALICE}),
     ("POST", "/v3/systems"): anyone(json=system_def()),
-    ("GET", "/v3/systems/{systemId}"): reads(),
-    ("PATCH", "/v3/systems/{systemId}"): owner_only(json={"description": "patched"}),
-    ("PUT", "/v3/systems/{systemId}"): owner_only(json=system_def("{systemId}")),
-    ("GET", "/v3/systems/{systemId}/isEnabled"): reads(),
-    ("POST", "/v3/systems/{systemId}/enable"): owner_only(fresh={}),
-    ("POST", "/v3/systems/{systemId}/disable"): owner_only(fresh={}),
-    ("POST", "/v3/systems/{systemId}/delete"): owner_only(fresh={}),
+    ("GET", "/v3/systems/{systemId}"): reads(modifier=OK),
+    ("PATCH", "/v3/systems/{systemId}"): owner_only(json={"description": "patched"}, modifier=OK),
+    ("PUT", "/v3/systems/{systemId}"): owner_only(json=system_def("{systemId}"), modifier=OK),  # the same record
+    ("GET", "/v3/systems/{systemId}/isEnabled"): reads(modifier=OK),
+    ("POST", "/v3/systems/{systemId}/enable"): owner_only(fresh={}, modifier=OK),
+    ("POST", "/v3/systems/{systemId}/disable"): owner_only(fresh={}, modifier=OK),
+    ("POST", "/v3/systems/{systemId}/delete"): owner_only(fresh={}, modifier=403),
     # A deleted system is invisible to everyone but its owner (and admins), rita included.
-    ("POST", "/v3/systems/{systemId}/undelete"): Row(404, 404, fresh={"system_deleted": True}),
-    ("POST", "/v3/systems/{systemId}/changeOwner/{userName}"): owner_only(fresh={}),
+    ("POST", "/v3/systems/{systemId}/undelete"): Row(404, 404, fresh={"system_deleted": True}, modifier=404),
+    ("POST", "/v3/systems/{systemId}/changeOwner/{userName}"): owner_only(fresh={}, modifier=403),
     # Credentials: the owner manages anyone's, a user their own; rita asks about TARGET's.
-    ("POST", "/v3/systems/credential/{systemId}/user/{userName}"): owner_only(json={"password": "target-secret"}),
-    ("GET", "/v3/systems/credential/{systemId}/user/{userName}"): owner_only(),
-    ("DELETE", "/v3/systems/credential/{systemId}/user/{userName}"): owner_only(fresh={}),
+    ("POST", "/v3/systems/credential/{systemId}/user/{userName}"): owner_only(json={"password": "target-secret"},
+                                                                              modifier=403),
+    ("GET", "/v3/systems/credential/{systemId}/user/{userName}"): owner_only(modifier=403),
+    ("DELETE", "/v3/systems/credential/{systemId}/user/{userName}"): owner_only(fresh={}, modifier=403),
     # Permissions: callers see their own, the owner anyone's (rita asks about TARGET's); only the owner grants.
-    ("GET", "/v3/systems/perms/{systemId}/user/{userName}"): owner_only(),
-    ("POST", "/v3/systems/perms/{systemId}/user/{userName}"): owner_only(json=READ_PERMISSION),
-    ("POST", "/v3/systems/perms/{systemId}/user/{userName}/revoke"): owner_only(json=READ_PERMISSION),
-    ("DELETE", "/v3/systems/perms/{systemId}/user/{userName}/{permission}"): owner_only(),
-    ("GET", "/v3/systems/share/{systemId}"): reads(),
-    ("POST", "/v3/systems/share/{systemId}"): owner_only(json=TARGET_USERS),
-    ("POST", "/v3/systems/unshare/{systemId}"): owner_only(json=TARGET_USERS),
+    ("GET", "/v3/systems/perms/{systemId}/user/{userName}"): owner_only(modifier=403),
+    ("POST", "/v3/systems/perms/{systemId}/user/{userName}"): owner_only(json=READ_PERMISSION, modifier=403),
+    ("POST", "/v3/systems/perms/{systemId}/user/{userName}/revoke"): owner_only(json=READ_PERMISSION, modifier=403),
+    ("DELETE", "/v3/systems/perms/{systemId}/user/{userName}/{permission}"): owner_only(modifier=403),
+    ("GET", "/v3/systems/share/{systemId}"): reads(modifier=OK),
+    ("POST", "/v3/systems/share/{systemId}"): owner_only(json=TARGET_USERS, modifier=403),
+    ("POST", "/v3/systems/unshare/{systemId}"): owner_only(json=TARGET_USERS, modifier=403),
     # Public sharing is not offered: 400 to whoever can see the system.
-    ("POST", "/v3/systems/share_public/{systemId}"): Row(404, 400, owner=400, admin=400),
+    ("POST", "/v3/systems/share_public/{systemId}"): Row(404, 400, owner=400, admin=400, modifier=400),
 
     # Apps (alice's, on her system; rita has READ + EXECUTE).
     ("GET", "/v3/apps"): anyone(params={"owner": ALICE}),
@@ -431,12 +437,12 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/v3/jobs/{jobUuid}/unhide"): owner_only(fresh={}),
     ("GET", "/v3/jobs/{jobUuid}/resubmit_request"): reads(),
     ("POST", "/v3/jobs/{jobUuid}/resubmit"): reads(),  # a new job of the caller's (Tapis), rita may run the app
-    ("POST", "/v3/jobs/{jobUuid}/sendEvent"): reads(json={"eventData": "hello"}),
+    ("POST", "/v3/jobs/{jobUuid}/sendEvent"): owner_only(json={"eventData": "hello"}),  # events reach the owner's subscribers
     ("POST", "/v3/jobs/{jobUuid}/share"): owner_only(json={"grantee": TARGET}),
     ("GET", "/v3/jobs/{jobUuid}/share"): owner_only(),
     ("DELETE", "/v3/jobs/{jobUuid}/share/{user}"): owner_only(),
     ("POST", "/v3/jobs/subscribe/{jobUuid}"): owner_only(json=SUBSCRIPTION),
-    ("GET", "/v3/jobs/subscribe/{jobUuid}"): reads(),
+    ("GET", "/v3/jobs/subscribe/{jobUuid}"): owner_only(),  # webhook URLs are the owner's
     ("DELETE", "/v3/jobs/subscribe/{uuid}"): owner_only(fresh={}),
 
     # OpenPAI jobs: by (owner, name), not shared; an admin finds anyone's. alice and rita are members of the
@@ -478,6 +484,39 @@ BODY_RULES: list[tuple[str, str, Row]] = [
     # alice may change her own password, not make herself an admin (an admin may: not called, it would stick).
     ("PUT", "/api/v1/user", openpai_admin(admin=None, json={"username": ALICE, "password": password(ALICE),
                                                             "admin": True, "modify": True})),
+]
+
+#: What a system's owner keeps to themselves (and admins) even from a MODIFY grantee (mona): the owner's
+#: credential, whatever runs as shell in every user's jobs (scheduler profiles, the job environment), and
+#: where and as whom the owner's login is used (host, host key, rootDir). A grantee stores only their own
+#: login. And ids: a deleted system's or app's id stays its owner's; everyone else hears what a live one
+#: gets (409 for a system, as Tapis; 403 for an app version).
+SHELL_LINE = "touch ~/pwned"
+GRANTEE_RULES: list[tuple[str, str, Row]] = [
+    ("PUT", "/v3/systems/{systemId}", owner_only(modifier=403, fresh={},
+                                                 json={**system_def("{systemId}"), "authnCredential": {"password": "mona-pw"}})),
+    ("PATCH", "/v3/systems/{systemId}", owner_only(modifier=403, owner=400, admin=400,  # not patchable (Tapis)
+                                                   json={"authnCredential": {"password": "mona-pw"}})),
+    ("PATCH", "/v3/systems/{systemId}", owner_only(modifier=403, fresh={},
+                                                   json={"schedulerProfiles": [{"name": "p", "setupLines": [SHELL_LINE]}]})),
+    ("PATCH", "/v3/systems/{systemId}", owner_only(modifier=403, fresh={}, json={"batchSchedulerProfile": "p"})),
+    ("PATCH", "/v3/systems/{systemId}", owner_only(modifier=403, fresh={},
+                                                   json={"jobEnvVariables": [{"key": "LD_PRELOAD", "value": "/tmp/x.so"}]})),
+    ("PATCH", "/v3/systems/{systemId}", owner_only(modifier=403, fresh={}, json={"host": "198.51.100.7"})),
+    ("PATCH", "/v3/systems/{systemId}", owner_only(modifier=403, fresh={}, json={"rootDir": "/"})),
+    ("PATCH", "/v3/systems/{systemId}", owner_only(modifier=403, fresh={},
+                                                   json={"notes": {"hostKey": HOST_KEY, "schedulerProfiles": [
+                                                       {"name": "p", "setupLines": [SHELL_LINE]}]}})),
+    ("PUT", "/v3/systems/{systemId}", owner_only(modifier=403, fresh={}, json=system_def(
+        "{systemId}", schedulerProfiles=[{"name": "p", "setupLines": [SHELL_LINE]}]))),
+    # The per-user credential route: the owner's login is the owner's; anyone who may see the system stores their own.
+    ("POST", "/v3/systems/credential/{systemId}/user/" + ALICE, owner_only(modifier=403, json={"password": "mona-pw"})),
+    ("POST", "/v3/systems/credential/{systemId}/user/" + MODIFIER, owner_only(modifier=OK, json={"password": "mona-pw"})),
+    ("POST", "/v3/systems/credential/{systemId}/user/" + READER, Row(404, OK, modifier=403, json={"password": "rita-pw"})),
+    # Taken ids: a live system's and a deleted one's read the same to everyone but its owner (and admins).
+    ("POST", "/v3/systems", Row(409, 409, modifier=409, owner=409, admin=409, json=system_def("{systemId}"))),
+    ("POST", "/v3/systems", Row(409, 409, modifier=409, json=system_def("{systemId}"), fresh={"system_deleted": True})),
+    ("POST", "/v3/apps", Row(403, 403, json=app_def("{appId}", version="{new_id}"), fresh={"app_deleted": True})),
 ]
 
 
@@ -543,6 +582,7 @@ class World:
         alice, system_id = principal(ALICE), new_id()
         systems.create(alice, system_def(system_id))
         systems.share(alice, system_id, [READER])
+        systems.grant(alice, system_id, MODIFIER, ["MODIFY"])
         files.grant_permission(alice, system_id, "shared", READER, "READ")
         systems.set_credential(alice, system_id, TARGET, {"password": "target-secret"})
         if self.system_deleted:
@@ -636,7 +676,7 @@ def foreign_family_token() -> str:
 def matrix(client):
     from dlws_flow.services.auth import create_user
 
-    for name in (ALICE, OTHER, READER, ADMIN, TARGET):
+    for name in (ALICE, OTHER, READER, MODIFIER, ADMIN, TARGET):
         create_user(name, password(name), admin=name == ADMIN, replace=True)
     # What bob must never see in an answer that succeeds.
     return [SHARED.system, SHARED.app, SHARED.job, SHARED.pai_job, SHARED.subscription]
@@ -766,3 +806,56 @@ def test_a_patch_cannot_turn_a_system_local(client, matrix):
         assert repo.system_spec(repo.get_system(session, system_id)).transport == "SSH"
     shown = client.get(f"/v3/systems/{system_id}", headers={"X-Tapis-Token": access_token(ALICE)}).json()["result"]
     assert shown["transport"] == "SSH"
+
+
+@pytest.mark.parametrize("rule", GRANTEE_RULES, ids=lambda rule: f"{rule[0]} {rule[1]} {sorted(rule[2].json)}")
+def test_what_the_owner_keeps_from_grantees(client, matrix, rule):
+    method, path, row = rule
+    check(client, (method, path), row, matrix)
+
+
+class MissingWorld(World):
+    """Ids nobody has: what every route answers for a system or an app that does not exist."""
+
+    system = "mx-missing-system"
+    app = "mx-missing-app"
+
+
+def test_a_hidden_system_or_app_answers_exactly_as_a_missing_one(client, matrix):
+    """bob, who holds nothing of alice's, gets from every systems and apps route naming her system or app (live
+    or deleted) the status and the message a missing id gets, the id aside: nothing tells him it exists."""
+    bob = {"X-Tapis-Token": access_token(OTHER)}
+    hidden = (SHARED, World(system_deleted=True, app_deleted=True))
+    compared = 0
+    for (method, template), row in TABLE.items():
+        if not template.startswith(("/v3/systems/", "/v3/apps/")) or "healthcheck" in template:
+            continue
+        answers = []
+        for world in (MissingWorld(), *hidden):
+            resource_id = world.system if "{systemId}" in template else world.app
+            request = {"method": method, "url": template.format_map(world), "headers": bob}
+            if row.json is not None:
+                request["json"] = fill(row.json, world)
+            response = client.request(**request)
+            answers.append((response.status_code, response.json()["message"].replace(resource_id, "<id>")))
+        assert answers[0][0] == 404, (method, template, answers[0])
+        assert answers[1:] == [answers[0]] * len(hidden), (method, template, answers)
+        compared += 1
+    assert compared > 35
+
+
+def test_a_taken_id_is_refused_without_naming_its_owner(client, matrix):
+    from sqlalchemy import select
+
+    from dlws_flow.store.db import session_scope
+    from dlws_flow.store.models import AppRow, SystemRow
+
+    bob = {"X-Tapis-Token": access_token(OTHER)}
+    for world in (SHARED, World(system_deleted=True, app_deleted=True)):
+        response = client.post("/v3/systems", json=system_def(world.system), headers=bob)
+        assert (response.status_code, response.json()["message"]) == (409, f"system {world.system} already exists")
+        response = client.post("/v3/apps", json=app_def(world.app, version="2"), headers=bob)
+        assert response.status_code == 403 and ALICE not in response.text, response.text
+    with session_scope() as session:  # nothing of bob's was written
+        assert session.get(SystemRow, world.system).owner == ALICE
+        assert set(session.scalars(select(AppRow.owner).where(AppRow.id == world.app))) == {ALICE}

@@ -103,7 +103,8 @@ def fault_dir(tmp_path_factory) -> Path:
 #: a recovery probe every second for two minutes, lost stages found after 30 s of no progress, and a
 #: connection to a host with a connection limit closed after 3 s unused.
 WORKER_ENV = {"DLWS_RECOVERY_INTERVAL": "1", "DLWS_RECOVERY_POLICY": "120x1", "DLWS_RECONCILE_INTERVAL": "3",
-              "DLWS_RECONCILE_STALL_SECONDS": "30", "DLWS_RECONCILE_POLL_SECONDS": "20", "DLWS_SSH_IDLE_SECONDS": "3"}
+              "DLWS_RECONCILE_STALL_SECONDS": "30", "DLWS_RECONCILE_POLL_SECONDS": "20", "DLWS_SSH_IDLE_SECONDS": "3",
+              "DLWS_FETCH_ALLOW": "127.0.0.1"}
 
 
 #: How the suite starts the deployment (``make test`` runs each way once):

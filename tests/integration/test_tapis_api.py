@@ -119,7 +119,7 @@ def test_python_client_over_http(api_server, owner, tapis_system, tapis_app):
         assert tapis_system in [s["id"] for s in client.list_systems()]
 
 
-def test_resubmit_hide_and_user_events(owner, tapis_system, tapis_app):
+def test_resubmit_hide_and_user_events(owner, tapis_system, tapis_app, host_shell):
     import json
 
     job = owner.jobs.submitJob(name="to-resubmit", appId=tapis_app, appVersion="0.1", execSystemId=tapis_system,
@@ -135,5 +135,16 @@ def test_resubmit_hide_and_user_events(owner, tapis_system, tapis_app):
     owner.jobs.unhideJob(jobUuid=job.uuid)
     assert job.uuid in [j.uuid for j in owner.jobs.getJobList()]
 
-    owner.jobs.sendEvent(jobUuid=job.uuid, eventData="checkpoint written")
-    assert "checkpoint written" in [e.description for e in owner.jobs.getJobHistory(jobUuid=job.uuid)]
+    # User events go to a job that has not ended (Tapis: an ended job takes no more events).
+    release = f"/home/hpcuser/release-events-{uuid.uuid4().hex[:8]}"
+    running = owner.jobs.submitJob(name="with-events", appId=tapis_app, appVersion="0.1", execSystemId=tapis_system,
+                                   parameterSet=script_args(f"while [ ! -e {release} ]; do sleep 0.2; done"))
+    owner.jobs.sendEvent(jobUuid=running.uuid, eventData="checkpoint written")
+    assert "checkpoint written" in [e.description for e in owner.jobs.getJobHistory(jobUuid=running.uuid)]
+    host_shell(f"touch {release}")
+    assert wait_finished(owner, running.uuid) == "FINISHED"
+    from tapipy.errors import BadRequestError
+
+    with pytest.raises(BadRequestError, match="has ended"):
+        owner.jobs.sendEvent(jobUuid=job.uuid, eventData="too late")
+    host_shell(f"rm -f {release}")
