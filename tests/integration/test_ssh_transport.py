@@ -127,3 +127,15 @@ def test_a_host_that_stops_answering_fails_commands_and_sftp_in_bounded_time(hos
     assert transport.run("echo thawed").check().stdout == "thawed\n"
     assert transport.exists("/home/hpcuser")
     pool.close_all()
+
+
+def test_put_bytes_never_leaves_a_readable_partial_file(transport, host_shell):
+    """The partial file lives in a directory only the login may enter (0700) until it has its mode; nothing
+    of it is left behind, and the file arrives with the mode asked for."""
+    base = f"/home/hpcuser/put-{uuid.uuid4().hex[:8]}"
+    transport.makedirs(base)
+    transport.put_bytes(b"FAMILY_TOKEN='s3cr3t'\n", f"{base}/tapisjob.env", mode=0o600)
+    assert host_shell(f"stat -c %a {base}/tapisjob.env").strip() == "600"
+    assert host_shell(f"ls -A {base}").split() == ["tapisjob.env"]
+    transport.put_bytes(b"#!/bin/sh\n", f"{base}/tapisjob.sh", mode=0o700)
+    assert host_shell(f"stat -c %a {base}/tapisjob.sh").strip() == "700"
