@@ -99,6 +99,10 @@ def test_a_grant_on_a_folder_allows_archiving_there_and_outputs_are_only_the_job
     done = _wait(mallory, job.uuid)
     assert done.status == "FINISHED", done.lastMessage
     assert host_shell(f"cat {ALICE_ROOT}/shared/out/result.txt") == "mine\n"
+    # Archived to another system: the launch files arrive with their own modes, the env file without secrets.
+    assert host_shell(f"stat -c %a {ALICE_ROOT}/shared/out/tapisjob.env").strip() == "600"
+    archived_env = host_shell(f"cat {ALICE_ROOT}/shared/out/tapisjob.env")
+    assert "_tapisJobUUID" in archived_env and "FAMILY_TOKEN" not in archived_env
     headers = {"X-Tapis-Token": mallory.access_token.access_token}
     listing = requests.get(f"{api_server}/v3/jobs/{job.uuid}/output/list/", headers=headers, timeout=30)
     listed = {entry["path"] for entry in listing.json()["result"]}
