@@ -18,8 +18,9 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Header
 
+from api.dependencies import Dispatcher
 from api.envelope import EnvelopeRoute, register_error_format
 from dlws_flow.errors import DlwsFlowError
 from dlws_flow.services import families
@@ -31,13 +32,6 @@ register_error_format("/child", lambda status, message, exc: {"error": message})
 router = APIRouter(tags=["DLWS child API"], route_class=EnvelopeRoute)
 
 
-def get_dispatcher():
-    from workers.dispatch import CeleryDispatcher
-
-    return CeleryDispatcher()
-
-
-Dispatcher = Annotated[Any, Depends(get_dispatcher)]
 HeaderToken = Annotated[str | None, Header(alias="X-Family-Token", include_in_schema=False)]
 
 _TOKEN_IN_QUERY = re.compile(r"(?i)(familyToken=)[^&\s\"]*")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
+from api.dependencies import Dispatcher
 from api.envelope import EnvelopeRoute
 from api.openpai.errors import OpenPaiError
 from api.security import User
@@ -23,12 +24,6 @@ from dlws_flow.errors import (
 from dlws_flow.services import openpai
 
 router = APIRouter(prefix="/api/v1", tags=["openpai"], route_class=EnvelopeRoute)
-
-
-def dispatcher():
-    from workers.dispatch import CeleryDispatcher
-
-    return CeleryDispatcher()
 
 
 def _job_not_found(name: str) -> OpenPaiError:
@@ -50,9 +45,9 @@ def list_jobs(user: User, username: Annotated[str | None, Query()] = None) -> li
 
 
 @router.post("/jobs", status_code=201, summary="Submit a job config")
-def submit_job(user: User, config: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+def submit_job(user: User, dispatcher: Dispatcher, config: Annotated[dict[str, Any], Body()]) -> JSONResponse:
     try:
-        name = openpai.submit(user, config, dispatcher())
+        name = openpai.submit(user, config, dispatcher)
     except openpai.DuplicateJobError as exc:
         raise OpenPaiError(400, "JobUpdateError", "job update error") from exc
     except NotFoundError as exc:
@@ -102,9 +97,9 @@ class ExecutionType(BaseModel):
 
 
 @router.put("/jobs/{jobName}/executionType", summary="START or STOP a job")
-def execution_type(user: User, jobName: str, body: Annotated[ExecutionType, Body()]) -> dict[str, str]:
+def execution_type(user: User, dispatcher: Dispatcher, jobName: str, body: Annotated[ExecutionType, Body()]) -> dict[str, str]:
     try:
-        openpai.execute(user, jobName, body.value, dispatcher())
+        openpai.execute(user, jobName, body.value, dispatcher)
     except NotFoundError as exc:
         raise _job_not_found(jobName) from exc
     except PermissionDeniedError as exc:

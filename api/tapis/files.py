@@ -8,18 +8,17 @@ relative to the system's rootDir; tapipy sends ``path="/a/b"`` as ``.../{systemI
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, UploadFile
+from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from api.dependencies import Gateway
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
 from dlws_flow.services import files as file_service
-from dlws_flow.services.files import FileGateway
 
 router = APIRouter(prefix="/v3/files", tags=["files"], route_class=EnvelopeRoute)
 
@@ -33,19 +32,6 @@ class CreatePermissionRequest(BaseModel):
     permission: str
 
 
-@functools.cache
-def _celery_gateway() -> FileGateway:
-    from workers.file_gateway import CeleryFileGateway
-
-    return CeleryFileGateway()
-
-
-def file_gateway() -> FileGateway:
-    """The gateway routes use (a dependency, so tests may override it)."""
-    return _celery_gateway()
-
-
-Gateway = Annotated[FileGateway, Depends(file_gateway)]
 
 
 @router.get("/healthcheck", summary="Health check (no token needed)")

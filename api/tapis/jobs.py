@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
 
+from api.dependencies import Dispatcher, Gateway
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
 from dlws_flow.errors import ValidationError
@@ -20,18 +21,6 @@ router = APIRouter(prefix="/v3/jobs", tags=["jobs"], route_class=EnvelopeRoute)
 PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty"}
 LIST_FIELDS = ("uuid", "name", "owner", "appId", "created", "status", "condition", "remoteStarted", "ended", "tenant",
                "execSystemId", "archiveSystemId", "appVersion", "lastUpdated")
-
-
-def file_gateway():
-    from workers.file_gateway import CeleryFileGateway
-
-    return CeleryFileGateway()
-
-
-def dispatcher():
-    from workers.dispatch import CeleryDispatcher
-
-    return CeleryDispatcher()
 
 
 class ShareRequest(BaseModel):
@@ -67,8 +56,8 @@ def healthcheck() -> dict[str, Any]:
 
 
 @router.post("/submit", summary="Submit a job", status_code=200)
-def submit_job(user: User, body: Annotated[dict[str, Any], Body(description="A Tapis ReqSubmitJob")]) -> dict[str, Any]:
-    job = job_service.submit(body, dispatcher(), principal=user)
+def submit_job(user: User, dispatcher: Dispatcher, body: Annotated[dict[str, Any], Body(description="A Tapis ReqSubmitJob")]) -> dict[str, Any]:
+    job = job_service.submit(body, dispatcher, principal=user)
     return ok(job, f"Job {job['uuid']} submitted")
 
 
@@ -105,20 +94,20 @@ def get_job(user: User, jobUuid: str) -> dict[str, Any]:
 
 
 @router.get("/{jobUuid}/output/list/{outputPath:path}", summary="List a job's outputs under a path")
-def get_job_output_list(user: User, jobUuid: str, outputPath: str = "", limit: int = 1000, skip: int = 0) -> dict[str, Any]:
+def get_job_output_list(user: User, gateway: Gateway, jobUuid: str, outputPath: str = "", limit: int = 1000, skip: int = 0) -> dict[str, Any]:
     job_service.get_for(user, jobUuid)  # READ on the job (owner, admin, or shared)
-    entries = outputs.list_outputs(jobUuid, outputPath, gateway=file_gateway())
+    entries = outputs.list_outputs(jobUuid, outputPath, gateway=gateway)
     return ok(entries[skip:skip + limit] if limit >= 0 else entries[skip:], "Job outputs listed")
 
 
 @router.get("/{jobUuid}/output/download/{outputPath:path}", summary="Download a job output file, or a folder as zip/tar.gz",
             response_class=Response, responses={200: {"content": {"application/octet-stream": {}, "application/zip": {}}}})
-def get_job_output_download(user: User, jobUuid: str, outputPath: str = "", compress: bool = False,
+def get_job_output_download(user: User, gateway: Gateway, jobUuid: str, outputPath: str = "", compress: bool = False,
                             format: str = "zip", allowIfRunning: bool = False) -> Response:
     job_service.get_for(user, jobUuid)
     if format not in ("zip", "tar", "tar.gz"):
         raise ValidationError("format must be zip or tar")
-    download = outputs.download(jobUuid, outputPath, archive_format=format, gateway=file_gateway())
+    download = outputs.download(jobUuid, outputPath, archive_format=format, gateway=gateway)
     return Response(download.content, media_type=download.media_type,
                     headers={"Content-Disposition": f'attachment; filename="{download.filename}"'})
 
@@ -136,24 +125,24 @@ def get_job_history(user: User, jobUuid: str, limit: int = Query(100, ge=-1), sk
 
 
 @router.post("/{jobUuid}/cancel", summary="Cancel a job")
-def cancel_job(user: User, jobUuid: str) -> dict[str, Any]:
-    job_service.cancel_for(user, jobUuid, dispatcher())
+def cancel_job(user: User, dispatcher: Dispatcher, jobUuid: str) -> dict[str, Any]:
+    job_service.cancel_for(user, jobUuid, dispatcher)
     return ok({"message": f"Job {jobUuid} cancelled"}, "Job cancelled")
 
 
 @router.post("/{jobUuid}/pause", summary="Pause a job at its next stage boundary (dlws-flow addition)",
              description="Not in Tapis. A job waiting in a batch queue is held there (`scontrol hold`); any other "
                          "job stops before its next stage and shows PAUSED. Pausing a paused job changes nothing.")
-def pause_job(user: User, jobUuid: str) -> dict[str, Any]:
-    job = job_service.pause_for(user, jobUuid, dispatcher())
+def pause_job(user: User, dispatcher: Dispatcher, jobUuid: str) -> dict[str, Any]:
+    job = job_service.pause_for(user, jobUuid, dispatcher)
     return ok({"message": f"Job {jobUuid} pause requested", "status": job["status"]}, "Job pause requested")
 
 
 @router.post("/{jobUuid}/resume", summary="Resume a paused job (dlws-flow addition)",
              description="Not in Tapis. Continues a PAUSED job from the stage it stopped before (releasing a held "
                           "batch job), or withdraws a pause the job has not reached yet.")
-def resume_job(user: User, jobUuid: str) -> dict[str, Any]:
-    job = job_service.resume_for(user, jobUuid, dispatcher())
+def resume_job(user: User, dispatcher: Dispatcher, jobUuid: str) -> dict[str, Any]:
+    job = job_service.resume_for(user, jobUuid, dispatcher)
     return ok({"message": f"Job {jobUuid} resume requested", "status": job["status"]}, "Job resume requested")
 
 
@@ -175,8 +164,8 @@ def get_resubmit_request_json(user: User, jobUuid: str) -> dict[str, Any]:
 
 
 @router.post("/{jobUuid}/resubmit", summary="Submit the job's original request again")
-def resubmit_job(user: User, jobUuid: str) -> dict[str, Any]:
-    job = job_service.resubmit(user, jobUuid, dispatcher())
+def resubmit_job(user: User, dispatcher: Dispatcher, jobUuid: str) -> dict[str, Any]:
+    job = job_service.resubmit(user, jobUuid, dispatcher)
     return ok(job, f"Job {job['uuid']} submitted")
 
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dlws_flow.errors import (AuthenticationFailedError, DlwsFlowError, HostKeyMismatchError, RemoteCommandError,
+from dlws_flow.errors import (AuthenticationFailedError, HostKeyMismatchError, RemoteCommandError,
                               SystemBlockedError, TransportError, ValidationError)
 
 
@@ -110,7 +110,3 @@ class RecoveryPolicy:
 def expiry_message(condition: Condition, system_id: str, attempts: int, policy: RecoveryPolicy, last_error: str) -> str:
     return (f"blocked on {system_id} ({condition.value}) and still failing after {attempts} recovery probes "
             f"over {policy.total_seconds:g} s (recovery policy {policy.describe()} expired): {last_error}")[:4000]
-
-
-def is_transient(error: BaseException) -> bool:
-    return isinstance(error, DlwsFlowError) and classify(error) is not None

@@ -30,7 +30,6 @@ from dlws_flow.errors import ValidationError
 DEFAULT_EXEC_DIR = "${JobWorkingDir}/jobs/${JobUUID}"
 DEFAULT_OUTPUT_DIR = "${JobWorkingDir}/jobs/${JobUUID}/output"
 DEFAULT_ARCHIVE_DIR = "/jobs/${JobUUID}/archive"
-DIR_FIELDS = ("execSystemExecDir", "execSystemInputDir", "execSystemOutputDir", "archiveSystemDir")
 #: What one ``#SBATCH`` word may hold (the Slurm adapter checks it again when it writes the script): checked
 #: at submission, so a word Slurm's script header cannot carry is a 400 rather than a job that fails while staging.
 SBATCH_WORD = re.compile(r"[^\s'\"\\\x00-\x1f]+")

@@ -105,7 +105,3 @@ def lifecycle_position(status: JobStatus | str) -> int:
     if status is JobStatus.RUNNING:
         status = JobStatus.QUEUED
     return LIFECYCLE.index(status) if status in LIFECYCLE else -1
-
-
-def is_terminal(status: JobStatus | str) -> bool:
-    return JobStatus(status) in TERMINAL_STATES

@@ -269,9 +269,3 @@ def share_info(principal: Principal, system_id: str) -> dict[str, Any]:
     with session_scope() as session:
         _visible(session, principal, system_id)
         return {"isPublic": False, "isPublicAuthn": False, "userList": perms.shared_users(session, "system", system_id)}
-
-
-def exec_spec(principal: Principal, system_id: str) -> SystemSpec:
-    """For submission: the system, if the caller may run jobs on it (EXECUTE)."""
-    with session_scope() as session:
-        return repo.system_spec(_visible(session, principal, system_id, "EXECUTE"))

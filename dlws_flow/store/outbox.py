@@ -189,8 +189,3 @@ def mark_failed_attempt(session: Session, notification_id: int, error: str, retr
         values["next_attempt"] = retry_at
     session.execute(update(NotificationRow).where(NotificationRow.id == notification_id).values(**values)
                     .execution_options(synchronize_session=False))
-
-
-def earliest_pending(session: Session) -> datetime | None:
-    value = session.scalar(select(func.min(NotificationRow.next_attempt)).where(NotificationRow.status == PENDING))
-    return value

@@ -78,12 +78,6 @@ def list_systems(session: Session) -> Sequence[SystemRow]:
     return session.scalars(select(SystemRow).where(SystemRow.deleted.is_(False)).order_by(SystemRow.id)).all()
 
 
-def set_host_key(session: Session, system_id: str, host_key: str) -> None:
-    row = get_system(session, system_id)
-    row.host_key = host_key
-    row.spec = {**row.spec, "hostKey": host_key}
-
-
 def set_credential(session: Session, system_id: str, username: str, credential: Credential, login_user: str | None) -> None:
     if not (credential.privateKey or credential.password):
         raise ValidationError("a credential needs a privateKey or a password")

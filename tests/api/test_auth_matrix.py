@@ -59,19 +59,13 @@ DISPATCHER = GATEWAY = FakeHost()
 
 @pytest.fixture(scope="module")
 def client():
-    import api.families
-    import api.openpai.jobs
-    import api.tapis.files
-    import api.tapis.jobs
     from api.app import create_app
+    from api.dependencies import get_dispatcher, get_file_gateway
 
     app = create_app()
-    app.dependency_overrides[api.families.get_dispatcher] = lambda: DISPATCHER
-    app.dependency_overrides[api.tapis.files.file_gateway] = lambda: GATEWAY
-    with pytest.MonkeyPatch.context() as patch, TestClient(app) as test_client:
-        for module in (api.tapis.jobs, api.openpai.jobs):
-            patch.setattr(module, "dispatcher", lambda: DISPATCHER)
-        patch.setattr(api.tapis.jobs, "file_gateway", lambda: GATEWAY)
+    app.dependency_overrides[get_dispatcher] = lambda: DISPATCHER
+    app.dependency_overrides[get_file_gateway] = lambda: GATEWAY
+    with TestClient(app) as test_client:
         yield test_client
 
 

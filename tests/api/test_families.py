@@ -33,11 +33,11 @@ def dispatcher() -> RecordingDispatcher:
 
 @pytest.fixture(scope="module")
 def client(dispatcher):
-    import api.families
     from api.app import create_app
+    from api.dependencies import get_dispatcher
 
     app = create_app()
-    app.dependency_overrides[api.families.get_dispatcher] = lambda: dispatcher
+    app.dependency_overrides[get_dispatcher] = lambda: dispatcher
     with TestClient(app) as test_client:
         yield test_client
 

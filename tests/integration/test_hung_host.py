@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import (ROOT, WORKER_ENV, _start, script_args, status_history, stop_process, wait_for,
+from tests.integration.conftest import (WORKER_ENV, _start, script_args, status_history, stop_process, wait_for,
                                         wait_status)
 
 pytestmark = [pytest.mark.ssh]
