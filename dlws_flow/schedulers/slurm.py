@@ -48,6 +48,37 @@ SLURM_STATES: dict[str, RemoteState] = {
 }
 
 
+#: What one poll asks ``squeue`` for, in order (``-o``, joined by ``|``): the fields are declared once, here,
+#: and both the command and the parser use them. ``squeue -t all`` reports ended jobs for ``MinJobAge`` s.
+SQUEUE_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("job_id", "%i", "the numeric job id"),
+    ("state", "%T", "the long state name (PENDING, RUNNING, COMPLETED, TIMEOUT, ...)"),
+    ("node", "%N", "the node list: empty while PENDING"),
+    ("reason", "%r", "why it waits or ended (BeginTime, NonZeroExitCode, TimeLimit); the word 'None' if nothing"),
+)
+#: What ``sacct`` (accounting) or ``sacct -c`` (the jobcomp record, when accounting is disabled) is asked for,
+#: for jobs ``squeue`` no longer knows.
+SACCT_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("job_id", "JobID", "the numeric job id (-X: the allocation, not its steps)"),
+    ("state", "State", "the state name, possibly with words after it ('CANCELLED by 1000')"),
+    ("exit_code", "ExitCode", "'code:signal' of the batch script (not the app: tapisjob.exitcode has that)"),
+    ("node", "NodeList", "the node list"),
+)
+#: Prefixes of the status command's output lines: which source a line comes from.
+FROM_SQUEUE, FROM_SACCT, FROM_EXIT_FILE = "Q", "A", "X"
+
+
+def _format(fields: tuple[tuple[str, str, str], ...], separator: str) -> str:
+    return separator.join(code for _, code, _ in fields)
+
+
+def _record(fields: tuple[tuple[str, str, str], ...], values: list[str]) -> dict[str, str] | None:
+    """One output line's values by field name; None for a line that does not have them all."""
+    if len(values) < len(fields):
+        return None
+    return {name: value.strip() for (name, _, _), value in zip(fields, values)}
+
+
 def split_profile(options: list[str]) -> tuple[str | None, list[str]]:
     """Take ``--tapis-profile NAME`` (Tapis' own option, never passed to Slurm) out of the option words."""
     profile, rest, words = None, [], iter(options)
@@ -121,16 +152,16 @@ class SlurmScheduler(Scheduler):
     def build_status_command(self, jobs: list[RemoteJob]) -> str:
         ids = ",".join(j.remote_id for j in jobs if j.remote_id.isdigit())
         specs = " ".join(shlex.quote(f"{j.remote_id}:{j.exec_dir}") for j in jobs)
-        fields = "JobID,State,ExitCode,NodeList"
+        fields = _format(SACCT_FIELDS, ",")
         return (
-            f"q=$(squeue -h -a -t all -j {ids} -o '%i|%T|%N|%r' 2>/dev/null); "
-            "printf '%s\\n' \"$q\" | sed -n 's/^\\([0-9]\\)/Q|\\1/p'; "
+            f"q=$(squeue -h -a -t all -j {ids} -o '{_format(SQUEUE_FIELDS, '|')}' 2>/dev/null); "
+            f"printf '%s\\n' \"$q\" | sed -n 's/^\\([0-9]\\)/{FROM_SQUEUE}|\\1/p'; "
             f"miss=''; for i in $(echo {ids} | tr , ' '); do printf '%s\\n' \"$q\" | grep -q \"^$i|\" || miss=\"$miss,$i\"; done; "
             "miss=${miss#,}; "
             f"if [ -n \"$miss\" ]; then (sacct -X -n -P -j \"$miss\" -o {fields} 2>/dev/null || "
-            f"sacct -c -n -P -j \"$miss\" -o {fields} 2>/dev/null) | sed -n 's/^\\([0-9]\\)/A|\\1/p'; fi; "
+            f"sacct -c -n -P -j \"$miss\" -o {fields} 2>/dev/null) | sed -n 's/^\\([0-9]\\)/{FROM_SACCT}|\\1/p'; fi; "
             f"for s in {specs}; do i=${{s%%:*}}; d=${{s#*:}}; "
-            f"[ -f \"$d/{EXIT_CODE_FILE}\" ] && echo \"X|$i|$(cat \"$d/{EXIT_CODE_FILE}\")\"; done; true"
+            f"[ -f \"$d/{EXIT_CODE_FILE}\" ] && echo \"{FROM_EXIT_FILE}|$i|$(cat \"$d/{EXIT_CODE_FILE}\")\"; done; true"
         )
 
     def parse_status_output(self, stdout: str, jobs: list[RemoteJob]) -> dict[str, RemoteStatus]:
@@ -138,16 +169,18 @@ class SlurmScheduler(Scheduler):
         file_codes: dict[str, int] = {}  # the app's own exit code, from tapisjob.exitcode
         sacct_codes: dict[str, int] = {}  # the batch script's, from sacct: when the file is missing
         for line in stdout.splitlines():
-            parts = line.split("|")
-            if parts[0] == "Q" and len(parts) >= 4:
-                states[parts[1]] = (parts[2].split()[0], parts[3] or None, parts[4] if len(parts) > 4 else None)
-            elif parts[0] == "A" and len(parts) >= 5 and parts[1] not in states:
-                code = parts[3].split(":")[0]
-                states[parts[1]] = (parts[2].split()[0], parts[4] or None, None)
+            source, _, rest = line.partition("|")
+            values = rest.split("|")
+            if source == FROM_SQUEUE and (row := _record(SQUEUE_FIELDS, values)) and row["state"]:
+                states[row["job_id"]] = (row["state"].split()[0], row["node"] or None, row["reason"] or None)
+            elif source == FROM_SACCT and (row := _record(SACCT_FIELDS, values)) and row["state"] \
+                    and row["job_id"] not in states:
+                states[row["job_id"]] = (row["state"].split()[0], row["node"] or None, None)
+                code = row["exit_code"].split(":")[0]
                 if code.lstrip("-").isdigit():
-                    sacct_codes.setdefault(parts[1], int(code))
-            elif parts[0] == "X" and len(parts) >= 3 and parts[2].strip().lstrip("-").isdigit():
-                file_codes[parts[1]] = int(parts[2].strip())
+                    sacct_codes.setdefault(row["job_id"], int(code))
+            elif source == FROM_EXIT_FILE and len(values) >= 2 and values[1].strip().lstrip("-").isdigit():
+                file_codes[values[0]] = int(values[1].strip())
         statuses: dict[str, RemoteStatus] = {}
         for job in jobs:
             if job.remote_id not in states:
