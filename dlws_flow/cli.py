@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dlws_flow.errors import DlwsFlowError, NotFoundError, ValidationError
+from dlws_flow.settings import get_settings
 
 app = typer.Typer(help="Run containerized apps on VMs and Slurm clusters, Tapis-style.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -112,8 +113,6 @@ def up_worker_command(concurrency: int, pool: str = "threads") -> list[str]:
 
     The beat's schedule file lives in the data directory, not in whatever directory ``up`` was run from.
     """
-    from dlws_flow.settings import get_settings
-
     schedule = get_settings().ensure_data_dir() / "celerybeat-schedule"
     return _celery("worker", "-B", "-s", str(schedule), "-l", "info", "--pool", pool, "-c", str(concurrency))
 
@@ -138,7 +137,6 @@ def up(
     """Run the API, a worker and beat in the foreground on the configured (or embedded) backends.
 
     Ctrl-C or SIGTERM stops all three: running stages get DLWS_WORKER_STOP_GRACE seconds to finish."""
-    from dlws_flow.settings import get_settings
     from dlws_flow.store.db import migrate
 
     if pool not in ("threads", "prefork"):
@@ -419,7 +417,6 @@ def demo(timeout: float = 180.0) -> None:
     """Register this machine and a small app, run one job through every state, print its output."""
     from dlws_flow import client
     from dlws_flow.demo import demo_records
-    from dlws_flow.settings import get_settings
 
     settings = get_settings()
     console.rule("dlws-flow demo")

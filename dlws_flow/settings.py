@@ -15,6 +15,8 @@ import platformdirs
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dlws_flow.domain.address_policy import AddressPolicy
+
 
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("dlws-flow", appauthor=False))
@@ -102,8 +104,6 @@ class Settings(BaseSettings):
 
     def model_post_init(self, __context: object) -> None:
         # A bad list entry stops the process at start, not the first job that fetches a URL.
-        from dlws_flow.domain.address_policy import AddressPolicy
-
         AddressPolicy.parse(self.fetch_allow, self.fetch_deny)
 
     def resolved_database_url(self) -> str:
