@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 
 test:
 	$(PYTHON) -m pip install -q -e '.[test]'
+	$(PYTHON) -c "import sys; from importlinter.cli import lint_imports_command; sys.argv = ['lint-imports']; lint_imports_command()"
 	bash scripts/services-up.sh
 	bash scripts/testhosts/up.sh $(TESTHOSTS)
 	status=0; \

@@ -26,9 +26,11 @@ from sqlalchemy import and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dlws_flow.domain.recovery import (TAPIS_CONDITION, WAITING_CONDITIONS, Condition, RecoveryPolicy,
-                                       expiry_message)
+from dlws_flow.domain.recovery import TAPIS_CONDITION, WAITING_CONDITIONS, Condition, RecoveryPolicy, expiry_message
 from dlws_flow.domain.states import SUSPENDED_STATES, TERMINAL_STATES, JobStatus
+from dlws_flow.engine import limits
+from dlws_flow.engine.hooks import job_ended
+from dlws_flow.engine.hosts import login_for
 from dlws_flow.errors import DlwsFlowError, NotFoundError
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
@@ -54,13 +56,6 @@ def policy_for(session: Session, system_id: str) -> RecoveryPolicy:
     except NotFoundError:
         text = None
     return RecoveryPolicy.parse(text or get_settings().recovery_policy)
-
-
-def open_condition(session: Session, system_id: str, login: str) -> RecoveryRow | None:
-    """A fault condition (not a job-limit wait) open for (system, login), if any."""
-    return session.scalars(select(RecoveryRow).where(
-        RecoveryRow.system_id == system_id, RecoveryRow.login_user == login,
-        RecoveryRow.condition.not_in([c.value for c in WAITING_CONDITIONS])).limit(1)).first()
 
 
 def block_in_session(session: Session, job: JobRow, stage: str, condition: Condition, system_id: str, login: str,
@@ -106,7 +101,6 @@ def _join_condition(session: Session, system_id: str, login: str, condition: Con
 def block(job_uuid: str, stage: str, condition: Condition, error: BaseException | str,
           system_id: str | None = None) -> bool:
     """Block the job (in its own transaction) on ``condition`` of ``system_id`` (default: its exec system)."""
-    from dlws_flow.services.hosts import login_for
 
     with session_scope() as session:
         job = repo.get_job(session, job_uuid)
@@ -231,7 +225,6 @@ def _probe_failed(key: tuple[str, str, str], error: str) -> None:
                 expired.append(job.uuid)
         session.delete(row)
     log.error("recovery: %s (%s) policy expired; %d jobs failed", key[0], key[2], len(expired))
-    from dlws_flow.stages import job_ended
 
     for job_uuid in expired:
         job_ended(job_uuid)
@@ -239,8 +232,6 @@ def _probe_failed(key: tuple[str, str, str], error: str) -> None:
 
 def _admit_waiting(key: tuple[str, str, str]) -> list[Resume]:
     """Send the oldest jobs waiting for a job slot back to submit, as many as there are free slots."""
-    from dlws_flow.services import limits
-
     resumes = []
     with session_scope() as session:
         row = session.get(RecoveryRow, key)

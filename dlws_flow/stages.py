@@ -29,11 +29,17 @@ from dlws_flow.domain.environment import job_environment, render_env_file, witho
 from dlws_flow.domain.paths import host_path, join, root_relative
 from dlws_flow.domain.polling import next_check_delay
 from dlws_flow.domain.records import ArgSpec, SystemSpec
+from dlws_flow.domain.recovery import Condition
 from dlws_flow.domain.states import REMOTE_STATES, TERMINAL_STATES, JobStatus, lifecycle_position
+from dlws_flow.engine import limits
+from dlws_flow.engine.families import environment as family_environment
+from dlws_flow.engine.hooks import job_ended
+from dlws_flow.engine.hosts import login_for, open_transport
 from dlws_flow.errors import ValidationError
+from dlws_flow.recovery import block_in_session
 from dlws_flow.runtimes import LaunchRequest, runtime_for
 from dlws_flow.schedulers import RemoteJob, RemoteState, RemoteStatus, Scheduler, ScriptRequest, scheduler_for
-from dlws_flow.services.hosts import login_for, open_transport
+from dlws_flow.schedulers.slurm import split_profile
 from dlws_flow.settings import get_settings
 from dlws_flow.staging import archive as archiving
 from dlws_flow.staging.inputs import parse_source, stage_input
@@ -123,17 +129,6 @@ def end_job(uuid: str, final: JobStatus, message: str, attempts: int) -> tuple[b
             job_ended(uuid)  # after the commit
             return True, job
     return False, job
-
-
-def job_ended(uuid: str) -> None:
-    """After a job reached a terminal state: its virtual cluster may admit waiting jobs now. Never fails
-    the caller (the job has ended either way); a missed admission happens at the VC's next job end."""
-    from dlws_flow.services import quotas
-
-    try:
-        quotas.on_job_end(uuid)
-    except Exception:
-        log.exception("job %s: admitting waiting jobs of its virtual cluster failed", uuid)
 
 
 def fail_job(uuid: str, message: str) -> bool:
@@ -264,8 +259,6 @@ def _script_request(job: JobRow, system: SystemSpec) -> ScriptRequest:
 
 def profile_setup_lines(system: SystemSpec, options: list[str]) -> list[str]:
     """The setup lines of the scheduler profile the job asks for (``--tapis-profile``) or the system's default."""
-    from dlws_flow.schedulers.slurm import split_profile
-
     name = split_profile(options)[0] or system.batchSchedulerProfile
     if not name:
         return []
@@ -283,9 +276,7 @@ def profile_setup_lines(system: SystemSpec, options: list[str]) -> list[str]:
 
 def service_environment(session: Session, job: JobRow) -> dict[str, str]:
     """Variables of ours (not Tapis') that every job receives: ``DLWS_REST_API`` and ``FAMILY_TOKEN``."""
-    from dlws_flow.services import families
-
-    return families.environment(session, job)
+    return family_environment(session, job)
 
 
 def stage_job(uuid: str) -> Outcome:
@@ -308,10 +299,6 @@ def stage_job(uuid: str) -> Outcome:
 
 def _over_job_limit(session: Session, job: JobRow) -> bool:
     """Block the job on JOB_LIMIT (in this transaction) when its system or queue has no free slot."""
-    from dlws_flow.domain.recovery import Condition
-    from dlws_flow.recovery import block_in_session
-    from dlws_flow.services import limits
-
     system = repo.system_spec(repo.get_system(session, job.exec_system_id))
     if not limits.has_limits(system):
         return False
@@ -608,8 +595,6 @@ def resume_paused(uuid: str) -> str | None:
 
 def probe_system(system_id: str, username: str, condition: str) -> None:
     """One probe of a blocked (system, login): raises a ``DlwsFlowError`` while the fault holds."""
-    from dlws_flow.domain.recovery import Condition
-
     with session_scope() as session:
         system = repo.system_spec(repo.get_system(session, system_id))
         transport = open_transport(session, system, username, probing=True)

@@ -9,29 +9,30 @@ from __future__ import annotations
 
 from celery import chain
 
-from workers import notification_wakeup, tasks  # noqa: F401  (notification_wakeup: enqueue delivery after commits)
+from dlws_flow.services.systems import worker_queue
+from dlws_flow.store import repositories as repo
+from dlws_flow.store.db import session_scope
+from workers import notification_wakeup  # noqa: F401  (enqueues notification delivery after commits)
+from workers.app import app
 
-#: The chain, in lifecycle order. A job can be (re)started at any link (recovery, resume).
-STAGE_TASKS = (tasks.process_inputs, tasks.stage_inputs, tasks.stage_job, tasks.submit, tasks.monitor, tasks.archive)
+#: The chain's stages, in lifecycle order (task ``dlws.<stage>``, workers/tasks.py). A job can be (re)started
+#: at any link (recovery, resume). Tasks are sent by name, so this module needs no task objects (and the
+#: tasks, which re-enqueue chains on resume, import it without a cycle).
+STAGES = ("process_inputs", "stage_inputs", "stage_job", "submit", "monitor", "archive")
 
 
 def queue_of(job_uuid: str) -> str:
     """The worker queue of the job's exec system."""
-    from dlws_flow.services.systems import worker_queue
-    from dlws_flow.store import repositories as repo
-    from dlws_flow.store.db import session_scope
-
     with session_scope() as session:
         job = repo.get_job(session, job_uuid)
         return worker_queue(repo.system_spec(repo.get_system(session, job.exec_system_id)))
 
 
 def job_chain(job_uuid: str, from_stage: str = "process_inputs", queue: str | None = None):
-    names = [t.name.removeprefix("dlws.") for t in STAGE_TASKS]
-    start = names.index(from_stage)
-    first, *rest = STAGE_TASKS[start:]
+    first, *rest = STAGES[STAGES.index(from_stage):]
     queue = queue or queue_of(job_uuid)
-    return chain(first.si(job_uuid).set(queue=queue), *(t.s().set(queue=queue) for t in rest))
+    return chain(app.signature(f"dlws.{first}", args=(job_uuid,), immutable=True, queue=queue),
+                 *(app.signature(f"dlws.{stage}", queue=queue) for stage in rest))
 
 
 class CeleryDispatcher:
@@ -44,10 +45,10 @@ class CeleryDispatcher:
         job_chain(job_uuid, stage).apply_async()
 
     def cancel(self, job_uuid: str) -> None:
-        tasks.cancel.apply_async((job_uuid,), queue=queue_of(job_uuid))
+        app.send_task("dlws.cancel", args=(job_uuid,), queue=queue_of(job_uuid))
 
     def pause(self, job_uuid: str) -> None:
-        tasks.pause.apply_async((job_uuid,), queue=queue_of(job_uuid))
+        app.send_task("dlws.pause", args=(job_uuid,), queue=queue_of(job_uuid))
 
     def resume_paused(self, job_uuid: str) -> None:
-        tasks.resume.apply_async((job_uuid,), queue=queue_of(job_uuid))
+        app.send_task("dlws.resume", args=(job_uuid,), queue=queue_of(job_uuid))

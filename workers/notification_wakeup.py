@@ -8,12 +8,12 @@ imports it still records notifications; they are delivered at the next wake-up.
 from __future__ import annotations
 
 from dlws_flow.store import outbox
+from workers.app import app
 
 
 def wake() -> None:
-    from workers.notification_tasks import deliver_notifications
-
-    deliver_notifications.apply_async()
+    # By name: the delivery task imports this module (to register the wake-up in workers too).
+    app.send_task("dlws.deliver_notifications")
 
 
 outbox.set_wakeup(wake)

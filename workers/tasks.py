@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import random
-
 from contextlib import contextmanager
 
 from celery import Task
@@ -24,9 +23,11 @@ from dlws_flow import recovery, stages
 from dlws_flow.domain.recovery import classify
 from dlws_flow.errors import (ConnectionLimitError, DlwsFlowError, HostKeyMismatchError, StageTimeoutError,
                               SystemBlockedError, TransportError)
+from dlws_flow.services import quotas  # noqa: F401  (registers virtual-cluster admission as a job-end hook)
 from dlws_flow.settings import get_settings
 from dlws_flow.transports.deadline import stage_deadline
 from workers.app import app
+from workers.dispatch import job_chain
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +166,6 @@ def pause(self: Task, job_uuid: str) -> bool:
 @app.task(name="dlws.resume", bind=True, acks_late=True, max_retries=None)
 def resume(self: Task, job_uuid: str) -> str | None:
     """Release a paused job and re-enqueue the stage it stopped before."""
-    from workers.dispatch import job_chain
-
     try:
         with _time_limited("resume"):
             stage = stages.resume_paused(job_uuid)

@@ -23,7 +23,7 @@ from typing import Any
 
 from dlws_flow.domain.paths import clean_relative
 from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
-from dlws_flow.services.hosts import open_transport
+from dlws_flow.engine.hosts import open_transport
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 from dlws_flow.transports import Transport

@@ -13,12 +13,16 @@ from pydantic import ValidationError as PydanticValidationError
 from dlws_flow.domain.records import JobRequest
 from dlws_flow.domain.resolve import resolve_job
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
+from dlws_flow.engine.families import attach as attach_family
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.runtimes import runtime_for
-from dlws_flow.services.catalog import pydantic_message
 from dlws_flow.services import permissions as perms
-from dlws_flow.services import families, subscriptions
+from dlws_flow.services import (
+    quotas,  # noqa: F401  (registers virtual-cluster admission as a job-end hook)
+    subscriptions,
+)
 from dlws_flow.services.auth import Principal
+from dlws_flow.services.catalog import pydantic_message
 from dlws_flow.services.systems import worker_queue
 from dlws_flow.settings import get_settings
 from dlws_flow.staging.inputs import parse_source
@@ -112,7 +116,7 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
             last_updated=created, remote_checks_success=0, remote_checks_failed=0, blocked_count=0,
         )
         repo.insert_job(session, row)
-        families.attach(session, row)  # a new family's token, or the parent's
+        attach_family(session, row)  # a new family's token, or the parent's
         subscriptions.add_for_new_job(session, row, request.subscriptions)  # same transaction as the job
         result = job_to_dict(row)
         queue = worker_queue(exec_system)

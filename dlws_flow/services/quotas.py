@@ -27,6 +27,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
+from dlws_flow.engine import hooks
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.services.auth import Principal
 from dlws_flow.store import repositories as repo
@@ -320,8 +321,9 @@ def _fits(session: Session, vc: VirtualClusterRow, total: Resources, used: Resou
     return (everyone + request).percent_of(total) <= 100 + 1e-9
 
 
+@hooks.on_job_end
 def on_job_end(job_uuid: str) -> None:
-    """Called after a job reached a terminal state: its VC (if any) may admit waiting jobs now."""
+    """After a job reached a terminal state (an engine hook): its VC (if any) may admit waiting jobs now."""
     with session_scope() as session:
         entry = session.get(VcJobRow, job_uuid)
         vc_name = entry.vc_name if entry is not None else None

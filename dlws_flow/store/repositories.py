@@ -17,19 +17,12 @@ from sqlalchemy.orm import Session
 
 from dlws_flow import secrets
 from dlws_flow.domain.records import AppSpec, Credential, SystemSpec
+from dlws_flow.domain.recovery import WAITING_CONDITIONS
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus, advance
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.store import outbox
-from dlws_flow.store.models import (
-    AppRow,
-    CredentialRow,
-    GrantRow,
-    JobEventRow,
-    JobRow,
-    SystemPollRow,
-    SystemRow,
-    utcnow,
-)
+from dlws_flow.store.models import (AppRow, CredentialRow, GrantRow, JobEventRow, JobRow, RecoveryRow, SystemPollRow,
+                                    SystemRow, utcnow)
 
 # --- systems -------------------------------------------------------------------------------------
 
@@ -276,3 +269,10 @@ def when(value: datetime | None) -> str | None:
 def poll_count(session: Session, system_id: str, login_user: str) -> int:
     row = session.get(SystemPollRow, (system_id, login_user))
     return row.poll_count if row else 0
+
+
+def open_condition(session: Session, system_id: str, login: str) -> RecoveryRow | None:
+    """A fault condition (not a job-limit wait) open for (system, login), if any."""
+    return session.scalars(select(RecoveryRow).where(
+        RecoveryRow.system_id == system_id, RecoveryRow.login_user == login,
+        RecoveryRow.condition.not_in([c.value for c in WAITING_CONDITIONS])).limit(1)).first()

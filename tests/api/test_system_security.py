@@ -1,6 +1,6 @@
 """The rules that keep a system's logins its owner's, through the API on the real database (no hosts):
 what deleting, re-creating and giving a system away do to its stored credentials and grants, which stored
-login a user's work is given (``services.hosts``), and the record fields only the owner may change."""
+login a user's work is given (``engine.hosts``), and the record fields only the owner may change."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def grants(kind: str, resource_id: str) -> list[tuple[str, str]]:
 def credential_used(system_id: str, username: str) -> str | None:
     """The password of the stored login ``username``'s work on the system would use."""
     from dlws_flow import secrets
-    from dlws_flow.services.hosts import credential_for
+    from dlws_flow.engine.hosts import credential_for
     from dlws_flow.store import repositories as repo
     from dlws_flow.store.db import session_scope
 
@@ -149,7 +149,7 @@ def test_giving_a_system_away_removes_its_logins_and_grants(client):
 
 def test_a_job_without_a_usable_login_fails_naming_the_user_and_the_system(client):
     from dlws_flow.errors import ConfigurationError
-    from dlws_flow.services.hosts import open_transport
+    from dlws_flow.engine.hosts import open_transport
     from dlws_flow.store import repositories as repo
     from dlws_flow.store.db import session_scope
 

@@ -58,9 +58,7 @@ def open_transport(session: Session, system: SystemSpec, username: str, *, probi
     settings = get_settings()
     login = login_for(session, system, username)
     if not probing:
-        from dlws_flow.recovery import open_condition
-
-        condition = open_condition(session, system.id, login)
+        condition = repo.open_condition(session, system.id, login)
         if condition is not None:
             raise SystemBlockedError(system.id, condition.condition,
                                      f"{system.id} is blocked ({condition.condition}) since "

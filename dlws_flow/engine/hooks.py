@@ -1,0 +1,30 @@
+"""What other parts do when a job ends, registered here so the engine calls them without importing them.
+
+``services.quotas`` registers virtual-cluster admission (waiting jobs of the ended job's VC may start).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+_on_job_end: list[Callable[[str], None]] = []
+
+
+def on_job_end(callback: Callable[[str], None]) -> Callable[[str], None]:
+    """Call ``callback(job_uuid)`` after every job that reaches a terminal state (usable as a decorator)."""
+    if callback not in _on_job_end:
+        _on_job_end.append(callback)
+    return callback
+
+
+def job_ended(uuid: str) -> None:
+    """After a job reached a terminal state (and its transaction committed). Never fails the caller: the
+    job has ended either way, and what a hook missed it does at the next job end."""
+    for callback in list(_on_job_end):
+        try:
+            callback(uuid)
+        except Exception:
+            log.exception("job %s: the job-end hook %s failed", uuid, getattr(callback, "__qualname__", callback))
