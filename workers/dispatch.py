@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from celery import chain
 
+from dlws_flow.engine import hooks
+from dlws_flow.services import quotas
 from dlws_flow.services.systems import worker_queue
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
@@ -52,3 +54,12 @@ class CeleryDispatcher:
 
     def resume_paused(self, job_uuid: str) -> None:
         app.send_task("dlws.resume", args=(job_uuid,), queue=queue_of(job_uuid))
+
+
+def _admit_waiting_jobs_of_its_vc(job_uuid: str) -> None:
+    quotas.on_job_end(job_uuid, CeleryDispatcher())
+
+
+# Every process that can end a job dispatches through this module first (workers through workers.tasks, the
+# API and the client for their dispatcher), so each of them admits a virtual cluster's waiting jobs.
+hooks.on_job_end(_admit_waiting_jobs_of_its_vc)

@@ -23,7 +23,6 @@ from dlws_flow import recovery, stages
 from dlws_flow.domain.recovery import classify
 from dlws_flow.errors import (ConnectionLimitError, DlwsFlowError, HostKeyMismatchError, StageTimeoutError,
                               SystemBlockedError, TransportError)
-from dlws_flow.services import quotas  # noqa: F401  (registers virtual-cluster admission as a job-end hook)
 from dlws_flow.settings import get_settings
 from dlws_flow.transports.deadline import stage_deadline
 from workers.app import app

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.dependencies import Dispatcher
 from api.envelope import EnvelopeRoute
 from api.openpai.errors import OpenPaiError
 from api.openpai.users import Admin
@@ -45,7 +46,7 @@ class VcUpdate(BaseModel):
 
 
 @router.put("/virtual-clusters/{vcName}", summary="Create or update a virtual cluster (admin only; ours)")
-def put_vc(admin: Admin, vcName: str, body: Annotated[VcUpdate, Body()]) -> JSONResponse:
+def put_vc(admin: Admin, dispatcher: Dispatcher, vcName: str, body: Annotated[VcUpdate, Body()]) -> JSONResponse:
     capacity = body.capacity if body.capacity is not None else body.vcCapacity
     maximum = body.maxCapacity if body.maxCapacity is not None else body.vcMaxCapacity
     if capacity is None:
@@ -55,7 +56,7 @@ def put_vc(admin: Admin, vcName: str, body: Annotated[VcUpdate, Body()]) -> JSON
             raise OpenPaiError(400, "UpdateVcFailed", "capacity is required for a new virtual cluster") from exc
     try:
         created = quotas.put_vc(vcName, capacity=capacity, max_capacity=maximum, systems=body.systems,
-                                description=body.description)
+                                description=body.description, dispatcher=dispatcher)
     except (ValidationError, NotFoundError) as exc:
         raise OpenPaiError(400, "UpdateVcFailed", str(exc)) from exc
     return JSONResponse({"message": f"update virtual cluster {vcName} successfully"}, status_code=201 if created else 200)

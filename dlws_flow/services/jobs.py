@@ -17,10 +17,7 @@ from dlws_flow.engine.families import attach as attach_family
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.runtimes import runtime_for
 from dlws_flow.services import permissions as perms
-from dlws_flow.services import (
-    quotas,  # noqa: F401  (registers virtual-cluster admission as a job-end hook)
-    subscriptions,
-)
+from dlws_flow.services import subscriptions
 from dlws_flow.services.auth import Principal
 from dlws_flow.services.catalog import pydantic_message
 from dlws_flow.services.systems import worker_queue

@@ -17,7 +17,6 @@ maxMemoryMB), anything else counts zero (and accepts no VC job).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
-from dlws_flow.engine import hooks
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.services.auth import Principal
 from dlws_flow.store import repositories as repo
@@ -39,9 +37,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_VC = "default"
 VC_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-#: Who starts admitted jobs when the caller gives no dispatcher (a job ending in a worker or in the API).
-#: A name, resolved on use, so that services never import ``workers`` (the same registry idea as schedulers).
-DISPATCHER = "workers.dispatch:CeleryDispatcher"
 _ENDED = [s.value for s in TERMINAL_STATES]
 
 
@@ -107,8 +102,11 @@ def _check_vc(capacity: Any, max_capacity: Any, systems: Any) -> tuple[float, fl
 
 
 def put_vc(name: str, *, capacity: Any, max_capacity: Any = None, systems: Any = None,
-           description: str | None = None) -> bool:
-    """Create or update a VC (admin; the route checks). Returns True when it was created."""
+           description: str | None = None, dispatcher=None) -> bool:
+    """Create or update a VC (admin; the route checks). Returns True when it was created.
+
+    With a ``dispatcher``, waiting jobs a larger share lets in start at once; without one, at the next job
+    end or reconciler run."""
     if not isinstance(name, str) or not VC_NAME.match(name):
         raise ValidationError("a virtual cluster name is 1-64 letters, digits or underscores")
     with session_scope() as session:
@@ -124,7 +122,8 @@ def put_vc(name: str, *, capacity: Any, max_capacity: Any = None, systems: Any =
         row.capacity, row.max_capacity, row.systems = capacity, max_capacity, systems
         if description is not None:
             row.description = description
-    admit(name)  # a larger share may let waiting jobs in
+    if dispatcher is not None:
+        admit(name, dispatcher)  # a larger share may let waiting jobs in
     return created
 
 
@@ -269,13 +268,8 @@ def hold(session: Session, job_uuid: str, vc_name: str, system_id: str, request:
                          memory_mb=request.memory_mb, gpu=request.gpu, admitted=False, created=utcnow()))
 
 
-def default_dispatcher():
-    module, _, name = DISPATCHER.partition(":")
-    return getattr(importlib.import_module(module), name)()
-
-
-def admit(vc_name: str, dispatcher=None) -> list[str]:
-    """Start the pending jobs of ``vc_name`` that now fit, oldest first. Returns their UUIDs."""
+def admit(vc_name: str, dispatcher) -> list[str]:
+    """Start (with ``dispatcher``) the pending jobs of ``vc_name`` that now fit, oldest first. Returns their UUIDs."""
     admitted: list[str] = []
     with session_scope() as session:
         # Lock first (row lock / SQLite write lock): usage read below cannot change under us.
@@ -302,7 +296,6 @@ def admit(vc_name: str, dispatcher=None) -> list[str]:
                 used = used + request
                 admitted.append(entry.job_uuid)
     if admitted:
-        dispatcher = dispatcher or default_dispatcher()
         for job_uuid in admitted:
             log.info("virtual cluster %s: admitting job %s", vc_name, job_uuid)
             dispatcher.start(job_uuid)
@@ -321,11 +314,11 @@ def _fits(session: Session, vc: VirtualClusterRow, total: Resources, used: Resou
     return (everyone + request).percent_of(total) <= 100 + 1e-9
 
 
-@hooks.on_job_end
-def on_job_end(job_uuid: str) -> None:
-    """After a job reached a terminal state (an engine hook): its VC (if any) may admit waiting jobs now."""
+def on_job_end(job_uuid: str, dispatcher) -> None:
+    """After a job reached a terminal state (a job-end hook, registered by ``workers.dispatch``, which owns
+    the dispatcher): its VC (if any) may admit waiting jobs now."""
     with session_scope() as session:
         entry = session.get(VcJobRow, job_uuid)
         vc_name = entry.vc_name if entry is not None else None
     if vc_name is not None:
-        admit(vc_name)
+        admit(vc_name, dispatcher)
