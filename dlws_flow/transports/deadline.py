@@ -74,14 +74,6 @@ class Watchdog:
         with self._lock:
             self._watched.pop(token, None)
 
-    @contextmanager
-    def guard(self, seconds: float, on_expiry: Callable[[], None]) -> Iterator[None]:
-        token = self.watch(seconds, on_expiry)
-        try:
-            yield
-        finally:
-            self.unwatch(token)
-
     def _run(self) -> None:
         while True:
             with self._lock:

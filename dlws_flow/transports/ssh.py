@@ -115,7 +115,7 @@ class SSHTransport(Transport):
             conn = self._conn()
             with _Watch(self.pool, conn, timeout) as watch:
                 try:
-                    channel = watch.channel = conn.open_exec_channel(timeout)
+                    channel = watch.channel = conn.open_channel(timeout)
                 except TransportError as exc:
                     raise self._named(exc) from exc
                 except CONNECTION_FAULTS as exc:  # nothing was sent: a fresh connection may try once more
@@ -147,9 +147,9 @@ class SSHTransport(Transport):
             return CommandResult(command, code, out.decode(errors="replace"), err.decode(errors="replace"))
         raise AssertionError("unreachable")
 
-    def _sftp(self, action: Callable[[paramiko.SFTPClient], T], what: str, timeout: float | None = None) -> T:
+    def _sftp(self, action: Callable[[paramiko.SFTPClient], T], what: str) -> T:
         """Run an idempotent SFTP ``action`` on a session of this thread's own."""
-        timeout = capped(timeout or self.command_timeout)
+        timeout = capped(self.command_timeout)
         for attempt in (1, 2):
             conn = self._conn()
             with _Watch(self.pool, conn, timeout) as watch:
@@ -194,7 +194,7 @@ class SSHTransport(Transport):
                 sftp.chmod(tmp, mode)
                 sftp.posix_rename(tmp, path)
             finally:
-                _remove_quietly(sftp, tmp, private)
+                _remove_leftovers(sftp, tmp, private)
 
         self._sftp(action, f"a write of {path}")
 
@@ -281,15 +281,16 @@ class SSHTransport(Transport):
         return attr is not None and stat.S_ISDIR(attr.st_mode or 0)
 
 
-def _remove_quietly(sftp: paramiko.SFTPClient, *paths: str) -> None:
-    """Remove what is left of a write (files, then their directory); on a session that failed, nothing."""
-    for path in paths:
+def _remove_leftovers(sftp: paramiko.SFTPClient, file: str, folder: str) -> None:
+    """Remove what is left of a write (the file unless renamed away, then its folder); on a failed session,
+    nothing: the write's own error is the one to report."""
+    for remove, path in ((sftp.remove, file), (sftp.rmdir, folder)):
         if sftp.get_channel().closed:
             return
         try:
-            (sftp.rmdir if path == paths[-1] else sftp.remove)(path)
+            remove(path)
         except (OSError, EOFError, paramiko.SSHException):
-            pass  # renamed away already, or the session failed: the write's own error is the one to report
+            pass
 
 
 def _read_all(receive: Callable[[int], bytes]) -> bytes:
@@ -328,30 +329,28 @@ class _SessionFile:
             raise TransportError(f"SFTP transfer on {self._conn.target.host} failed: {exc}") from exc
 
     def close(self) -> None:
-        if self._sftp is None:
-            return
-        try:
-            if self._healthy:
-                self._guarded(self._handle.close)
-        finally:
-            self._conn.checkin_sftp(self._sftp, self._healthy)
-            self._sftp = None
+        self._finish(None)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        if exc_info[0] is not None:
-            self._healthy = self._healthy and isinstance(exc_info[1], FILE_ANSWERS)
-            try:
-                self._handle.close()
-            except Exception:  # the transfer already failed; its error is the one to report
-                self._healthy = False
-            finally:
-                self._conn.checkin_sftp(self._sftp, self._healthy)
-                self._sftp = None
+    def __exit__(self, _type, error, _traceback) -> None:
+        self._finish(error)
+
+    def _finish(self, error: BaseException | None) -> None:
+        """Close the file and give the session back: kept if it answered (a file answer counts), else closed."""
+        if self._sftp is None:
             return
-        self.close()
+        self._healthy = self._healthy and (error is None or isinstance(error, FILE_ANSWERS))
+        try:
+            if self._healthy:
+                self._guarded(self._handle.close)
+        except (TransportError, OSError):
+            if error is None:
+                raise  # after a failed transfer, that failure is the one to report
+        finally:
+            self._conn.checkin_sftp(self._sftp, self._healthy)
+            self._sftp = None
 
 
 def _sftp_makedirs(sftp: paramiko.SFTPClient, path: str) -> bool:

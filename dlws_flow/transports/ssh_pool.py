@@ -170,8 +170,8 @@ class Connection:
         except ValueError:  # released by a close racing a kill: the budget is already whole
             pass
 
-    def open_exec_channel(self, timeout: float) -> paramiko.Channel:
-        """A session channel for one command; ``close_channel`` gives its place back."""
+    def open_channel(self, timeout: float) -> paramiko.Channel:
+        """A session channel (for a command, or under an SFTP session); ``close_channel`` gives its place back."""
         self._take_channel(timeout)
         try:
             channel = self.client.get_transport().open_session(timeout=timeout)
@@ -190,14 +190,12 @@ class Connection:
         with self._lock:
             sftp = self._idle_sftp.pop() if self._idle_sftp else None
         if sftp is None:
-            self._take_channel(timeout)
+            channel = self.open_channel(timeout)
             try:
-                channel = self.client.get_transport().open_session(timeout=timeout)
-                channel.settimeout(timeout)
                 channel.invoke_subsystem("sftp")
                 sftp = paramiko.SFTPClient(channel)
             except BaseException:
-                self._give_back_channel()
+                self.close_channel(channel)
                 raise
         sftp.get_channel().settimeout(timeout)
         return sftp
