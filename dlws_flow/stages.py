@@ -478,18 +478,17 @@ def archive(uuid: str) -> Outcome:
     entries = exec_host.walk(output_dir) if exec_host.is_dir(output_dir) else []
     files = [e.path for e in entries if not e.is_dir]
     log_files = sorted({log_config.get("stdoutFilename", "tapisjob.out"), log_config.get("stderrFilename", "tapisjob.out")})
-    chosen = archiving.plan_archive(files, archive_filter.get("includes") or [], archive_filter.get("excludes") or [],
-                                    log_files, archive_filter.get("includeLaunchFiles", True))
-    same_host = archive_system.id == exec_system.id
-    links = frozenset(e.path for e in entries if e.is_link)
     include_launch = archive_filter.get("includeLaunchFiles", True)
-    count = archiving.archive_outputs(exec_host, output_dir, dirs["ExecSystemExecDir"], archive_host,
-                                      dirs["ArchiveSystemDir"], chosen, include_launch, same_host=same_host,
-                                      links=links, archived_env=archived_env, archive_root=archive_root)
+    chosen = archiving.plan_archive(files, archive_filter.get("includes") or [], archive_filter.get("excludes") or [],
+                                    log_files, include_launch)
+    copied = archiving.archive_outputs(exec_host, output_dir, dirs["ExecSystemExecDir"], archive_host,
+                                       dirs["ArchiveSystemDir"], chosen, include_launch,
+                                       same_host=archive_system.id == exec_system.id,
+                                       links=frozenset(e.path for e in entries if e.is_link),
+                                       archived_env=archived_env, archive_root=archive_root)
     with session_scope() as session:
         job = repo.get_job(session, uuid)
-        spec = {**job.spec, "archived": True, "archivedFiles": count,
-                "archivedPaths": archiving.archived_paths(chosen, include_launch, same_host, links)}
+        spec = {**job.spec, "archived": True, "archivedFiles": len(copied), "archivedPaths": sorted(set(copied))}
         repo.update_job_fields(session, uuid, spec=spec)
         if outcome == "FINISHED":
             repo.transition(session, uuid, JobStatus.ARCHIVING, JobStatus.FINISHED, "Job completed successfully")

@@ -10,7 +10,6 @@ from dlws_flow.errors import PermissionDeniedError
 from dlws_flow.staging.inputs import copy_between
 from dlws_flow.transports.base import CommandResult, Transport
 
-LAUNCH_FILES = ("tapisjob.sh", "tapisjob.env")
 #: Launch files copied as they are; ``tapisjob.env`` is archived as the caller renders it (no secrets).
 COPIED_LAUNCH_FILES = ("tapisjob.sh",)
 #: Files per ``cp`` command; keeps each command line far below ARG_MAX.
@@ -38,54 +37,60 @@ def root_guard(root: str, target: str) -> str:
             f"case \"$d/\" in \"$r/\"*) ;; *) exit {OUTSIDE_ROOT} ;; esac")
 
 
-def archived_paths(files: list[str], include_launch_files: bool, same_host: bool, links: frozenset[str]) -> list[str]:
-    """The archive-relative paths a job writes: what its outputs may serve once archived."""
-    copied = files if same_host else [f for f in files if f not in links]
-    return sorted(set(copied) | (set(LAUNCH_FILES) if include_launch_files else set()))
-
-
 def archive_outputs(exec_host: Transport, output_dir: str, exec_dir: str, archive_host: Transport, archive_dir: str,
-                    files: list[str], include_launch_files: bool, same_host: bool, links: frozenset[str],
-                    archived_env: str = "", archive_root: str = "/") -> int:
-    """Copy ``files`` (relative to ``output_dir``) into ``archive_dir``; safe to repeat. Returns files copied.
+                    files: list[str], include_launch_files: bool, *, same_host: bool, links: frozenset[str],
+                    archived_env: str, archive_root: str) -> list[str]:
+    """Copy ``files`` (relative to ``output_dir``) into ``archive_dir``; safe to repeat. Returns the
+    archive-relative path of each file copied: what the job's outputs serve once it is archived.
 
     ``archive_root`` is the archive system's rootDir on its host: an ``archive_dir`` resolving outside it
     fails with ``PermissionDeniedError``. ``links`` are the output files that are symlinks (from the
-    caller's walk of ``output_dir``). With launch
-    files, ``archived_env`` is written as the archive's ``tapisjob.env``: the job's own holds service
-    secrets (``FAMILY_TOKEN``) that whoever may read the archive must not get."""
+    caller's walk of ``output_dir``). With launch files, ``archived_env`` is written as the archive's
+    ``tapisjob.env``: the job's own holds service secrets (``FAMILY_TOKEN``) that whoever may read the
+    archive must not get."""
     launch = [posixpath.join(exec_dir, f) for f in COPIED_LAUNCH_FILES] if include_launch_files else []
     guard = root_guard(archive_root, archive_dir)
-    if not same_host:
-        _checked(archive_host.run(guard), archive_dir)
     if same_host:
-        target = shlex.quote(archive_dir)
-        # One ssh exec per BATCH files: the first also makes the archive dir, the last also copies the launch
-        # files, so a typical job archives with a single command.
-        commands = [f"(cd {shlex.quote(output_dir)} && cp -P --parents -p -- "
-                    f"{' '.join(shlex.quote(f) for f in files[start:start + BATCH])} {target}/)"
-                    for start in range(0, len(files), BATCH)] or ["true"]
-        # --parents keeps sub-directories; -P copies a symlink as a link, never what it points to.
-        commands[0] = f"{guard} && mkdir -p -- {target} && {commands[0]}"
-        if launch:
-            existing = " ".join(shlex.quote(p) for p in launch)
-            commands[-1] += f" && for f in {existing}; do if [ -f \"$f\" ]; then cp -p -- \"$f\" {target}/ || exit 1; fi; done"
-        for command in commands:
-            _checked(exec_host.run(command), archive_dir)
-        if include_launch_files:
-            archive_host.put_bytes(archived_env.encode(), posixpath.join(archive_dir, "tapisjob.env"), mode=0o600)
-        return len(files) + len(launch) + (1 if include_launch_files else 0)
-    # Another host: a symlink cannot be copied as a link, and reading it would copy what it points to.
-    files = [f for f in files if f not in links]
+        copied = _copy_on_host(exec_host, output_dir, archive_dir, files, launch, guard)
+    else:
+        _checked(archive_host.run(guard), archive_dir)
+        copied = _copy_across(exec_host, output_dir, archive_host, archive_dir, [f for f in files if f not in links],
+                              launch)
+    if include_launch_files:
+        archive_host.put_bytes(archived_env.encode(), posixpath.join(archive_dir, "tapisjob.env"), mode=0o600)
+        copied.append("tapisjob.env")
+    return copied
+
+
+def _copy_on_host(host: Transport, output_dir: str, archive_dir: str, files: list[str], launch: list[str],
+                  guard: str) -> list[str]:
+    """One ssh exec per BATCH files: the first also checks and makes the archive dir, the last also copies the
+    launch files, so a typical job archives with a single command."""
+    target = shlex.quote(archive_dir)
+    # --parents keeps sub-directories; -P copies a symlink as a link, never what it points to.
+    commands = [f"(cd {shlex.quote(output_dir)} && cp -P --parents -p -- "
+                f"{' '.join(shlex.quote(f) for f in files[start:start + BATCH])} {target}/)"
+                for start in range(0, len(files), BATCH)] or ["true"]
+    commands[0] = f"{guard} && mkdir -p -- {target} && {commands[0]}"
+    if launch:
+        existing = " ".join(shlex.quote(p) for p in launch)
+        commands[-1] += f" && for f in {existing}; do if [ -f \"$f\" ]; then cp -p -- \"$f\" {target}/ || exit 1; fi; done"
+    for command in commands:
+        _checked(host.run(command), archive_dir)
+    return [*files, *(posixpath.basename(path) for path in launch)]
+
+
+def _copy_across(exec_host: Transport, output_dir: str, archive_host: Transport, archive_dir: str, files: list[str],
+                 launch: list[str]) -> list[str]:
+    """Through the worker. ``files`` leaves the symlinks out: one cannot be copied as a link to another host,
+    and reading it would copy what it points to."""
     archive_host.makedirs(archive_dir, *{posixpath.join(archive_dir, posixpath.dirname(f)) for f in files if "/" in f})
     for name in files:
         copy_between(exec_host, posixpath.join(output_dir, name), archive_host, posixpath.join(archive_dir, name))
     for path in launch:
         if exec_host.exists(path):
             copy_between(exec_host, path, archive_host, posixpath.join(archive_dir, posixpath.basename(path)))
-    if include_launch_files:
-        archive_host.put_bytes(archived_env.encode(), posixpath.join(archive_dir, "tapisjob.env"), mode=0o600)
-    return len(files) + len(launch) + (1 if include_launch_files else 0)
+    return [*files, *(posixpath.basename(path) for path in launch)]
 
 
 def _checked(result: CommandResult, archive_dir: str) -> None:
