@@ -51,11 +51,7 @@ def _path(path: str | None) -> str:
 
 def _system(session: Session, principal: Principal, system_id: str) -> SystemRow:
     row = repo.get_system(session, system_id)
-    if perms.owns(principal, row.owner):
-        return row
-    if not (perms.held(session, "system", row.id, principal.username)
-            or perms.held(session, "file", row.id, principal.username)):
-        raise NotFoundError(f"system {system_id} not found")
+    perms.require_files_visible(session, principal, row.id, row.owner)
     return row
 
 

@@ -98,10 +98,7 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
             if source.kind == "tapis":
                 source_row = repo.get_system(session, source.system_id)
                 if principal:
-                    if not (perms.owns(principal, source_row.owner)
-                            or perms.held(session, "system", source.system_id, principal.username)
-                            or perms.held(session, "file", source.system_id, principal.username)):
-                        raise NotFoundError(f"system {source.system_id} not found")  # as if it did not exist
+                    perms.require_files_visible(session, principal, source.system_id, source_row.owner)
                     perms.require(session, principal, "file", source.system_id, source_row.owner, "READ",
                                   what=f"{source.system_id}:{source.path}", path=source.path)
         row = JobRow(

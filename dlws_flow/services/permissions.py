@@ -130,6 +130,14 @@ def require(session: Session, principal: Principal, kind: str, resource_id: str,
     raise PermissionDeniedError(f"user {principal.username} lacks {permission} permission on {what}")
 
 
+def require_files_visible(session: Session, principal: Principal, system_id: str, owner: str) -> None:
+    """Pass when the caller may see a system's files at all (owner, admin, or any system or file grant on
+    it); anyone else is told the system does not exist (NotFoundError), as for a missing one."""
+    if not (owns(principal, owner) or held(session, "system", system_id, principal.username)
+            or held(session, "file", system_id, principal.username)):
+        raise NotFoundError(f"system {system_id} not found")
+
+
 def owns(principal: Principal, owner: str) -> bool:
     """Owners and admins hold every permission on a resource."""
     return principal.is_admin or principal.username == owner
