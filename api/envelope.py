@@ -29,7 +29,8 @@ from dlws_flow.errors import (
     TransportError,
     ValidationError,
 )
-from dlws_flow.services.auth import AuthenticationError, LoginThrottled
+from dlws_flow.services.auth import AuthenticationError
+from dlws_flow.services.login_throttle import LoginThrottled
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,9 @@ again under the same name gets none of the old tokens back). That comparison is 
 stays whole seconds for other clients, and our own claim ``dlws/issued_us`` carries the instant; a token
 without it is refused. No token lives longer than ``DLWS_TOKEN_MAX_SECONDS``.
 
-Password checks are throttled (``DLWS_LOGIN_LIMIT_PER_USER``, ``DLWS_LOGIN_LIMIT_PER_ADDRESS``): failed
-logins are counted in moving windows (the ``limits`` library) per user name and per client address, and
-while any window is full every try with that name or from that address is refused (``LoginThrottled``,
-HTTP 429) before any hash is computed. Successful logins are not counted, so one user's failures never
-hold back another user on another address. An unknown user costs the same argon2 verification as a wrong
-password, so the answer's timing does not tell which users exist.
+Password checks are throttled per user name and per client address (``services.login_throttle``, HTTP 429
+before any hash is computed). An unknown user costs the same argon2 verification as a wrong password, so
+the answer's timing does not tell which users exist.
 
 Each API process remembers a user's row for ``DLWS_AUTH_CACHE_SECONDS`` (default 5): without it, every
 request paid a database transaction before its own work (a fifth of a job submit's CPU, bench/ P1). A
@@ -26,36 +23,24 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import ipaddress
 import logging
-import math
 import os
 import re
 import threading
 import time
 import uuid as uuidlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import jwt
-import limits
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from limits.errors import ConfigurationError as LimitsConfigurationError
-from limits.errors import StorageError
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.exc import IntegrityError
 
 from dlws_flow import secrets
-from dlws_flow.errors import (
-    ConfigurationError,
-    DlwsFlowError,
-    NotFoundError,
-    ValidationError,
-)
+from dlws_flow.errors import DlwsFlowError, NotFoundError, ValidationError
+from dlws_flow.services import login_throttle
 from dlws_flow.settings import get_settings
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import UserRow, utcnow
@@ -68,19 +53,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _hasher = PasswordHasher()
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class AuthenticationError(DlwsFlowError):
     """No valid identity: bad password, or a missing, expired or forged token (HTTP 401)."""
-
-
-class LoginThrottled(DlwsFlowError):
-    """Too many failed logins for this user name or from this address (HTTP 429, ``Retry-After``)."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed logins; try again in {retry_after} seconds")
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -220,109 +196,6 @@ def _user(session, username: str) -> UserRow:
     return row
 
 
-class _LoginThrottle:
-    """Failed logins in ``limits`` moving windows, keyed by (deployment queue, "user" or "address", key).
-
-    Counting happens in the configured storage; when a shared Redis cannot be reached, this process counts
-    in its own memory for 30 s before trying Redis again, so a broker outage slows nobody's login and still
-    leaves a per-process limit.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._limiters: dict[str, MovingWindowRateLimiter] = {}
-        self._down_until: dict[str, float] = {}  # shared storage URI -> when to try it again
-
-    def limiter(self, uri: str) -> MovingWindowRateLimiter:
-        with self._lock:
-            limiter = self._limiters.get(uri)
-            if limiter is None:
-                options = {} if uri.startswith("memory") else {"socket_connect_timeout": 2, "socket_timeout": 2}
-                limiter = self._limiters[uri] = MovingWindowRateLimiter(
-                    storage_from_string(uri, wrap_exceptions=True, **options))
-        return limiter
-
-    def _run(self, operation: Callable[[MovingWindowRateLimiter], T]) -> T:
-        uri = login_limit_storage()
-        if uri != "memory://" and time.monotonic() >= self._down_until.get(uri, 0.0):
-            try:
-                return operation(self.limiter(uri))
-            except StorageError as exc:
-                log.warning("login throttle: %s cannot be reached (%s); counting in this process for 30 s",
-                            uri.split("@")[-1], exc)  # the host part only: the URI may hold a password
-                self._down_until[uri] = time.monotonic() + 30
-        return operation(self.limiter("memory://"))
-
-    def retry_after(self, keys: list[tuple[str, str]]) -> int:
-        """Whole seconds until every window of ``keys`` has room again (0: a try may go ahead now)."""
-        namespace = get_settings().queue  # one deployment's counts, apart from another's on the same Redis
-
-        def longest_wait(limiter: MovingWindowRateLimiter) -> float:
-            wait = 0.0
-            for kind, key in keys:
-                for item in login_limits(kind):
-                    if not limiter.test(item, namespace, kind, key):
-                        reset = limiter.get_window_stats(item, namespace, kind, key).reset_time
-                        wait = max(wait, reset - time.time(), 1.0)
-            return wait
-
-        return math.ceil(self._run(longest_wait))
-
-    def failed(self, keys: list[tuple[str, str]]) -> None:
-        namespace = get_settings().queue
-
-        def hit(limiter: MovingWindowRateLimiter) -> None:
-            for kind, key in keys:
-                for item in login_limits(kind):
-                    limiter.hit(item, namespace, kind, key)
-
-        self._run(hit)
-
-
-_throttle = _LoginThrottle()
-
-
-@functools.cache
-def _parse_limits(text: str) -> tuple[limits.RateLimitItem, ...]:
-    return tuple(limits.parse_many(text)) if text.strip() else ()
-
-
-def login_limits(kind: str) -> tuple[limits.RateLimitItem, ...]:
-    """The windows for ``kind`` ("user" or "address") from the settings.
-
-    Raises:
-        ConfigurationError: the setting is not a ``limits`` rate string such as ``5/minute;30/hour``.
-    """
-    settings = get_settings()
-    text = settings.login_limit_per_user if kind == "user" else settings.login_limit_per_address
-    try:
-        return _parse_limits(text)
-    except ValueError as exc:
-        raise ConfigurationError(f"DLWS_LOGIN_LIMIT_PER_{kind.upper()}={text!r} is not a rate such as "
-                                 "'5/minute;30/hour'") from exc
-
-
-def login_limit_storage() -> str:
-    """The ``limits`` storage URI failures are counted in (see ``DLWS_LOGIN_LIMIT_STORAGE``)."""
-    settings = get_settings()
-    if settings.login_limit_storage:
-        return settings.login_limit_storage
-    if settings.broker_url.startswith(("redis://", "rediss://")):
-        return settings.broker_url
-    return "memory://"
-
-
-def _address_key(address: str | None) -> str:
-    # An IPv6 client usually holds a whole /64: count the network, not each address in it.
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return (address or "unknown")[:64]
-    if ip.version == 6 and ip.ipv4_mapped:
-        return str(ip.ipv4_mapped)
-    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
-
-
 @functools.cache
 def _dummy_hash() -> str:
     """A hash of a random password, verified for unknown users so that they cost what a wrong password does."""
@@ -335,13 +208,7 @@ def prepare_logins() -> None:
     Raises:
         ConfigurationError: a ``DLWS_LOGIN_LIMIT_*`` setting cannot be used.
     """
-    login_limits("user")
-    login_limits("address")
-    uri = login_limit_storage()
-    try:
-        _throttle.limiter(uri)  # builds the storage client; connects on first use
-    except LimitsConfigurationError as exc:
-        raise ConfigurationError(f"DLWS_LOGIN_LIMIT_STORAGE: {uri.split('@')[-1]} cannot be used: {exc}") from exc
+    login_throttle.check_settings()
     _dummy_hash()
 
 
@@ -355,16 +222,11 @@ def authenticate(username: str, password: str, client: str | None = None) -> Pri
         LoginThrottled: too many failed logins with this name or from this address; no password is checked.
         AuthenticationError: unknown user or wrong password (one message and one cost for both).
     """
-    name = username if isinstance(username, str) else repr(username)
-    keys = [("user", hashlib.sha256(name.encode(errors="replace")).hexdigest()[:32])]
-    if client is not None:
-        keys.append(("address", _address_key(client)))
-    wait = _throttle.retry_after(keys)
-    if wait:
-        raise LoginThrottled(wait)
+    keys = login_throttle.keys(username, client)
+    login_throttle.refuse_if_throttled(keys)
     principal = _check_password(username, password)
     if principal is None:
-        _throttle.failed(keys)
+        login_throttle.failed(keys)
         raise AuthenticationError("authentication failed")
     return principal
 
