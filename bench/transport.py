@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--testhosts", default="/tmp/dlws-test-hosts")
     args = parser.parse_args(argv)
 
-    from dlws_flow.transports.ssh import ConnectionPool, SSHTarget
-    from dlws_flow.transports.ssh_pool import sftp_session
+    from dlws_flow.adapters.transports.ssh import ConnectionPool, SSHTarget
+    from dlws_flow.adapters.transports.ssh_pool import sftp_session
 
     hosts = _hosts(args.testhosts)
     target = SSHTarget(host=hosts["DLWS_TEST_SSH_HOST"], port=int(hosts["DLWS_TEST_SSH_PORT"]),

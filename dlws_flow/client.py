@@ -13,8 +13,8 @@ from typing import Any
 from dlws_flow.domain.states import TERMINAL_STATES
 from dlws_flow.errors import DlwsFlowError
 from dlws_flow.services import catalog, outputs
-from dlws_flow.services.file_ops import DirectFileGateway
 from dlws_flow.services import jobs as job_service
+from dlws_flow.services.file_ops import DirectFileGateway
 from dlws_flow.store.db import migrate
 
 _schema_ready = False

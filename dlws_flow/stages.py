@@ -24,6 +24,13 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from dlws_flow.adapters import registry
+from dlws_flow.adapters.runtimes import LaunchRequest
+from dlws_flow.adapters.schedulers import RemoteJob, RemoteState, RemoteStatus, Scheduler, ScriptRequest
+from dlws_flow.adapters.schedulers.slurm import split_profile
+from dlws_flow.adapters.staging import archive as archiving
+from dlws_flow.adapters.staging.inputs import parse_source, stage_input
+from dlws_flow.adapters.transports import Transport
 from dlws_flow.domain import macros
 from dlws_flow.domain.environment import job_environment, render_env_file, without_secrets
 from dlws_flow.domain.paths import host_path, join, root_relative
@@ -37,16 +44,10 @@ from dlws_flow.engine.hooks import job_ended
 from dlws_flow.engine.hosts import login_for, open_transport
 from dlws_flow.errors import ValidationError
 from dlws_flow.recovery import block_in_session
-from dlws_flow.runtimes import LaunchRequest, runtime_for
-from dlws_flow.schedulers import RemoteJob, RemoteState, RemoteStatus, Scheduler, ScriptRequest, scheduler_for
-from dlws_flow.schedulers.slurm import split_profile
 from dlws_flow.settings import get_settings
-from dlws_flow.staging import archive as archiving
-from dlws_flow.staging.inputs import parse_source, stage_input
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import JobRow, utcnow
-from dlws_flow.transports import Transport
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def _remote_job(job: JobRow) -> RemoteJob:
 
 
 def _scheduler(job: JobRow, system: SystemSpec) -> Scheduler:
-    return scheduler_for(system.batchScheduler or "SLURM") if job.job_type == "BATCH" else scheduler_for("FORK")
+    return registry.create("scheduler", system.batchScheduler or "SLURM" if job.job_type == "BATCH" else "FORK")
 
 
 def end_job(uuid: str, final: JobStatus, message: str, attempts: int) -> tuple[bool, JobRow]:
@@ -233,7 +234,7 @@ def stage_inputs(uuid: str) -> Outcome:
 
 def _script_request(job: JobRow, system: SystemSpec) -> ScriptRequest:
     spec, dirs = job.spec, job.host_dirs or {}
-    runtime = runtime_for(spec["runtime"])
+    runtime = registry.create("runtime", spec["runtime"])
     env_file = join(dirs["ExecSystemExecDir"], "tapisjob.env")
     command = runtime.build_command(LaunchRequest(
         image=spec["containerImage"], env_file=env_file,
@@ -598,7 +599,7 @@ def probe_system(system_id: str, username: str, condition: str) -> None:
         system = repo.system_spec(repo.get_system(session, system_id))
         transport = open_transport(session, system, username, probing=True)
     if condition == Condition.SCHEDULER_UNAVAILABLE:
-        command = scheduler_for(system.batchScheduler or "SLURM").build_probe_command()
+        command = registry.create("scheduler", system.batchScheduler or "SLURM").build_probe_command()
     elif condition == Condition.STORAGE_FULL:
         command = 'f=$(mktemp "${HOME:-/tmp}/.dlws-probe.XXXXXX") && echo probe > "$f"; s=$?; rm -f "$f"; exit $s'
     else:

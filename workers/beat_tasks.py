@@ -10,9 +10,8 @@ from workers.app import app
 @app.task(name="dlws.reconcile", ignore_result=True)
 def reconcile_jobs() -> int:
     """Re-enqueue the stage of every stalled job (``dlws_flow.reconcile``); returns how many."""
-    from workers.dispatch import CeleryDispatcher
-
     from dlws_flow.services import quotas
+    from workers.dispatch import CeleryDispatcher
 
     dispatcher = CeleryDispatcher()
     for vc_name in quotas.vc_names():  # admission normally runs when a job ends; this catches a lost end

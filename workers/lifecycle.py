@@ -16,8 +16,8 @@ import threading
 
 from celery.signals import worker_shutting_down
 
+from dlws_flow.adapters.transports.ssh import POOL
 from dlws_flow.settings import get_settings
-from dlws_flow.transports.ssh import POOL
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ recording it leaves the row to be sent again when its lease ends.
 
 WEBHOOK: an HTTP POST of the Tapis ``Notification`` JSON (the event under ``event``); any 2xx is success.
 The target is checked against the deployment's address policy at every attempt, because DNS can change
-after the subscription was accepted (``dlws_flow.staging.safe_http``: resolved once, every address checked,
+after the subscription was accepted (``dlws_flow.adapters.staging.safe_http``: resolved once, every address checked,
 the checked address connected to, redirects not followed). A refused address fails the row at once
 (FAILED, "address not allowed"; retrying would not change the answer) and the next row is sent.
 EMAIL: no mail is sent; the notification is logged and marked delivered with a note.
@@ -27,9 +27,9 @@ from typing import Any
 from celery import Task
 from celery.signals import worker_ready
 
+from dlws_flow.adapters.staging import safe_http
 from dlws_flow.domain.address_policy import AddressNotAllowedError
 from dlws_flow.settings import get_settings
-from dlws_flow.staging import safe_http
 from dlws_flow.store import outbox
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import NotificationRow, utcnow

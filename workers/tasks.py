@@ -20,11 +20,17 @@ from celery import Task
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from dlws_flow import recovery, stages
+from dlws_flow.adapters.transports.deadline import stage_deadline
 from dlws_flow.domain.recovery import classify
-from dlws_flow.errors import (ConnectionLimitError, DlwsFlowError, HostKeyMismatchError, StageTimeoutError,
-                              SystemBlockedError, TransportError)
+from dlws_flow.errors import (
+    ConnectionLimitError,
+    DlwsFlowError,
+    HostKeyMismatchError,
+    StageTimeoutError,
+    SystemBlockedError,
+    TransportError,
+)
 from dlws_flow.settings import get_settings
-from dlws_flow.transports.deadline import stage_deadline
 from workers.app import app
 from workers.dispatch import job_chain
 

@@ -3,7 +3,7 @@
 A user names a URL and the worker opens it. If any address went, a job input could read a service on the
 worker's own network (``http://127.0.0.1:8000/metrics``, an admin page, cloud metadata at
 ``169.254.169.254``) and hand the body back as a job output, and a webhook could post anywhere. So every
-address a URL's host resolves to is checked before a connection is made (``dlws_flow.staging.safe_http``
+address a URL's host resolves to is checked before a connection is made (``dlws_flow.adapters.staging.safe_http``
 resolves, checks with this module and connects to the checked address only):
 
 1. A host name on the deployment's deny list (``DLWS_FETCH_DENY``), or an address in one of its networks,

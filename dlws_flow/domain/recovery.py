@@ -16,8 +16,14 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dlws_flow.errors import (AuthenticationFailedError, HostKeyMismatchError, RemoteCommandError,
-                              SystemBlockedError, TransportError, ValidationError)
+from dlws_flow.errors import (
+    AuthenticationFailedError,
+    HostKeyMismatchError,
+    RemoteCommandError,
+    SystemBlockedError,
+    TransportError,
+    ValidationError,
+)
 
 
 class Condition(StrEnum):

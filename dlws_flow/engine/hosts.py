@@ -12,13 +12,15 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from dlws_flow import secrets
+from dlws_flow.adapters import registry
+from dlws_flow.adapters.transports import Transport
+from dlws_flow.adapters.transports.ssh_pool import POOL, SSHTarget
 from dlws_flow.domain.records import SystemSpec
 from dlws_flow.errors import ConfigurationError, SystemBlockedError
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.models import CredentialRow
-from dlws_flow.transports import Transport, transport_class
-from dlws_flow.transports.local import LocalTransport
+from dlws_flow.store.ssh_slots import DatabaseGate
 
 
 def credential_for(session: Session, system: SystemSpec, username: str) -> CredentialRow | None:
@@ -64,9 +66,7 @@ def open_transport(session: Session, system: SystemSpec, username: str, *, probi
                                      f"{system.id} is blocked ({condition.condition}) since "
                                      f"{condition.first_blocked.isoformat(timespec='seconds')}: {condition.last_error}")
     if system.transport == "LOCAL":
-        return LocalTransport(command_timeout=settings.ssh_command_timeout)
-    from dlws_flow.transports.ssh import SSHTarget
-
+        return registry.create("transport", "LOCAL", command_timeout=settings.ssh_command_timeout)
     credential = credential_for(session, system, username)
     if credential is None:
         raise missing_credential(system, username)
@@ -80,15 +80,12 @@ def open_transport(session: Session, system: SystemSpec, username: str, *, probi
         connect_interval=system.connectIntervalSeconds if system.connectIntervalSeconds is not None
         else settings.ssh_connect_interval,
     )
-    return transport_class("SSH")(target, connect_timeout=settings.ssh_connect_timeout,
-                                  command_timeout=settings.ssh_command_timeout, system_id=system.id)
+    return registry.create("transport", "SSH", target, connect_timeout=settings.ssh_connect_timeout,
+                           command_timeout=settings.ssh_command_timeout, system_id=system.id)
 
 
 def _install_gate(settings) -> None:
     """Give this process's SSH pool the deployment-wide connection slots (once)."""
-    from dlws_flow.store.ssh_slots import DatabaseGate
-    from dlws_flow.transports.ssh import POOL
-
     if POOL.gate is None:
         POOL.gate = DatabaseGate(wait_seconds=settings.ssh_slot_wait)
         POOL.idle_seconds = settings.ssh_idle_seconds

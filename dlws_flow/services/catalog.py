@@ -56,7 +56,7 @@ def add_system(data: dict[str, Any] | SystemSpec, *, owner: str | None = None, r
     if spec.transport == "SSH" and not spec.hostKey:
         if not fetch_host_key:
             raise ValidationError(f"system {spec.id}: give hostKey (the host's public key line) or ask to fetch it once")
-        from dlws_flow.transports.ssh import fetch_host_key as fetch
+        from dlws_flow.adapters.transports.ssh import fetch_host_key as fetch
 
         spec = spec.model_copy(update={"hostKey": fetch(spec.host, spec.port, settings.ssh_connect_timeout)})
     with session_scope() as session:

@@ -21,12 +21,12 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
+from dlws_flow.adapters.transports import Transport
 from dlws_flow.domain.paths import clean_relative
-from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.engine.hosts import open_transport
+from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
-from dlws_flow.transports import Transport
 
 #: ``find -printf`` fields: type, size, mtime, owner, group, mode, path below the starting point.
 _FIND_FORMAT = r"%y\t%s\t%T@\t%u\t%g\t%M\t%P\0"

@@ -10,19 +10,19 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError as PydanticValidationError
 
+from dlws_flow.adapters import registry
+from dlws_flow.adapters.staging.inputs import parse_source
 from dlws_flow.domain.records import JobRequest
 from dlws_flow.domain.resolve import resolve_job
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
 from dlws_flow.engine.families import attach as attach_family
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
-from dlws_flow.runtimes import runtime_for
 from dlws_flow.services import permissions as perms
 from dlws_flow.services import subscriptions
 from dlws_flow.services.auth import Principal
 from dlws_flow.services.catalog import pydantic_message
 from dlws_flow.services.systems import worker_queue
 from dlws_flow.settings import get_settings
-from dlws_flow.staging.inputs import parse_source
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import JobEventRow, JobRow, utcnow
@@ -71,7 +71,7 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
         from dlws_flow.domain.records import AppSpec
 
         app = AppSpec.model_validate(app_row.spec)
-        runtime_for(str(app.runtime))  # refuses runtimes this deployment cannot launch
+        registry.adapter_class("runtime", str(app.runtime))  # refuses runtimes this deployment cannot launch
         exec_id = request.execSystemId or app.jobAttributes.execSystemId
         if not exec_id:
             raise ValidationError("execSystemId is required: neither the request nor the app names one")

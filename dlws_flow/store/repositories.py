@@ -21,8 +21,17 @@ from dlws_flow.domain.recovery import WAITING_CONDITIONS
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus, advance
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.store import outbox
-from dlws_flow.store.models import (AppRow, CredentialRow, GrantRow, JobEventRow, JobRow, RecoveryRow, SystemPollRow,
-                                    SystemRow, utcnow)
+from dlws_flow.store.models import (
+    AppRow,
+    CredentialRow,
+    GrantRow,
+    JobEventRow,
+    JobRow,
+    RecoveryRow,
+    SystemPollRow,
+    SystemRow,
+    utcnow,
+)
 
 # --- systems -------------------------------------------------------------------------------------
 

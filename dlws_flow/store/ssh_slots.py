@@ -43,7 +43,7 @@ def _holder_is_dead(holder: str) -> bool:
 
 
 class DatabaseGate:
-    """The ``ConnectionGate`` of ``dlws_flow.transports.ssh``, kept in the ``ssh_slots`` table."""
+    """The ``ConnectionGate`` of ``dlws_flow.adapters.transports.ssh``, kept in the ``ssh_slots`` table."""
 
     def __init__(self, wait_seconds: float = 60.0, poll_seconds: float = 0.2) -> None:
         self.wait_seconds = wait_seconds

@@ -40,9 +40,8 @@ def people(client):
 @pytest.fixture(scope="module")
 def vc(client, people):
     """A VC on one system record with 4 cores, 4 GB and no GPU; capacity 50% (2 cores), max 50%."""
-    from dlws_flow.services.systems import create
-
     from dlws_flow.services.auth import get_user
+    from dlws_flow.services.systems import create
 
     system_id = f"pai-sys-{uuid.uuid4().hex[:6]}"
     create(get_user("pai_admin"), {

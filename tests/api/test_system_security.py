@@ -148,8 +148,8 @@ def test_giving_a_system_away_removes_its_logins_and_grants(client):
 
 
 def test_a_job_without_a_usable_login_fails_naming_the_user_and_the_system(client):
-    from dlws_flow.errors import ConfigurationError
     from dlws_flow.engine.hosts import open_transport
+    from dlws_flow.errors import ConfigurationError
     from dlws_flow.store import repositories as repo
     from dlws_flow.store.db import session_scope
 

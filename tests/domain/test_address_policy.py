@@ -7,8 +7,13 @@ from ipaddress import ip_address
 
 import pytest
 
-from dlws_flow.domain.address_policy import (AddressNotAllowedError, AddressPolicy, host_as_written, internal_reason,
-                                             parse_address)
+from dlws_flow.domain.address_policy import (
+    AddressNotAllowedError,
+    AddressPolicy,
+    host_as_written,
+    internal_reason,
+    parse_address,
+)
 from dlws_flow.errors import ConfigurationError, ValidationError
 
 DEFAULT = AddressPolicy()

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from dlws_flow.domain.recovery import Condition, RecoveryPolicy, classify
-from dlws_flow.errors import (AuthenticationFailedError, HostKeyMismatchError, NotFoundError, RemoteCommandError,
-                              SystemBlockedError, TransportError, ValidationError)
+from dlws_flow.errors import (
+    AuthenticationFailedError,
+    HostKeyMismatchError,
+    NotFoundError,
+    RemoteCommandError,
+    SystemBlockedError,
+    TransportError,
+    ValidationError,
+)
 
 
 @pytest.mark.parametrize("error, condition", [

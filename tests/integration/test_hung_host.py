@@ -15,8 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import (WORKER_ENV, _start, script_args, status_history, stop_process, wait_for,
-                                        wait_status)
+from tests.integration.conftest import (
+    WORKER_ENV,
+    _start,
+    script_args,
+    status_history,
+    stop_process,
+    wait_for,
+    wait_status,
+)
 
 pytestmark = [pytest.mark.ssh]
 ENDED = {"FINISHED", "FAILED", "CANCELLED"}

@@ -88,8 +88,8 @@ def test_a_submit_retried_after_sbatch_finds_the_job_by_its_comment(sif_app, hpc
     """An attempt that got as far as sbatch but never recorded the id (killed mid-command) leaves the
     submitting marker; the retry looks the job up in squeue instead of calling sbatch again."""
     from dlws_flow import submit_job
-    from dlws_flow.schedulers.slurm import SLURM_ID_FILE, SUBMIT_MARKER, SlurmScheduler
-    from dlws_flow.schedulers.base import ScriptRequest
+    from dlws_flow.adapters.schedulers.base import ScriptRequest
+    from dlws_flow.adapters.schedulers.slurm import SLURM_ID_FILE, SUBMIT_MARKER, SlurmScheduler
     from dlws_flow.store import repositories as repo
     from dlws_flow.store.db import session_scope
 

@@ -22,8 +22,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.conftest import (DEPLOYMENT, _free_port, _start, api_user, dlws_flow_command, script_args,
-                                        stop_process, wait_healthy)
+from tests.integration.conftest import (
+    DEPLOYMENT,
+    _free_port,
+    _start,
+    api_user,
+    dlws_flow_command,
+    script_args,
+    stop_process,
+    wait_healthy,
+)
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slurm, pytest.mark.soak, pytest.mark.timeout(900)]
 ENDED = {"FINISHED", "FAILED", "CANCELLED"}

@@ -14,7 +14,7 @@ from dlws_flow.errors import RemoteCommandError
 
 @pytest.fixture
 def transport(hosts):
-    from dlws_flow.transports.ssh import SSHTarget, SSHTransport
+    from dlws_flow.adapters.transports.ssh import SSHTarget, SSHTransport
 
     target = SSHTarget(host=hosts["DLWS_TEST_SSH_HOST"], port=int(hosts["DLWS_TEST_SSH_PORT"]),
                        username=hosts["DLWS_TEST_SSH_USER"], host_key=hosts["DLWS_TEST_SSH_HOST_KEY"],
@@ -47,7 +47,7 @@ def test_makedirs_where_the_login_may_not_write_fails_with_permission_denied(tra
 
 def _fresh_transport(hosts, **options):
     """A transport on a pool of its own, so the test sees exactly the connections it opens."""
-    from dlws_flow.transports.ssh import ConnectionPool, SSHTarget, SSHTransport
+    from dlws_flow.adapters.transports.ssh import ConnectionPool, SSHTarget, SSHTransport
 
     target = SSHTarget(host=hosts["DLWS_TEST_SSH_HOST"], port=int(hosts["DLWS_TEST_SSH_PORT"]),
                        username=hosts["DLWS_TEST_SSH_USER"], host_key=hosts["DLWS_TEST_SSH_HOST_KEY"],

@@ -1,4 +1,4 @@
-"""SSRF: http(s) inputs and webhooks reach only addresses the deployment allows (dlws_flow.staging.safe_http).
+"""SSRF: http(s) inputs and webhooks reach only addresses the deployment allows (dlws_flow.adapters.staging.safe_http).
 
 The deployment's worker (conftest.py) allows 127.0.0.1 for the other tests' local servers. This module starts
 an API and a worker of its own with the default policy: nothing internal is allowed except, on the worker, a
@@ -24,8 +24,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import (WORKER_ENV, _free_port, _start, api_user, script_args, stop_process, wait_for,
-                                        wait_healthy, wait_status)
+from tests.integration.conftest import (
+    WORKER_ENV,
+    _free_port,
+    _start,
+    api_user,
+    script_args,
+    stop_process,
+    wait_for,
+    wait_healthy,
+    wait_status,
+)
 
 pytestmark = [pytest.mark.ssh]
 ENDED = {"FINISHED", "FAILED", "CANCELLED"}
@@ -348,8 +357,8 @@ class TlsSite:
 
 
 def test_https_uses_the_name_for_sni_and_certificate_while_connecting_to_the_checked_address(tmp_path):
+    from dlws_flow.adapters.staging import safe_http
     from dlws_flow.domain.address_policy import AddressNotAllowedError, AddressPolicy
-    from dlws_flow.staging import safe_http
 
     loopback_allowed = AddressPolicy.parse(allow="127.0.0.1")
     (tmp_path / "good").mkdir()
@@ -380,7 +389,7 @@ def test_https_uses_the_name_for_sni_and_certificate_while_connecting_to_the_che
 def test_the_pinned_backend_never_connects_a_host_it_was_not_given():
     import httpcore
 
-    from dlws_flow.staging.safe_http import PinnedBackend
+    from dlws_flow.adapters.staging.safe_http import PinnedBackend
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

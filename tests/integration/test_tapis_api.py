@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import api_user, tapis_client, script_args
+from tests.integration.conftest import api_user, script_args, tapis_client
 
 pytestmark = [pytest.mark.ssh]
 

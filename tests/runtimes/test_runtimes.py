@@ -1,21 +1,22 @@
 import shlex
 
+from dlws_flow.adapters.registry import create
+from dlws_flow.adapters.runtimes import LaunchRequest
 from dlws_flow.domain.archive_filter import select_outputs
 from dlws_flow.domain.records import ArgSpec
-from dlws_flow.runtimes import LaunchRequest, runtime_for
 
 
 def test_singularity_command_quotes_every_word():
     words = ArgSpec(arg="--image_file 'https://x/y z.jpg' $(rm -rf ~) ;reboot").words()
-    command = runtime_for("SINGULARITY").build_command(
+    command = create("runtime", "SINGULARITY").build_command(
         LaunchRequest(image="/img/busy box.sif", env_file="/e", app_args=words, container_args=["--cleanenv"]))
     assert command.startswith("singularity run --cleanenv '/img/busy box.sif' --image_file ")
     assert shlex.split(command)[4:] == ["--image_file", "https://x/y z.jpg", "$(rm", "-rf", "~)", ";reboot"]
 
 
 def test_apptainer_and_zip():
-    assert runtime_for("APPTAINER").build_command(LaunchRequest(image="i.sif", env_file="/e")) == "apptainer run i.sif"
-    zip_command = runtime_for("ZIP").build_command(LaunchRequest(image="/bin/sh", env_file="/e", app_args=["-c", "echo $X"]))
+    assert create("runtime", "APPTAINER").build_command(LaunchRequest(image="i.sif", env_file="/e")) == "apptainer run i.sif"
+    zip_command = create("runtime", "ZIP").build_command(LaunchRequest(image="/bin/sh", env_file="/e", app_args=["-c", "echo $X"]))
     assert zip_command == "( exec /bin/sh -c 'echo $X' )"
 
 

@@ -1,7 +1,7 @@
 import subprocess
 
-from dlws_flow.schedulers.base import RemoteJob, RemoteState, ScriptRequest
-from dlws_flow.schedulers.fork import ForkScheduler
+from dlws_flow.adapters.schedulers.base import RemoteJob, RemoteState, ScriptRequest
+from dlws_flow.adapters.schedulers.fork import ForkScheduler
 
 REQUEST = ScriptRequest(job_uuid="u", job_name="n", exec_dir="/tmp/x y", stdout_path="/tmp/x y/out/tapisjob.out",
                         stderr_path="/tmp/x y/out/tapisjob.out", container_command="singularity run img", env_file="/tmp/x y/tapisjob.env")

@@ -2,9 +2,9 @@
 
 import pytest
 
+from dlws_flow.adapters.schedulers.base import RemoteJob, RemoteState, ScriptRequest
+from dlws_flow.adapters.schedulers.slurm import SlurmScheduler, split_profile
 from dlws_flow.errors import ValidationError
-from dlws_flow.schedulers.base import RemoteJob, RemoteState, ScriptRequest
-from dlws_flow.schedulers.slurm import SlurmScheduler, split_profile
 
 REQUEST = ScriptRequest(job_uuid="u-1", job_name="img classifier", exec_dir="/home/u/jobs/u-1",
                         stdout_path="/home/u/jobs/u-1/output/tapisjob.out", stderr_path="/home/u/jobs/u-1/output/tapisjob.out",

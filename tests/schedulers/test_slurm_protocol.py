@@ -7,8 +7,8 @@ dirs holding ``tapisjob.exitcode`` where the batch script had written one.
 
 from __future__ import annotations
 
-from dlws_flow.schedulers.base import RemoteJob, RemoteState
-from dlws_flow.schedulers.slurm import SACCT_FIELDS, SQUEUE_FIELDS, SlurmScheduler
+from dlws_flow.adapters.schedulers.base import RemoteJob, RemoteState
+from dlws_flow.adapters.schedulers.slurm import SACCT_FIELDS, SQUEUE_FIELDS, SlurmScheduler
 
 #: 1782 `true` (exit file 0), 1783 `exit 3` (exit file 3), 1784 scancel'led while running, 1785 running,
 #: 1786 pending with --begin=now+1hour, 1500 aged out of squeue (only in the jobcomp record).

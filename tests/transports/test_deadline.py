@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from dlws_flow.adapters.transports.deadline import Watchdog, capped, stage_deadline
 from dlws_flow.errors import StageTimeoutError, TransportError
-from dlws_flow.transports.deadline import Watchdog, capped, stage_deadline
 
 
 def test_operations_are_capped_to_what_is_left_of_the_stage():

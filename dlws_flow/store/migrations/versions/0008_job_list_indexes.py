@@ -6,7 +6,6 @@ Create Date: 2026-11-24
 """
 from alembic import op
 
-
 revision = '0008'
 down_revision = '0007'
 branch_labels = None

@@ -3,7 +3,7 @@ already exist on the exec system (``file:///path`` or a bare absolute path).
 
 HTTP downloads run in the worker and are streamed to the exec host over SFTP, because an HPC login
 node often has no route to the internet while the service does. That also puts the worker's own network
-within a URL's reach, so downloads go through ``dlws_flow.staging.safe_http``: every address (and every
+within a URL's reach, so downloads go through ``dlws_flow.adapters.staging.safe_http``: every address (and every
 redirect hop) is checked against the deployment's policy before it is connected to, and a refused one
 fails the job with "address not allowed". Network failures reach the user as a generic message (the
 details are in the worker log), so a job cannot be used to map which internal ports answer.
@@ -22,11 +22,11 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
+from dlws_flow.adapters.staging import safe_http
+from dlws_flow.adapters.transports.base import Transport
 from dlws_flow.domain.address_policy import AddressNotAllowedError
 from dlws_flow.domain.paths import clean_relative
 from dlws_flow.errors import PermissionDeniedError, TransportError, ValidationError
-from dlws_flow.staging import safe_http
-from dlws_flow.transports.base import Transport
 
 log = logging.getLogger(__name__)
 

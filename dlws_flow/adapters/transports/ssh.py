@@ -24,11 +24,18 @@ from typing import TypeVar
 
 import paramiko
 
+from dlws_flow.adapters.transports.base import STATS, CommandResult, FileEntry, Transport
+from dlws_flow.adapters.transports.deadline import WATCHDOG, capped
+from dlws_flow.adapters.transports.ssh_pool import (
+    POOL,
+    Connection,
+    ConnectionGate,
+    ConnectionPool,
+    SSHTarget,
+    open_socket,
+    sftp_session,
+)
 from dlws_flow.errors import CommandTimeoutError, TransportError
-from dlws_flow.transports.base import STATS, CommandResult, FileEntry, Transport
-from dlws_flow.transports.deadline import WATCHDOG, capped
-from dlws_flow.transports.ssh_pool import (POOL, Connection, ConnectionGate, ConnectionPool, SSHTarget, open_socket,
-                                           sftp_session)
 
 __all__ = ["POOL", "ConnectionGate", "ConnectionPool", "SSHTarget", "SSHTransport", "fetch_host_key"]
 

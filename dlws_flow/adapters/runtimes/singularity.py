@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 
-from dlws_flow.runtimes.base import ContainerRuntime, LaunchRequest, quote_all
+from dlws_flow.adapters.runtimes.base import ContainerRuntime, LaunchRequest, quote_all
 
 
 class SingularityRuntime(ContainerRuntime):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import posixpath
 import shlex
 
+from dlws_flow.adapters.staging.inputs import copy_between
+from dlws_flow.adapters.transports.base import CommandResult, Transport
 from dlws_flow.domain.archive_filter import select_outputs
 from dlws_flow.errors import PermissionDeniedError
-from dlws_flow.staging.inputs import copy_between
-from dlws_flow.transports.base import CommandResult, Transport
 
 #: Launch files copied as they are; ``tapisjob.env`` is archived as the caller renders it (no secrets).
 COPIED_LAUNCH_FILES = ("tapisjob.sh",)

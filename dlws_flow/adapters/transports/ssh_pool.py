@@ -29,8 +29,8 @@ from typing import Protocol
 
 import paramiko
 
+from dlws_flow.adapters.transports.base import STATS
 from dlws_flow.errors import AuthenticationFailedError, HostKeyMismatchError, TransportError
-from dlws_flow.transports.base import STATS
 
 log = logging.getLogger(__name__)
 

@@ -39,8 +39,14 @@ from typing import Any
 import httpcore
 import httpx
 
-from dlws_flow.domain.address_policy import (Address, AddressNotAllowedError, AddressPolicy, host_as_written,
-                                             normalise, policy_from_lists)
+from dlws_flow.domain.address_policy import (
+    Address,
+    AddressNotAllowedError,
+    AddressPolicy,
+    host_as_written,
+    normalise,
+    policy_from_lists,
+)
 from dlws_flow.errors import ValidationError
 from dlws_flow.settings import get_settings
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 
-from dlws_flow.runtimes.base import ContainerRuntime, LaunchRequest, quote_all
+from dlws_flow.adapters.runtimes.base import ContainerRuntime, LaunchRequest, quote_all
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 

@@ -17,9 +17,7 @@ import logging
 import re
 import shlex
 
-from dlws_flow.domain.resolve import SBATCH_WORD
-from dlws_flow.errors import RemoteCommandError, ValidationError
-from dlws_flow.schedulers.base import (
+from dlws_flow.adapters.schedulers.base import (
     EXIT_CODE_FILE,
     RemoteJob,
     RemoteState,
@@ -28,6 +26,8 @@ from dlws_flow.schedulers.base import (
     ScriptRequest,
     script_body,
 )
+from dlws_flow.domain.resolve import SBATCH_WORD
+from dlws_flow.errors import RemoteCommandError, ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from dlws_flow.transports.base import STATS, CommandResult, FileEntry, Transport
+from dlws_flow.adapters.transports.base import STATS, CommandResult, FileEntry, Transport
 
 
 class LocalTransport(Transport):

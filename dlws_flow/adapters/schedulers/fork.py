@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import shlex
 
-from dlws_flow.errors import RemoteCommandError
-from dlws_flow.schedulers.base import (
+from dlws_flow.adapters.schedulers.base import (
     EXIT_CODE_FILE,
     LAUNCH_MARKER,
     PID_FILE,
@@ -18,6 +17,7 @@ from dlws_flow.schedulers.base import (
     redirections,
     script_body,
 )
+from dlws_flow.errors import RemoteCommandError
 
 log = logging.getLogger(__name__)
 

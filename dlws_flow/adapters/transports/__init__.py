@@ -1,0 +1,7 @@
+"""Transports reach an execution host. Chosen by the system"s ``transport`` field through one registry."""
+
+from __future__ import annotations
+
+from dlws_flow.adapters.transports.base import STATS, CommandResult, FileEntry, Transport
+
+__all__ = ["STATS", "CommandResult", "FileEntry", "Transport"]
