@@ -3,13 +3,14 @@ sweep that probes blocked systems and resumes their jobs."""
 
 from __future__ import annotations
 
-from dlws_flow import reconcile, recovery, stages
+from dlws_flow.engine import reconcile, recovery
+from dlws_flow.engine.probes import probe_system
 from workers.app import app
 
 
 @app.task(name="dlws.reconcile", ignore_result=True)
 def reconcile_jobs() -> int:
-    """Re-enqueue the stage of every stalled job (``dlws_flow.reconcile``); returns how many."""
+    """Re-enqueue the stage of every stalled job (``dlws_flow.engine.reconcile``); returns how many."""
     from dlws_flow.services import quotas
     from workers.dispatch import CeleryDispatcher
 
@@ -28,7 +29,7 @@ def recover_blocked() -> int:
     from workers.dispatch import CeleryDispatcher
 
     dispatcher = CeleryDispatcher()
-    resumes = recovery.sweep(stages.probe_system)
+    resumes = recovery.sweep(probe_system)
     for resume in resumes:
         dispatcher.resume(resume.job_uuid, resume.stage)
     return len(resumes)

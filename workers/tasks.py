@@ -1,9 +1,9 @@
 """One thin Celery task per lifecycle stage. Each loads nothing itself: it calls the stage function in
-``dlws_flow.stages``, turns the outcome into chain control, and maps errors:
+``dlws_flow.engine``, turns the outcome into chain control, and maps errors:
 
 * transient (host unreachable, authentication refused, scheduler not answering, disk full): retried
   ``DLWS_BLOCK_AFTER_RETRIES`` times with backoff and jitter, then the job goes BLOCKED and the recovery
-  sweep (``dlws_flow.recovery``) takes over; while the system is blocked, stages block at once;
+  sweep (``dlws_flow.engine.recovery``) takes over; while the system is blocked, stages block at once;
 * a remote command that ran and failed for another reason: retried ``DLWS_TASK_MAX_RETRIES`` times, then
   the job FAILS;
 * permanent (any other ``DlwsFlowError``, a changed host key): the job FAILS at once with the message;
@@ -19,9 +19,13 @@ from contextlib import contextmanager
 from celery import Task
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
-from dlws_flow import recovery, stages
 from dlws_flow.adapters.transports.deadline import stage_deadline
 from dlws_flow.domain.recovery import classify
+from dlws_flow.engine import recovery
+from dlws_flow.engine.control import cancel as cancel_job
+from dlws_flow.engine.control import hold_queued, resume_paused
+from dlws_flow.engine.lifecycle import Outcome, fail_job
+from dlws_flow.engine.stages import STAGES
 from dlws_flow.errors import (
     ConnectionLimitError,
     DlwsFlowError,
@@ -44,7 +48,7 @@ def _backoff(retries: int) -> float:
 
 
 def _fail(job_uuid: str, stage_name: str, exc: BaseException) -> None:
-    stages.fail_job(job_uuid, f"{stage_name} failed: {exc}")
+    fail_job(job_uuid, f"{stage_name} failed: {exc}")
     raise Ignore()
 
 
@@ -81,7 +85,7 @@ def _time_limited(stage_name: str):
 def _run_stage(task: Task, stage_name: str, job_uuid: str) -> str:
     try:
         with _time_limited(stage_name):
-            outcome = getattr(stages, stage_name)(job_uuid)
+            outcome = STAGES[stage_name](job_uuid)
     except HostKeyMismatchError as exc:
         _fail(job_uuid, stage_name, exc)
     except TransportError as exc:
@@ -91,7 +95,7 @@ def _run_stage(task: Task, stage_name: str, job_uuid: str) -> str:
     except Exception as exc:  # a bug must fail the job visibly, not leave it stuck in a stage
         log.exception("job %s: %s crashed", job_uuid, stage_name)
         _fail(job_uuid, stage_name, exc)
-    if outcome == stages.Outcome.STOP:
+    if outcome == Outcome.STOP:
         raise Ignore()
     return job_uuid
 
@@ -121,7 +125,7 @@ def monitor(self: Task, job_uuid: str, failures: int = 0) -> str:
     """Poll once, then re-schedule itself; a worker never sleeps waiting for a job."""
     try:
         with _time_limited("monitor"):
-            result = stages.monitor(job_uuid)
+            result = STAGES["monitor"](job_uuid)
     except HostKeyMismatchError as exc:
         _fail(job_uuid, "monitor", exc)
     except TransportError as exc:
@@ -131,9 +135,9 @@ def monitor(self: Task, job_uuid: str, failures: int = 0) -> str:
     except Exception as exc:
         log.exception("job %s: monitor crashed", job_uuid)
         _fail(job_uuid, "monitor", exc)
-    if result.outcome == stages.Outcome.POLL:
+    if result.outcome == Outcome.POLL:
         raise self.retry(args=(job_uuid,), kwargs={"failures": 0}, countdown=result.delay)
-    if result.outcome == stages.Outcome.STOP:
+    if result.outcome == Outcome.STOP:
         raise Ignore()
     return job_uuid
 
@@ -147,11 +151,11 @@ def archive(self: Task, job_uuid: str) -> str:
 def cancel(self: Task, job_uuid: str) -> bool:
     try:
         with _time_limited("cancel"):
-            return stages.cancel(job_uuid)
+            return cancel_job(job_uuid)
     except TransportError as exc:
         if self.request.retries >= get_settings().task_max_retries:
             # The host stayed unreachable: record the cancel anyway, the user asked for it.
-            stages.fail_job(job_uuid, f"cancel could not reach the host: {exc}")
+            fail_job(job_uuid, f"cancel could not reach the host: {exc}")
             return False
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
 
@@ -161,7 +165,7 @@ def pause(self: Task, job_uuid: str) -> bool:
     """Hold a queued batch job now; any other job pauses at its next stage boundary by itself."""
     try:
         with _time_limited("pause"):
-            return stages.hold_queued(job_uuid)
+            return hold_queued(job_uuid)
     except TransportError as exc:
         if self.request.retries >= get_settings().task_max_retries:
             return False  # the pause request stands: the job stops at its next boundary
@@ -173,10 +177,10 @@ def resume(self: Task, job_uuid: str) -> str | None:
     """Release a paused job and re-enqueue the stage it stopped before."""
     try:
         with _time_limited("resume"):
-            stage = stages.resume_paused(job_uuid)
+            stage = resume_paused(job_uuid)
     except TransportError as exc:
         if self.request.retries >= get_settings().task_max_retries:
-            stages.fail_job(job_uuid, f"resume could not reach the host: {exc}")
+            fail_job(job_uuid, f"resume could not reach the host: {exc}")
             return None
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
     if stage:

@@ -3,5 +3,5 @@
 
 Moving in step by step (docs/architecture.md, "Layers"): ``hosts`` (opening transports for a job),
 ``families`` (a job's family token and service variables) and ``hooks`` live here already; the stage
-functions (``dlws_flow.stages``), recovery and the reconciler follow.
+functions, recovery and the reconciler.
 """

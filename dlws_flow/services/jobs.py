@@ -170,7 +170,7 @@ def list_all(*, owner: str | None = None, status: Iterable[str] | None = None, l
 def cancel(job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
     """Cancel from any non-terminal state: CANCELLED is recorded here at once; if the app may be alive
     on a host, a worker is asked to stop it (the API never talks to hosts itself)."""
-    from dlws_flow.stages import mark_cancelled
+    from dlws_flow.engine.control import mark_cancelled
 
     changed, needs_kill = mark_cancelled(job_uuid, "Job cancelled by its owner")
     job = get(job_uuid)
@@ -226,7 +226,7 @@ def _cancel_descendants(job_uuid: str, dispatcher: Dispatcher) -> None:
     Ended children are walked too: their own children may still run."""
     from sqlalchemy import select
 
-    from dlws_flow.stages import mark_cancelled
+    from dlws_flow.engine.control import mark_cancelled
 
     seen, todo = {job_uuid}, [job_uuid]
     while todo:

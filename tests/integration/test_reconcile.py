@@ -20,7 +20,7 @@ class LostMessages:
 
 
 def test_lost_first_message_is_re_enqueued(sif_app, host_shell):
-    from dlws_flow import reconcile
+    from dlws_flow.engine import reconcile
     from dlws_flow.services import jobs as job_service
     from workers.dispatch import CeleryDispatcher
 
@@ -49,7 +49,7 @@ def test_beat_task_runs_the_sweep(sif_app):
 
 def test_unpolled_system_gets_its_monitors_back(sif_app):
     """QUEUED/RUNNING jobs of a (system, login) nobody polled for a while get a monitor task again."""
-    from dlws_flow import reconcile
+    from dlws_flow.engine import reconcile
     from dlws_flow.services import jobs as job_service
     from dlws_flow.store import repositories as repo
     from dlws_flow.store.db import session_scope
@@ -64,6 +64,6 @@ def test_unpolled_system_gets_its_monitors_back(sif_app):
         session.get(JobRow, job["uuid"]).exec_login = "ghost-login"
     restarts = [r for r in reconcile.find_stalled(poll_seconds=0) if r.job_uuid == job["uuid"]]
     assert [r.stage for r in restarts] == ["monitor"]
-    from dlws_flow.stages import mark_cancelled
+    from dlws_flow.engine.control import mark_cancelled
 
     mark_cancelled(job["uuid"], "test over")  # it never ran anywhere: no monitor should keep looking for it

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.integration.conftest import WORKER_PROCESSES, script_args, wait_for, wait_status
@@ -69,7 +67,8 @@ def test_scancel_through_cancel(sif_app, hpc_system, host_shell):
 def test_redelivered_submit_does_not_create_a_second_slurm_job(sif_app, hpc_system, host_shell, fault_dir):
     """The worker dies right after sbatch, before recording the Slurm id; the broker re-delivers the
     submit task, which finds tapisjob.slurmid (or the comment marker) instead of calling sbatch again."""
-    from dlws_flow import stages, submit_job
+    from dlws_flow import submit_job
+    from dlws_flow.engine import stages
 
     (fault_dir / "after_launch").write_text("kill the worker process once")
     job = submit_job(name="hpc-crash-after-sbatch", appId=sif_app["id"], appVersion=sif_app["version"],

@@ -114,7 +114,8 @@ def test_cancel_pending_job_without_worker_progress(sif_app):
 def test_worker_killed_after_launch_does_not_launch_twice(sif_app, host_shell, fault_dir):
     """The worst moment: the app is started on the host, the worker dies before recording it.
     The broker re-delivers the submit task; the stage finds the launch marker and does not start it again."""
-    from dlws_flow import stages, submit_job
+    from dlws_flow import submit_job
+    from dlws_flow.engine import stages
 
     (fault_dir / "after_launch").write_text("kill the worker process once")
     job = submit_job(name="crash-after-launch", appId=sif_app["id"], appVersion=sif_app["version"],

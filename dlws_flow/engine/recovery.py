@@ -165,7 +165,7 @@ def sweep(probe) -> list[Resume]:
     """Probe every due condition once; returns the jobs to re-enqueue, each at the stage it blocked in.
 
     ``probe(system_id, probe_user, condition)`` raises a ``DlwsFlowError`` while the fault holds
-    (``dlws_flow.stages.probe_system`` in production)."""
+    (``dlws_flow.engine.probes.probe_system`` in production)."""
     adopt_orphans()
     resumes: list[Resume] = []
     for key in _claim_due():

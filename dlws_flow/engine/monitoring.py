@@ -1,0 +1,126 @@
+"""Watching launched jobs: one batched status query per (system, login) and interval, and the mapping of a
+scheduler's answer onto the job's status."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy.orm import Session
+
+from dlws_flow.adapters.schedulers import RemoteState, RemoteStatus
+from dlws_flow.domain.polling import next_check_delay
+from dlws_flow.domain.states import REMOTE_STATES, JobStatus
+from dlws_flow.engine.control import hold_queued
+from dlws_flow.engine.hooks import job_ended
+from dlws_flow.engine.hosts import open_transport
+from dlws_flow.engine.lifecycle import MonitorResult, Outcome, remote_job, scheduler_of, stands_still
+from dlws_flow.settings import get_settings
+from dlws_flow.store import repositories as repo
+from dlws_flow.store.db import session_scope
+from dlws_flow.store.models import JobRow, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def apply_status(session: Session, job: JobRow, status: RemoteStatus) -> None:
+    """Record one job's remote status; writes only when something changed."""
+    current = JobStatus(job.status)
+    now = utcnow()
+    if status.state == RemoteState.QUEUED and current == JobStatus.SUBMITTING_JOB:
+        repo.transition(session, job.uuid, current, JobStatus.QUEUED, "Job queued to execution system queue")
+    elif status.state == RemoteState.QUEUED and current == JobStatus.RUNNING:
+        repo.transition(session, job.uuid, current, JobStatus.QUEUED, "Job requeued by the scheduler")
+    elif status.state == RemoteState.RUNNING and current in (JobStatus.SUBMITTING_JOB, JobStatus.QUEUED):
+        repo.transition(session, job.uuid, current, JobStatus.RUNNING, "Job running on execution system",
+                        remote_started=now, remote_node=status.node)
+    elif status.state == RemoteState.CANCELLED:
+        repo.transition(session, job.uuid, current, JobStatus.CANCELLED, status.reason or "Cancelled on the execution system",
+                        remote_ended=now, remote_outcome="CANCELLED")
+    elif status.state in (RemoteState.DONE, RemoteState.FAILED):
+        code = status.exit_code
+        succeeded = status.state == RemoteState.DONE and code == 0
+        outcome = "FINISHED" if succeeded else "FAILED"
+        reason = status.reason or (f"the application exited with code {code}" if not succeeded else None)
+        fields = dict(remote_ended=now, remote_outcome=outcome, exit_code=code,
+                      remote_result_info=reason, **({"remote_node": status.node} if status.node else {}))
+        if succeeded or job.spec.get("archiveOnAppError", True):
+            repo.transition(session, job.uuid, current, JobStatus.ARCHIVING,
+                            "Transferring job output to archive system", **fields)
+        else:
+            repo.transition(session, job.uuid, current, JobStatus.FAILED, f"Job failed: {reason}", **fields)
+
+
+def poll_system(system_id: str, login: str, owner: str) -> int:
+    """One status query for every active job of (system, login). Returns the number of jobs covered."""
+    with session_scope() as session:
+        system = repo.system_spec(repo.get_system(session, system_id))
+        jobs = [j for j in repo.active_remote_jobs(session, system_id, [s.value for s in REMOTE_STATES])
+                if (j.exec_login or login) == login]
+        if not jobs:
+            return 0
+        transport = open_transport(session, system, owner)
+    by_scheduler: dict[str, list[JobRow]] = {}
+    for job in jobs:
+        by_scheduler.setdefault(job.job_type, []).append(job)
+    for job_type, group in by_scheduler.items():
+        scheduler = scheduler_of(group[0], system)
+        refs = [remote_job(j) for j in group]
+        result = transport.run(scheduler.build_status_command(refs)).check()
+        statuses = scheduler.parse_status_output(result.stdout, refs)
+        with session_scope() as session:
+            for job in group:
+                status = statuses.get(job.remote_job_id or "")
+                if status is not None:
+                    fresh = repo.get_job(session, job.uuid)
+                    if JobStatus(fresh.status) in REMOTE_STATES:
+                        apply_status(session, fresh, status)
+        for job in group:  # may have ended without archiving (cancelled on the host, or failed)
+            if getattr(statuses.get(job.remote_job_id or ""), "state", None) in (RemoteState.CANCELLED, RemoteState.FAILED):
+                job_ended(job.uuid)
+    return len(jobs)
+
+
+def monitor(uuid: str) -> MonitorResult:
+    """Check the job (batched with its system's other jobs, at most once per interval per host)."""
+    settings = get_settings()
+    with session_scope() as session:
+        job = repo.get_job(session, uuid)
+        status = JobStatus(job.status)
+        if stands_still(status):
+            return MonitorResult(Outcome.STOP)
+        if status not in REMOTE_STATES:
+            return MonitorResult(Outcome.CONTINUE if status == JobStatus.ARCHIVING else Outcome.STOP)
+        hold_now = job.pause_requested and status == JobStatus.QUEUED
+        too_young = seconds_in_state(job) < settings.monitor_first_interval
+        system_id, login, owner = job.exec_system_id, job.exec_login or job.owner, job.owner
+        # A look that is about to hold the job does not claim the poll: a claim not finished by this look
+        # would keep every job of the system unpolled for the whole lease.
+        claimed = not too_young and not hold_now and repo.claim_poll(
+            session, system_id, login, settings.poll_min_interval,
+            lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
+    if hold_now and hold_queued(uuid):
+        return MonitorResult(Outcome.STOP)
+    if claimed:
+        started = time.monotonic()
+        try:
+            poll_system(system_id, login, owner)
+        finally:
+            with session_scope() as session:
+                repo.finish_poll(session, system_id, login, rest=time.monotonic() - started)
+    with session_scope() as session:
+        job = repo.get_job(session, uuid)
+        status = JobStatus(job.status)
+        if status in REMOTE_STATES:
+            return MonitorResult(Outcome.POLL, next_check_delay(seconds_in_state(job), settings.monitor_first_interval,
+                                                                settings.monitor_max_interval,
+                                                                settings.monitor_age_fraction))
+    return MonitorResult(Outcome.CONTINUE if status == JobStatus.ARCHIVING else Outcome.STOP)
+
+
+def seconds_in_state(job: JobRow) -> float:
+    """Since the job reached Slurm's queue (QUEUED) or started (RUNNING): when the host reported it, else
+    when we recorded the change."""
+    since = (job.remote_started if job.status == JobStatus.RUNNING else job.remote_submitted) or job.last_updated
+    return max(0.0, (utcnow() - since).total_seconds())
+

@@ -1,0 +1,98 @@
+"""The first two stages: fix the job's directories on the host (HOST_EVAL), then create them and bring the inputs in."""
+
+from __future__ import annotations
+
+import logging
+
+from dlws_flow.adapters.staging.inputs import parse_source, stage_input
+from dlws_flow.adapters.transports import Transport
+from dlws_flow.domain import macros
+from dlws_flow.domain.paths import host_path, join, root_relative
+from dlws_flow.domain.states import JobStatus
+from dlws_flow.engine.hosts import login_for, open_transport
+from dlws_flow.engine.lifecycle import Outcome, enter, systems_of
+from dlws_flow.errors import ValidationError
+from dlws_flow.store import repositories as repo
+from dlws_flow.store.db import session_scope
+
+log = logging.getLogger(__name__)
+
+DIR_MACROS = ("JobWorkingDir", "ExecSystemExecDir", "ExecSystemInputDir", "ExecSystemOutputDir", "ArchiveSystemDir")
+FIELD_OF_MACRO = {"ExecSystemExecDir": "execSystemExecDir", "ExecSystemInputDir": "execSystemInputDir",
+                  "ExecSystemOutputDir": "execSystemOutputDir", "ArchiveSystemDir": "archiveSystemDir"}
+
+
+def process_inputs(uuid: str) -> Outcome:
+    """Expand HOST_EVAL in the job's directories and check every input source."""
+    with session_scope() as session:
+        job = enter(session, uuid, JobStatus.PROCESSING_INPUTS, "process_inputs", "Identifying input files for staging")
+        if job is None:
+            return Outcome.STOP
+        exec_system, archive_system = systems_of(session, job)
+        spec = dict(job.spec)
+        for item in spec["fileInputs"]:
+            source = parse_source(item["sourceUrl"])
+            if source.kind == "tapis":
+                repo.get_system(session, source.system_id)
+        templates = {m: spec["macros"][m] if m == "JobWorkingDir" else spec[FIELD_OF_MACRO[m]] for m in DIR_MACROS}
+        needed = sorted({v for value in templates.values() for v in macros.host_eval_variables(value)})
+        transport = open_transport(session, exec_system, job.owner) if needed else None
+        login = login_for(session, exec_system, job.owner)
+
+    host_values: dict[str, str] = {}
+    if transport is not None:
+        script = "; ".join(f"printf '%s\\n' \"${{{name}}}\"" for name in needed)
+        lines = transport.run(script).check().stdout.splitlines()
+        for name, value in zip(needed, lines, strict=False):
+            if not value.startswith("/"):
+                raise ValidationError(f"HOST_EVAL(${name}) is {value!r} on {exec_system.host}, not an absolute path")
+            host_values[name] = value
+        missing = [n for n in needed if n not in host_values]
+        if missing:
+            raise ValidationError(f"HOST_EVAL: {', '.join(missing)} not set on {exec_system.host}")
+
+    host_dirs: dict[str, str] = {}
+    tapis_dirs: dict[str, str] = {}
+    for macro_name, template in templates.items():
+        system = archive_system if macro_name == "ArchiveSystemDir" else exec_system
+        expanded = macros.expand_host_eval(template, host_values)
+        relative = root_relative(system.rootDir, expanded) if template.startswith("HOST_EVAL(") else expanded
+        host_dirs[macro_name] = host_path(system.rootDir, relative, macro_name)
+        tapis_dirs[macro_name] = "/" + relative.lstrip("/")
+
+    with session_scope() as session:
+        spec.update({FIELD_OF_MACRO[m]: d for m, d in tapis_dirs.items() if m in FIELD_OF_MACRO})
+        spec["macros"] = {**spec["macros"], **{m: tapis_dirs[m] for m in DIR_MACROS}}
+        repo.update_job_fields(session, uuid, host_dirs=host_dirs, spec=spec, exec_login=login)
+    return Outcome.CONTINUE
+
+
+def stage_inputs(uuid: str) -> Outcome:
+    """Create the job's directories on the exec host and transfer its inputs."""
+    with session_scope() as session:
+        job = enter(session, uuid, JobStatus.STAGING_INPUTS, "stage_inputs",
+                    "Transferring job input data to execution system")
+        if job is None:
+            return Outcome.STOP
+        exec_system, _ = systems_of(session, job)
+        transport = open_transport(session, exec_system, job.owner)
+        dirs = job.host_dirs or {}
+        inputs = list(job.spec["fileInputs"])
+        owner = job.owner
+
+    transport.makedirs(dirs["ExecSystemExecDir"], dirs["ExecSystemInputDir"], dirs["ExecSystemOutputDir"])
+
+    def source_host(system_id: str, path: str) -> tuple[Transport, str, str]:
+        with session_scope() as session:
+            system = repo.system_spec(repo.get_system(session, system_id))
+            return (open_transport(session, system, owner), host_path(system.rootDir, "/"),
+                    host_path(system.rootDir, path, "sourceUrl path"))
+
+    for item in inputs:
+        source = parse_source(item["sourceUrl"])
+        target = join(dirs["ExecSystemInputDir"], item.get("targetPath") or source.default_name)
+        if "/" in (item.get("targetPath") or ""):
+            transport.makedirs(target.rsplit("/", 1)[0])
+        stage_input(source, target, transport, exec_system.id, source_host)
+    return Outcome.CONTINUE
+
