@@ -20,16 +20,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import dlws_flow
 from dlws_flow.errors import (
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     DlwsFlowError,
+    HostError,
     InvalidTransition,
     NotFoundError,
     PermissionDeniedError,
-    TransportError,
     ValidationError,
 )
-from dlws_flow.services.auth import AuthenticationError
 from dlws_flow.services.login_throttle import LoginThrottled
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 STATUS_FOR: list[tuple[type[Exception], int]] = [
     (LoginThrottled, 429), (AuthenticationError, 401), (PermissionDeniedError, 403), (NotFoundError, 404),
     (ConflictError, 409), (ValidationError, 400), (InvalidTransition, 409), (ConfigurationError, 422),
-    (TransportError, 502), (DlwsFlowError, 400),
+    (HostError, 502), (DlwsFlowError, 400),
 ]
 
 ErrorFormat = Callable[[int, str, Exception | None], dict[str, Any]]

@@ -22,9 +22,8 @@ from fastapi import APIRouter, Header
 
 from api.dependencies import Dispatcher
 from api.envelope import EnvelopeRoute, register_error_format
-from dlws_flow.errors import DlwsFlowError
+from dlws_flow.errors import AuthenticationError, DlwsFlowError
 from dlws_flow.services import families
-from dlws_flow.services.auth import AuthenticationError
 
 PREFIXES = ("/child", "/child/child", "/child//child")
 

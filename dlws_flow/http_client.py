@@ -18,6 +18,7 @@ import httpx
 
 from dlws_flow.domain.states import TERMINAL_STATES
 from dlws_flow.errors import (
+    AuthenticationError,
     ConflictError,
     DlwsFlowError,
     NotFoundError,
@@ -70,8 +71,6 @@ class Client:
             except ValueError:
                 message = response.text
             if response.status_code == 401:
-                from dlws_flow.services.auth import AuthenticationError
-
                 raise AuthenticationError(message)
             raise _ERRORS.get(response.status_code, DlwsFlowError)(f"HTTP {response.status_code}: {message}")
         return response

@@ -1,20 +1,28 @@
-"""One thin Celery task per lifecycle stage. Each loads nothing itself: it calls the stage function in
-``dlws_flow.engine``, turns the outcome into chain control, and maps errors:
+"""One thin Celery task per lifecycle stage and per owner's action. Each loads nothing itself: it calls the
+engine (``dlws_flow.engine``), turns the outcome into chain control, and hands errors to one retry policy:
 
-* transient (host unreachable, authentication refused, scheduler not answering, disk full): retried
-  ``DLWS_BLOCK_AFTER_RETRIES`` times with backoff and jitter, then the job goes BLOCKED and the recovery
-  sweep (``dlws_flow.engine.recovery``) takes over; while the system is blocked, stages block at once;
+* a wait for an SSH connection slot: retried soon, neither counted nor blocking;
+* transient (host unreachable, authentication refused, scheduler not answering, disk full: a condition
+  ``classify`` names): retried ``DLWS_BLOCK_AFTER_RETRIES`` times with backoff and jitter, then the job goes
+  BLOCKED and the recovery sweep (``dlws_flow.engine.recovery``) takes over; while the system is blocked,
+  stages block at once;
 * a remote command that ran and failed for another reason: retried ``DLWS_TASK_MAX_RETRIES`` times, then
   the job FAILS;
-* permanent (any other ``DlwsFlowError``, a changed host key): the job FAILS at once with the message;
+* permanent (a changed host key, a job the scheduler refused, any other ``DlwsFlowError``, a bug): the job
+  FAILS at once with the message;
 * a stage with nothing to do (duplicate delivery, terminal, blocked or paused job): the chain stops quietly.
+
+Owners' actions (cancel, pause, resume) retry a host error ``DLWS_TASK_MAX_RETRIES`` times (a permanent one
+not at all), then give up in the way each one documents.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
 
 from celery import Task
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
@@ -29,7 +37,7 @@ from dlws_flow.engine.stages import STAGES
 from dlws_flow.errors import (
     ConnectionLimitError,
     DlwsFlowError,
-    HostKeyMismatchError,
+    HostError,
     StageTimeoutError,
     SystemBlockedError,
     TransportError,
@@ -41,26 +49,33 @@ from workers.dispatch import job_chain
 log = logging.getLogger(__name__)
 
 STAGE_OPTIONS = {"bind": True, "acks_late": True, "max_retries": None}
+T = TypeVar("T")
 
 
 def _backoff(retries: int) -> float:
     return min(60.0, 2.0 ** retries) * (0.5 + random.random() / 2)
 
 
-def _fail(job_uuid: str, stage_name: str, exc: BaseException) -> None:
+def _fail(job_uuid: str, stage_name: str, exc: BaseException) -> NoReturn:
     fail_job(job_uuid, f"{stage_name} failed: {exc}")
     raise Ignore()
 
 
-def _transient(task: Task, stage_name: str, job_uuid: str, exc: TransportError, retries: int, **retry_kwargs):
-    """Retry, block, or fail the job after a transport error; always raises."""
+def _worth_retrying(exc: HostError) -> bool:
+    """Transient, or a condition the host may come out of (a refused login): not a changed key or a refusal."""
+    return isinstance(exc, TransportError) or classify(exc) is not None
+
+
+def _retry_or_block(task: Task, stage_name: str, job_uuid: str, exc: HostError, retries: int,
+                    **retry_kwargs: Any) -> NoReturn:
+    """Retry, block, or fail the job after a host error."""
     settings = get_settings()
     if isinstance(exc, ConnectionLimitError):  # a wait for a slot, not a fault: neither counted nor blocked
         log.info("job %s: %s waits for an SSH connection slot: %s", job_uuid, stage_name, exc)
         raise task.retry(exc=exc, countdown=_backoff(1), **retry_kwargs)
     condition = classify(exc)
     if condition is None:
-        if retries >= settings.task_max_retries:
+        if not _worth_retrying(exc) or retries >= settings.task_max_retries:
             _fail(job_uuid, stage_name, exc)
     elif isinstance(exc, SystemBlockedError) or retries >= settings.block_after_retries:
         recovery.block(job_uuid, stage_name, condition, exc, system_id=exc.system_id)
@@ -70,7 +85,7 @@ def _transient(task: Task, stage_name: str, job_uuid: str, exc: TransportError, 
 
 
 @contextmanager
-def _time_limited(stage_name: str):
+def _time_limited(stage_name: str) -> Iterator[None]:
     """Bound the stage by ``DLWS_STAGE_TIME_LIMIT`` under any pool: remote operations are capped to what is
     left (the thread pool has no Celery time limits), and Celery's soft limit (prefork) becomes the same
     ``StageTimeoutError``, so a stuck stage goes the transient path (retry, then BLOCKED)."""
@@ -82,59 +97,63 @@ def _time_limited(stage_name: str):
         raise StageTimeoutError(f"{stage_name} ran past its time limit of {limit:g} s") from exc
 
 
-def _run_stage(task: Task, stage_name: str, job_uuid: str) -> str:
+def _run_stage(task: Task, stage_name: str, job_uuid: str, retries: int, **retry_kwargs: Any) -> Any:
+    """Run one stage under the stage retry policy (the module's docstring); returns what the stage returned."""
     try:
         with _time_limited(stage_name):
-            outcome = STAGES[stage_name](job_uuid)
-    except HostKeyMismatchError as exc:
-        _fail(job_uuid, stage_name, exc)
-    except TransportError as exc:
-        _transient(task, stage_name, job_uuid, exc, task.request.retries)
+            return STAGES[stage_name](job_uuid)
+    except HostError as exc:
+        _retry_or_block(task, stage_name, job_uuid, exc, retries, **retry_kwargs)
     except DlwsFlowError as exc:
         _fail(job_uuid, stage_name, exc)
     except Exception as exc:  # a bug must fail the job visibly, not leave it stuck in a stage
         log.exception("job %s: %s crashed", job_uuid, stage_name)
         _fail(job_uuid, stage_name, exc)
-    if outcome == Outcome.STOP:
+
+
+def _chain_step(task: Task, stage_name: str, job_uuid: str) -> str:
+    if _run_stage(task, stage_name, job_uuid, task.request.retries) == Outcome.STOP:
         raise Ignore()
     return job_uuid
 
 
+def _owners_action(task: Task, action: str, job_uuid: str, run: Callable[[str], T],
+                   give_up: Callable[[HostError], T]) -> T:
+    """Run an owner's action; a host error is retried with backoff, then ``give_up`` decides the result."""
+    try:
+        with _time_limited(action):
+            return run(job_uuid)
+    except HostError as exc:
+        if not _worth_retrying(exc) or task.request.retries >= get_settings().task_max_retries:
+            return give_up(exc)
+        raise task.retry(exc=exc, countdown=_backoff(task.request.retries)) from exc
+
+
 @app.task(name="dlws.process_inputs", **STAGE_OPTIONS)
 def process_inputs(self: Task, job_uuid: str) -> str:
-    return _run_stage(self, "process_inputs", job_uuid)
+    return _chain_step(self, "process_inputs", job_uuid)
 
 
 @app.task(name="dlws.stage_inputs", **STAGE_OPTIONS)
 def stage_inputs(self: Task, job_uuid: str) -> str:
-    return _run_stage(self, "stage_inputs", job_uuid)
+    return _chain_step(self, "stage_inputs", job_uuid)
 
 
 @app.task(name="dlws.stage_job", **STAGE_OPTIONS)
 def stage_job(self: Task, job_uuid: str) -> str:
-    return _run_stage(self, "stage_job", job_uuid)
+    return _chain_step(self, "stage_job", job_uuid)
 
 
 @app.task(name="dlws.submit", **STAGE_OPTIONS)
 def submit(self: Task, job_uuid: str) -> str:
-    return _run_stage(self, "submit", job_uuid)
+    return _chain_step(self, "submit", job_uuid)
 
 
 @app.task(name="dlws.monitor", **STAGE_OPTIONS)
 def monitor(self: Task, job_uuid: str, failures: int = 0) -> str:
-    """Poll once, then re-schedule itself; a worker never sleeps waiting for a job."""
-    try:
-        with _time_limited("monitor"):
-            result = STAGES["monitor"](job_uuid)
-    except HostKeyMismatchError as exc:
-        _fail(job_uuid, "monitor", exc)
-    except TransportError as exc:
-        _transient(self, "monitor", job_uuid, exc, failures, args=(job_uuid,), kwargs={"failures": failures + 1})
-    except DlwsFlowError as exc:
-        _fail(job_uuid, "monitor", exc)
-    except Exception as exc:
-        log.exception("job %s: monitor crashed", job_uuid)
-        _fail(job_uuid, "monitor", exc)
+    """Poll once, then re-schedule itself; a worker never sleeps waiting for a job. ``failures`` counts
+    consecutive failed looks (a successful look's re-schedule is not a retry of a fault)."""
+    result = _run_stage(self, "monitor", job_uuid, failures, args=(job_uuid,), kwargs={"failures": failures + 1})
     if result.outcome == Outcome.POLL:
         raise self.retry(args=(job_uuid,), kwargs={"failures": 0}, countdown=result.delay)
     if result.outcome == Outcome.STOP:
@@ -144,45 +163,34 @@ def monitor(self: Task, job_uuid: str, failures: int = 0) -> str:
 
 @app.task(name="dlws.archive", **STAGE_OPTIONS)
 def archive(self: Task, job_uuid: str) -> str:
-    return _run_stage(self, "archive", job_uuid)
+    return _chain_step(self, "archive", job_uuid)
 
 
 @app.task(name="dlws.cancel", bind=True, acks_late=True, max_retries=None)
 def cancel(self: Task, job_uuid: str) -> bool:
-    try:
-        with _time_limited("cancel"):
-            return cancel_job(job_uuid)
-    except TransportError as exc:
-        if self.request.retries >= get_settings().task_max_retries:
-            # The host stayed unreachable: record the cancel anyway, the user asked for it.
-            fail_job(job_uuid, f"cancel could not reach the host: {exc}")
-            return False
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+    def give_up(exc: HostError) -> bool:
+        # The host stayed unreachable: record the cancel anyway, the user asked for it.
+        fail_job(job_uuid, f"cancel could not reach the host: {exc}")
+        return False
+
+    return _owners_action(self, "cancel", job_uuid, cancel_job, give_up)
 
 
 @app.task(name="dlws.pause", bind=True, acks_late=True, max_retries=None)
 def pause(self: Task, job_uuid: str) -> bool:
-    """Hold a queued batch job now; any other job pauses at its next stage boundary by itself."""
-    try:
-        with _time_limited("pause"):
-            return hold_queued(job_uuid)
-    except TransportError as exc:
-        if self.request.retries >= get_settings().task_max_retries:
-            return False  # the pause request stands: the job stops at its next boundary
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+    """Hold a queued batch job now; any other job pauses at its next stage boundary by itself. When the host
+    cannot be reached the pause request stands: the job stops at its next boundary."""
+    return _owners_action(self, "pause", job_uuid, hold_queued, lambda exc: False)
 
 
 @app.task(name="dlws.resume", bind=True, acks_late=True, max_retries=None)
 def resume(self: Task, job_uuid: str) -> str | None:
     """Release a paused job and re-enqueue the stage it stopped before."""
-    try:
-        with _time_limited("resume"):
-            stage = resume_paused(job_uuid)
-    except TransportError as exc:
-        if self.request.retries >= get_settings().task_max_retries:
-            fail_job(job_uuid, f"resume could not reach the host: {exc}")
-            return None
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+    def give_up(exc: HostError) -> None:
+        fail_job(job_uuid, f"resume could not reach the host: {exc}")
+        return None
+
+    stage = _owners_action(self, "resume", job_uuid, resume_paused, give_up)
     if stage:
         job_chain(job_uuid, stage).apply_async()
     return stage

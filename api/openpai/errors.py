@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from dlws_flow.services.auth import AuthenticationError
+from dlws_flow.errors import AuthenticationError
 
 #: Status -> the name OpenPAI uses when the route gives none.
 NAME_FOR_STATUS = {400: "InvalidParametersError", 401: "UnauthorizedUserError", 403: "ForbiddenUserError",

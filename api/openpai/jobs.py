@@ -17,6 +17,7 @@ from api.openpai.errors import OpenPaiError
 from api.security import User
 from dlws_flow.errors import (
     ConflictError,
+    DuplicateJobError,
     NotFoundError,
     PermissionDeniedError,
     ValidationError,
@@ -48,7 +49,7 @@ def list_jobs(user: User, username: Annotated[str | None, Query()] = None) -> li
 def submit_job(user: User, dispatcher: Dispatcher, config: Annotated[dict[str, Any], Body()]) -> JSONResponse:
     try:
         name = openpai.submit(user, config, dispatcher)
-    except openpai.DuplicateJobError as exc:
+    except DuplicateJobError as exc:
         raise OpenPaiError(400, "JobUpdateError", "job update error") from exc
     except NotFoundError as exc:
         raise OpenPaiError(404, "VirtualClusterNotFound", str(exc)) from exc

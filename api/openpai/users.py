@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from api.envelope import THROTTLED_RESPONSES, EnvelopeRoute, retry_after_headers
 from api.openpai.errors import OpenPaiError, not_authorized
 from api.security import User
-from dlws_flow.errors import NotFoundError, ValidationError
+from dlws_flow.errors import AuthenticationError, NotFoundError, ValidationError
 from dlws_flow.services import auth, quotas
-from dlws_flow.services.auth import AuthenticationError, Principal
+from dlws_flow.services.auth import Principal
 from dlws_flow.services.login_throttle import LoginThrottled
 
 router = APIRouter(prefix="/api/v1", tags=["openpai"], route_class=EnvelopeRoute)

@@ -18,7 +18,6 @@ from enum import StrEnum
 
 from dlws_flow.errors import (
     AuthenticationFailedError,
-    HostKeyMismatchError,
     RemoteCommandError,
     SystemBlockedError,
     TransportError,
@@ -65,10 +64,10 @@ def classify(error: BaseException) -> Condition | None:
     """The condition a transient error blocks on, or None when the error is permanent (fail the job)."""
     if isinstance(error, SystemBlockedError):
         return Condition(error.condition)
-    if isinstance(error, HostKeyMismatchError) or not isinstance(error, TransportError):
-        return None
     if isinstance(error, AuthenticationFailedError):
         return Condition.AUTHENTICATION_FAILED
+    if not isinstance(error, TransportError):
+        return None  # a changed host key, a refused job, an unreadable answer, a bad request: permanent
     if isinstance(error, RemoteCommandError):
         text = f"{error.stderr}\n{error.stdout}"
         if _SCHEDULER_DOWN.search(text):

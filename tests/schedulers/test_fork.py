@@ -1,7 +1,11 @@
 import subprocess
 
+import pytest
+
 from dlws_flow.adapters.schedulers.base import RemoteJob, RemoteState, ScriptRequest
 from dlws_flow.adapters.schedulers.fork import ForkScheduler
+from dlws_flow.errors import SchedulerAnswerError
+from tests.schedulers.answers import answer
 
 REQUEST = ScriptRequest(job_uuid="u", job_name="n", exec_dir="/tmp/x y", stdout_path="/tmp/x y/out/tapisjob.out",
                         stderr_path="/tmp/x y/out/tapisjob.out", container_command="singularity run img", env_file="/tmp/x y/tapisjob.env")
@@ -23,7 +27,7 @@ def test_submit_command_is_guarded_and_background_is_a_simple_command():
 
 def test_parse_status_lines():
     jobs = [RemoteJob("11", "/a"), RemoteJob("12", "/b"), RemoteJob("13", "/c")]
-    statuses = ForkScheduler().parse_status_output("11 RUNNING\n12 DONE 3\n13 GONE\n", jobs)
+    statuses = ForkScheduler().parse_status_output(answer("11 RUNNING\n12 DONE 3\n13 GONE\n"), jobs)
     assert statuses["11"].state == RemoteState.RUNNING
     assert statuses["12"].state == RemoteState.DONE and statuses["12"].exit_code == 3
     assert statuses["13"].state == RemoteState.FAILED
@@ -37,9 +41,16 @@ def test_status_command_covers_all_jobs_in_one_shell(tmp_path):
     try:
         jobs = [RemoteJob("999999", str(done)), RemoteJob(str(sleeper.pid), str(running)), RemoteJob("999998", str(tmp_path))]
         out = subprocess.run(["bash", "-c", ForkScheduler().build_status_command(jobs)], capture_output=True, text=True).stdout
-        statuses = ForkScheduler().parse_status_output(out, jobs)
+        statuses = ForkScheduler().parse_status_output(answer(out), jobs)
     finally:
         sleeper.kill()
     assert statuses["999999"].exit_code == 0
     assert statuses[str(sleeper.pid)].state == RemoteState.RUNNING
     assert statuses["999998"].state == RemoteState.FAILED
+
+
+
+def test_a_launch_that_prints_no_process_id_cannot_be_read():
+    with pytest.raises(SchedulerAnswerError, match="did not print a process id"):
+        ForkScheduler().parse_submit_output(answer("nohup: failed\n"))
+    assert ForkScheduler().parse_submit_output(answer("4242\n")) == "4242"

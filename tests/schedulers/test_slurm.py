@@ -5,6 +5,7 @@ import pytest
 from dlws_flow.adapters.schedulers.base import RemoteJob, RemoteState, ScriptRequest
 from dlws_flow.adapters.schedulers.slurm import SlurmScheduler, split_profile
 from dlws_flow.errors import ValidationError
+from tests.schedulers.answers import answer
 
 REQUEST = ScriptRequest(job_uuid="u-1", job_name="img classifier", exec_dir="/home/u/jobs/u-1",
                         stdout_path="/home/u/jobs/u-1/output/tapisjob.out", stderr_path="/home/u/jobs/u-1/output/tapisjob.out",
@@ -41,9 +42,10 @@ def test_parse_status():
             RemoteJob("10", "/d10")]
     text = ("Q|6|FAILED|vm|NonZeroExitCode\nQ|7|RUNNING|vm|None\nQ|8|TIMEOUT|vm|TimeLimit\n"
             "A|9|COMPLETED|0:0|vm\nX|6|3\nX|9|0\n")
-    statuses = SlurmScheduler().parse_status_output(text, jobs)
+    statuses = SlurmScheduler().parse_status_output(answer(text), jobs)
     assert statuses["6"].state == RemoteState.DONE and statuses["6"].exit_code == 3
     assert statuses["7"].state == RemoteState.RUNNING and statuses["7"].node == "vm"
     assert statuses["8"].state == RemoteState.FAILED and "time limit" in statuses["8"].reason
     assert statuses["9"].state == RemoteState.DONE and statuses["9"].exit_code == 0
     assert "10" not in statuses
+

@@ -7,6 +7,9 @@ import shlex
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from dlws_flow.adapters.transports.base import CommandResult
+from dlws_flow.errors import HostError, RemoteCommandError
+
 EXIT_CODE_FILE = "tapisjob.exitcode"
 LAUNCH_MARKER = ".tapisjob.launched"
 PID_FILE = "tapisjob.pid"
@@ -105,14 +108,28 @@ class Scheduler(abc.ABC):
         """A command that starts the job at most once, however often it runs, and prints its remote id."""
 
     @abc.abstractmethod
-    def parse_submit_output(self, stdout: str) -> str: ...
+    def parse_submit_output(self, result: CommandResult) -> str:
+        """The remote id the submit command printed. Raises what its exit code, stdout and stderr mean:
+        ``JobRejectedError`` when the scheduler refused the job, ``SchedulerAnswerError`` when the answer
+        names no job, ``RemoteCommandError`` (transient) for any other failure."""
 
     @abc.abstractmethod
     def build_status_command(self, jobs: list[RemoteJob]) -> str:
         """One command that reports on every job in ``jobs`` (one round trip per poll)."""
 
     @abc.abstractmethod
-    def parse_status_output(self, stdout: str, jobs: list[RemoteJob]) -> dict[str, RemoteStatus]: ...
+    def parse_status_output(self, result: CommandResult, jobs: list[RemoteJob]) -> dict[str, RemoteStatus]:
+        """The status of each job the answer covers (a job it does not mention is left out)."""
+
+    def command_error(self, result: CommandResult) -> HostError:
+        """What a failed command of this scheduler means; schedulers that can tell a refusal refine it."""
+        return RemoteCommandError(result.command, result.exit_code, result.stdout, result.stderr)
+
+    def succeeded(self, result: CommandResult) -> str:
+        """The stdout of a command that succeeded; otherwise raises :meth:`command_error`."""
+        if result.exit_code != 0:
+            raise self.command_error(result)
+        return result.stdout
 
     @abc.abstractmethod
     def build_cancel_command(self, job: RemoteJob) -> str: ...

@@ -17,7 +17,8 @@ from dlws_flow.adapters.schedulers.base import (
     redirections,
     script_body,
 )
-from dlws_flow.errors import RemoteCommandError
+from dlws_flow.adapters.transports.base import CommandResult
+from dlws_flow.errors import SchedulerAnswerError
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,11 @@ class ForkScheduler(Scheduler):
             f"for i in 1 2 3 4 5 6 7 8 9 10; do [ -s {PID_FILE} ] && break; sleep 0.2; done; cat {PID_FILE}"
         )
 
-    def parse_submit_output(self, stdout: str) -> str:
+    def parse_submit_output(self, result: CommandResult) -> str:
+        stdout = self.succeeded(result)
         pid = stdout.strip().splitlines()[-1] if stdout.strip() else ""
         if not pid.isdigit():
-            raise RemoteCommandError("launch", 0, stdout, "launch did not print a process id")
+            raise SchedulerAnswerError(f"the launch did not print a process id: {stdout.strip()[:300]!r}")
         return pid
 
     def build_status_command(self, jobs: list[RemoteJob]) -> str:
@@ -58,7 +60,8 @@ class ForkScheduler(Scheduler):
             "else echo \"$p GONE\"; fi; done"
         )
 
-    def parse_status_output(self, stdout: str, jobs: list[RemoteJob]) -> dict[str, RemoteStatus]:
+    def parse_status_output(self, result: CommandResult, jobs: list[RemoteJob]) -> dict[str, RemoteStatus]:
+        stdout = self.succeeded(result)
         statuses: dict[str, RemoteStatus] = {}
         for line in stdout.splitlines():
             parts = line.split()

@@ -26,8 +26,10 @@ from dlws_flow.adapters.schedulers.base import (
     ScriptRequest,
     script_body,
 )
+from dlws_flow.adapters.transports.base import CommandResult
+from dlws_flow.domain.recovery import classify
 from dlws_flow.domain.resolve import SBATCH_WORD
-from dlws_flow.errors import RemoteCommandError, ValidationError
+from dlws_flow.errors import HostError, JobRejectedError, SchedulerAnswerError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ SLURM_STATES: dict[str, RemoteState] = {
     "BOOT_FAIL": RemoteState.FAILED, "DEADLINE": RemoteState.FAILED, "CANCELLED": RemoteState.CANCELLED,
     "REVOKED": RemoteState.CANCELLED, "SPECIAL_EXIT": RemoteState.FAILED,
 }
+#: sbatch's words for a submission it refused ("sbatch: error: Batch job submission failed: Invalid partition ...").
+_REFUSAL = re.compile(r"batch job submission failed:[^\n]*", re.IGNORECASE)
 
 
 #: What one poll asks ``squeue`` for, in order (``-o``, joined by ``|``): the fields are declared once, here,
@@ -143,11 +147,21 @@ class SlurmScheduler(Scheduler):
             f"printf '%s\\n' \"${{id%%;*}}\" > {SLURM_ID_FILE}; cat {SLURM_ID_FILE}"
         )
 
-    def parse_submit_output(self, stdout: str) -> str:
+    def parse_submit_output(self, result: CommandResult) -> str:
+        stdout = self.succeeded(result)
         job_id = stdout.strip().splitlines()[-1].strip() if stdout.strip() else ""
         if not job_id.isdigit():
-            raise RemoteCommandError("sbatch", 0, stdout, "sbatch did not print a job id")
+            raise SchedulerAnswerError(f"sbatch did not print a job id: {stdout.strip()[:300]!r}")
         return job_id
+
+    def command_error(self, result: CommandResult) -> HostError:
+        error = super().command_error(result)
+        # "Batch job submission failed: Socket timed out" is slurmctld not answering (classify knows those
+        # words: transient); any other submission failure is Slurm refusing this job as written.
+        refusal = _REFUSAL.search(result.stderr)
+        if refusal and classify(error) is None:
+            return JobRejectedError(f"Slurm refused the job: {refusal.group(0).strip()}")
+        return error
 
     def build_status_command(self, jobs: list[RemoteJob]) -> str:
         ids = ",".join(j.remote_id for j in jobs if j.remote_id.isdigit())
@@ -164,7 +178,8 @@ class SlurmScheduler(Scheduler):
             f"[ -f \"$d/{EXIT_CODE_FILE}\" ] && echo \"{FROM_EXIT_FILE}|$i|$(cat \"$d/{EXIT_CODE_FILE}\")\"; done; true"
         )
 
-    def parse_status_output(self, stdout: str, jobs: list[RemoteJob]) -> dict[str, RemoteStatus]:
+    def parse_status_output(self, result: CommandResult, jobs: list[RemoteJob]) -> dict[str, RemoteStatus]:
+        stdout = self.succeeded(result)
         states: dict[str, tuple[str, str | None, str | None]] = {}
         file_codes: dict[str, int] = {}  # the app's own exit code, from tapisjob.exitcode
         sacct_codes: dict[str, int] = {}  # the batch script's, from sacct: when the file is missing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import shlex
 from collections import Counter
 from dataclasses import dataclass
 
@@ -72,8 +73,6 @@ class Transport(abc.ABC):
 
     def makedirs(self, *paths: str) -> None:
         """Create directories in one round trip."""
-        import shlex
-
         if paths:
             self.run("mkdir -p -- " + " ".join(shlex.quote(p) for p in paths)).check()
 

@@ -35,7 +35,7 @@ from dlws_flow.adapters.transports.ssh_pool import (
     open_socket,
     sftp_session,
 )
-from dlws_flow.errors import CommandTimeoutError, TransportError
+from dlws_flow.errors import CommandTimeoutError, HostError, TransportError
 
 __all__ = ["POOL", "ConnectionGate", "ConnectionPool", "SSHTarget", "SSHTransport", "fetch_host_key"]
 
@@ -100,8 +100,8 @@ class SSHTransport(Transport):
         self.pool = pool
         self.host_label = f"{target.host}:{target.port}"
 
-    def _named(self, exc: TransportError) -> TransportError:
-        """Transport errors name this transport's system, so recovery probes the host that failed."""
+    def _named(self, exc: HostError) -> HostError:
+        """Host errors name this transport's system, so recovery probes the host that failed."""
         if exc.system_id is None:
             exc.system_id = self.system_id
         return exc
@@ -109,7 +109,7 @@ class SSHTransport(Transport):
     def _conn(self) -> Connection:
         try:
             return self.pool.get(self.target, capped(self.connect_timeout))
-        except TransportError as exc:
+        except HostError as exc:
             raise self._named(exc) from exc.__cause__
 
     def _no_answer(self, what: str, timeout: float) -> CommandTimeoutError:
@@ -123,7 +123,7 @@ class SSHTransport(Transport):
             with _Watch(self.pool, conn, timeout) as watch:
                 try:
                     channel = watch.channel = conn.open_channel(timeout)
-                except TransportError as exc:
+                except HostError as exc:
                     raise self._named(exc) from exc
                 except CONNECTION_FAULTS as exc:  # nothing was sent: a fresh connection may try once more
                     self.pool.discard(conn)
@@ -169,7 +169,7 @@ class SSHTransport(Transport):
                     return result
                 except FILE_ANSWERS:
                     raise
-                except TransportError as exc:
+                except HostError as exc:
                     raise self._named(exc) from exc
                 except socket.timeout as exc:
                     raise self._no_answer(what, timeout) from exc
@@ -230,7 +230,7 @@ class SSHTransport(Transport):
         with _Watch(self.pool, conn, timeout):
             try:
                 sftp = conn.checkout_sftp(timeout)
-            except TransportError as exc:
+            except HostError as exc:
                 raise self._named(exc) from exc
             except CONNECTION_FAULTS as exc:
                 self.pool.discard(conn)
@@ -352,7 +352,7 @@ class _SessionFile:
         try:
             if self._healthy:
                 self._guarded(self._handle.close)
-        except (TransportError, OSError):
+        except (HostError, OSError):
             if error is None:
                 raise  # after a failed transfer, that failure is the one to report
         finally:
