@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+
+from dlws_flow.domain.records import KeyValuePair
 
 #: Service variables that are credentials: they reach the job's own ``tapisjob.env`` (mode 0600 in its exec
 #: dir) and never its archived copy, which the job's sharees can download.
@@ -16,7 +18,7 @@ DIR_MACROS = {"JobWorkingDir", "ExecSystemExecDir", "ExecSystemInputDir", "ExecS
 def job_environment(
     macro_values: Mapping[str, str],
     host_dirs: Mapping[str, str],
-    user_env: list[dict],
+    user_env: Iterable[KeyValuePair],
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Build the ordered environment for ``tapisjob.env``.
@@ -24,7 +26,7 @@ def job_environment(
     Args:
         macro_values: resolved macros (``JobUUID`` ...), see :mod:`dlws_flow.domain.macros`.
         host_dirs: macro name -> absolute host path for the directory macros.
-        user_env: the merged ``envVariables`` (``[{key, value}]``), already checked for reserved keys.
+        user_env: the merged ``envVariables``, already checked for reserved keys.
         extra: service variables such as ``DLWS_REST_API`` and ``FAMILY_TOKEN``.
     """
     env: dict[str, str] = {}
@@ -32,7 +34,7 @@ def job_environment(
         env[f"_tapis{name}"] = host_dirs.get(name, value) if name in DIR_MACROS else value
     env.update(extra or {})
     for pair in user_env:
-        env[pair["key"]] = pair.get("value", "")
+        env[pair.key] = pair.value
     return env
 
 

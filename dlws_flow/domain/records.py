@@ -1,4 +1,4 @@
-"""Tapis-shaped records for systems, apps and job requests.
+"""Tapis-shaped records for systems and apps, and the argument and input models job requests share.
 
 Field names are the ones in ``shared/tapis-openapi`` so a Tapis JSON document loads unchanged.
 Unknown Tapis fields are kept (``extra="allow"``) so that a record round-trips; the fields this
@@ -13,6 +13,9 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dlws_flow.domain.recovery import RecoveryPolicy
+from dlws_flow.errors import ValidationError
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 ENV_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -225,12 +228,9 @@ class SystemSpec(TapisModel):
     @classmethod
     def _valid_policy(cls, value: str | None) -> str | None:
         if value:
-            from dlws_flow.domain.recovery import RecoveryPolicy
-            from dlws_flow.errors import ValidationError as PolicyError
-
             try:
                 RecoveryPolicy.parse(value)
-            except PolicyError as exc:
+            except ValidationError as exc:  # as ValueError, so pydantic reports it against recoveryPolicy
                 raise ValueError(str(exc)) from exc
         return value or None
 
@@ -365,55 +365,3 @@ class AppSpec(TapisModel):
             raise ValueError("containerImage must be a non-empty single line")
         return value
 
-
-class JobRequest(TapisModel):
-    """``ReqSubmitJob``: what a user sends to submit a job."""
-
-    name: str
-    appId: str
-    appVersion: str
-    description: str | None = None
-    owner: str | None = None
-    tenant: str | None = None
-    jobType: JobType | None = None
-    archiveOnAppError: bool | None = None
-    execSystemId: str | None = None
-    execSystemExecDir: str | None = None
-    execSystemInputDir: str | None = None
-    execSystemOutputDir: str | None = None
-    execSystemLogicalQueue: str | None = None
-    archiveSystemId: str | None = None
-    archiveSystemDir: str | None = None
-    nodeCount: int | None = None
-    coresPerNode: int | None = None
-    memoryMB: int | None = None
-    maxMinutes: int | None = None
-    fileInputs: list[FileInput] = Field(default_factory=list)
-    parameterSet: ParameterSet = Field(default_factory=ParameterSet)
-    tags: list[str] = Field(default_factory=list)
-    subscriptions: list[dict[str, Any]] = Field(default_factory=list)
-    notes: dict[str, Any] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        from dlws_flow.errors import ValidationError as RequestError
-
-        try:
-            return refuse_nul(data, "a job request")
-        except ValueError as exc:  # raised as ours (pydantic passes it through): a 400 naming the problem
-            raise RequestError(str(exc)) from exc
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not value or len(value) > 64 or any(ord(c) < 32 for c in value):
-            raise ValueError("job name must be 1-64 printable characters")
-        return value
-
-    @field_validator("nodeCount", "coresPerNode", "memoryMB", "maxMinutes")
-    @classmethod
-    def _positive(cls, value: int | None) -> int | None:
-        if value is not None and value <= 0:
-            raise ValueError("must be a positive integer")
-        return value

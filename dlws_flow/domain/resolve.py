@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from dlws_flow.domain import macros
+from dlws_flow.domain.job_request import JobRequest
 from dlws_flow.domain.paths import clean_relative
 from dlws_flow.domain.records import (
     RESERVED_ENV_PREFIX,
@@ -18,11 +19,11 @@ from dlws_flow.domain.records import (
     ArchiveFilter,
     ArgSpec,
     FileInput,
-    JobRequest,
     JobType,
     KeyValuePair,
     LogConfig,
     LogicalQueue,
+    ParameterSet,
     SystemSpec,
 )
 from dlws_flow.errors import ValidationError
@@ -33,6 +34,9 @@ DEFAULT_ARCHIVE_DIR = "/jobs/${JobUUID}/archive"
 #: What one ``#SBATCH`` word may hold (the Slurm adapter checks it again when it writes the script): checked
 #: at submission, so a word Slurm's script header cannot carry is a 400 rather than a job that fails while staging.
 SBATCH_WORD = re.compile(r"[^\s'\"\\\x00-\x1f]+")
+#: The job directory fields and the macro each is the value of.
+MACRO_OF_DIR_FIELD = {"execSystemExecDir": "ExecSystemExecDir", "execSystemInputDir": "ExecSystemInputDir",
+                      "execSystemOutputDir": "ExecSystemOutputDir", "archiveSystemDir": "ArchiveSystemDir"}
 
 
 @dataclass
@@ -134,6 +138,165 @@ def _check_sbatch_words(options: list[dict[str, Any]], output_dir: str, log_conf
                                   "(Slurm's --output line cannot carry them)")
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """The job's scalar settings: request values, else the app's, else the system's or the service's defaults."""
+
+    job_type: str
+    logical_queue: str | None
+    node_count: int
+    cores_per_node: int
+    memory_mb: int
+    max_minutes: int
+    description: str | None
+    archive_on_app_error: bool
+    tags: list[str]
+    #: Directory templates by macro name (``ExecSystemExecDir`` ...), macros not yet substituted.
+    dir_templates: dict[str, str]
+
+
+def _merge_settings(request: JobRequest, app: AppSpec, exec_system: SystemSpec) -> _Settings:
+    attrs = app.jobAttributes
+    return _Settings(
+        job_type=_pick(request.jobType, app.jobType) or (JobType.BATCH if exec_system.canRunBatch else JobType.FORK),
+        logical_queue=_pick(request.execSystemLogicalQueue, attrs.execSystemLogicalQueue,
+                            exec_system.batchDefaultLogicalQueue),
+        node_count=_pick(request.nodeCount, attrs.nodeCount, 1),
+        cores_per_node=_pick(request.coresPerNode, attrs.coresPerNode, 1),
+        memory_mb=_pick(request.memoryMB, attrs.memoryMB, 100),
+        max_minutes=_pick(request.maxMinutes, attrs.maxMinutes, 10),
+        description=_pick(request.description, attrs.description),
+        archive_on_app_error=_pick(request.archiveOnAppError, attrs.archiveOnAppError, True),
+        tags=list(request.tags or attrs.tags),
+        dir_templates={
+            "ExecSystemExecDir": _pick(request.execSystemExecDir, attrs.execSystemExecDir) or DEFAULT_EXEC_DIR,
+            "ExecSystemInputDir": _pick(request.execSystemInputDir, attrs.execSystemInputDir) or "${ExecSystemExecDir}",
+            "ExecSystemOutputDir": _pick(request.execSystemOutputDir, attrs.execSystemOutputDir) or DEFAULT_OUTPUT_DIR,
+            "ArchiveSystemDir": _pick(request.archiveSystemDir, attrs.archiveSystemDir) or DEFAULT_ARCHIVE_DIR,
+        },
+    )
+
+
+def _check_settings(settings: _Settings, request: JobRequest, app: AppSpec, exec_system: SystemSpec) -> None:
+    """Refuse a job the app or the exec system cannot run as merged: wrong version, queue or size."""
+    if request.appVersion != app.version:
+        raise ValidationError(f"app {app.id} has no version {request.appVersion!r}")
+    if not exec_system.canExec:
+        raise ValidationError(f"system {exec_system.id} cannot execute jobs (canExec is false)")
+    if settings.job_type != JobType.BATCH:
+        return
+    if not exec_system.canRunBatch:
+        raise ValidationError(f"jobType BATCH needs a system with canRunBatch; {exec_system.id} has none")
+    if not settings.logical_queue:
+        return
+    queue = next((q for q in exec_system.batchLogicalQueues if q.name == settings.logical_queue), None)
+    if queue is None:
+        raise ValidationError(f"execSystemLogicalQueue {settings.logical_queue!r} is not defined on system "
+                              f"{exec_system.id}")
+    _check_queue_limits(queue, nodeCount=settings.node_count, coresPerNode=settings.cores_per_node,
+                        memoryMB=settings.memory_mb, maxMinutes=settings.max_minutes)
+
+
+def _merge_parameters(request_params: ParameterSet, app_params: ParameterSet,
+                      exec_system: SystemSpec) -> ParameterSet:
+    """The merged parameter set, ``archiveFilter`` and ``logConfig`` always given."""
+    return ParameterSet(
+        appArgs=merge_args(request_params.appArgs, app_params.appArgs),
+        containerArgs=merge_args(request_params.containerArgs, app_params.containerArgs),
+        schedulerOptions=merge_args(request_params.schedulerOptions, app_params.schedulerOptions),
+        envVariables=merge_env(exec_system.jobEnvVariables, app_params.envVariables, request_params.envVariables),
+        archiveFilter=request_params.archiveFilter or app_params.archiveFilter or ArchiveFilter(),
+        logConfig=request_params.logConfig or app_params.logConfig or LogConfig(),
+    )
+
+
+def _check_log_names(log_config: LogConfig) -> None:
+    for log_name in (log_config.stdoutFilename, log_config.stderrFilename):
+        if "/" in log_name or not clean_relative(log_name, "logConfig file name"):
+            raise ValidationError(f"logConfig file name {log_name!r} must be a plain file name")
+
+
+def _macro_values(settings: _Settings, request: JobRequest, app: AppSpec, exec_system: SystemSpec,
+                  archive_system: SystemSpec, *, uuid: str, owner: str, tenant: str,
+                  created: datetime) -> dict[str, str]:
+    """Every macro's value, directory templates expanded against each other (HOST_EVAL kept for the host).
+
+    The order of the result is the order of the ``_tapis*`` variables in the job's env file.
+    """
+    stamp = created.astimezone()
+    templates: dict[str, str] = {
+        "JobUUID": uuid,
+        "JobName": request.name,
+        "JobOwner": owner,
+        "Tenant": tenant,
+        "AppId": app.id,
+        "AppVersion": app.version,
+        "ExecSystemId": exec_system.id,
+        "ArchiveSystemId": archive_system.id,
+        "JobWorkingDir": exec_system.jobWorkingDir,
+        **settings.dir_templates,
+        "SysHost": exec_system.host,
+        "SysRootDir": exec_system.rootDir,
+        "Nodes": str(settings.node_count),
+        "CoresPerNode": str(settings.cores_per_node),
+        "MemoryMB": str(settings.memory_mb),
+        "MaxMinutes": str(settings.max_minutes),
+        "JobCreateDate": stamp.strftime("%Y-%m-%d"),
+        "JobCreateTime": stamp.strftime("%H:%M:%S%z"),
+        "JobCreateTimestamp": stamp.isoformat(),
+        "EffectiveUserId": exec_system.effectiveUserId,
+        "SysBatchScheduler": exec_system.batchScheduler or "",
+    }
+    # Free-text values (the job name) may contain "${" literally; only the dir templates are expanded.
+    literal_names = {"JobName", "JobOwner", "Tenant", "AppId", "AppVersion", "SysHost", "SysRootDir"}
+    return macros.resolve_macros(
+        {k: v for k, v in templates.items() if k not in literal_names},
+        {k: v for k, v in templates.items() if k in literal_names},
+    )
+
+
+def _job_dirs(values: dict[str, str], exec_system: SystemSpec, archive_system: SystemSpec) -> dict[str, str]:
+    """The four job directories as Tapis paths (``/``-rooted, cleaned), a leading HOST_EVAL kept."""
+    dirs: dict[str, str] = {}
+    for field_name, macro in MACRO_OF_DIR_FIELD.items():
+        value = values[macro]
+        host_vars = macros.host_eval_variables(value)
+        if field_name == "archiveSystemDir" and host_vars and archive_system.id != exec_system.id:
+            raise ValidationError("HOST_EVAL in archiveSystemDir is only allowed when archiving to the exec system")
+        rest = macros.HOST_EVAL_PATTERN.sub("", value)
+        cleaned = clean_relative(rest, field_name)
+        dirs[field_name] = (value[: len(value) - len(rest)] if host_vars else "") + "/" + cleaned
+    return dirs
+
+
+def _substitute_args(args: list[ArgSpec], values: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for arg in args:
+        data = arg.model_dump(exclude_none=True)
+        if arg.arg:
+            data["arg"] = macros.substitute(arg.arg, values)
+            try:  # a macro value (the job name) may hold a quote: the result must still split into words
+                shlex.split(data["arg"])
+            except ValueError as exc:
+                raise ValidationError(f"argument {arg.arg!r} is not valid shell-word text once its macros are "
+                                      f"substituted ({data['arg'][:200]!r}): {exc}") from exc
+        out.append(data)
+    return out
+
+
+def _substitute_env(pairs: list[KeyValuePair], values: dict[str, str]) -> list[dict[str, Any]]:
+    return [{**pair.model_dump(exclude_none=True), "value": macros.substitute(pair.value, values)} for pair in pairs]
+
+
+def _substitute_inputs(inputs: list[FileInput], values: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for item in inputs:
+        data = item.model_dump(exclude_none=True)
+        data["targetPath"] = clean_relative(macros.substitute(item.targetPath or "", values), "targetPath")
+        out.append(data)
+    return out
+
+
 def resolve_job(
     request: JobRequest,
     app: AppSpec,
@@ -147,147 +310,42 @@ def resolve_job(
 ) -> ResolvedJob:
     """Merge, assign paths and substitute macros.
 
+    In steps: the request's settings merged over the app's and the system's defaults and checked against
+    the app and the system; the parameter set merged; macro values and job directories resolved; macros
+    substituted in arguments, env values and input target paths. Of several problems, the first in that
+    order is the one reported.
+
     Raises:
         ValidationError: a value is missing, conflicting or improper; the message names it.
     """
-    attrs = app.jobAttributes
-    if request.appVersion != app.version:
-        raise ValidationError(f"app {app.id} has no version {request.appVersion!r}")
-    if not exec_system.canExec:
-        raise ValidationError(f"system {exec_system.id} cannot execute jobs (canExec is false)")
-
-    job_type = _pick(request.jobType, app.jobType) or (JobType.BATCH if exec_system.canRunBatch else JobType.FORK)
-    if job_type == JobType.BATCH and not exec_system.canRunBatch:
-        raise ValidationError(f"jobType BATCH needs a system with canRunBatch; {exec_system.id} has none")
-
-    logical_queue = _pick(request.execSystemLogicalQueue, attrs.execSystemLogicalQueue, exec_system.batchDefaultLogicalQueue)
-    if job_type == JobType.BATCH and logical_queue and logical_queue not in {q.name for q in exec_system.batchLogicalQueues}:
-        raise ValidationError(f"execSystemLogicalQueue {logical_queue!r} is not defined on system {exec_system.id}")
-
-    node_count = _pick(request.nodeCount, attrs.nodeCount, 1)
-    cores = _pick(request.coresPerNode, attrs.coresPerNode, 1)
-    memory = _pick(request.memoryMB, attrs.memoryMB, 100)
-    minutes = _pick(request.maxMinutes, attrs.maxMinutes, 10)
-    if job_type == JobType.BATCH and logical_queue:
-        queue = next(q for q in exec_system.batchLogicalQueues if q.name == logical_queue)
-        _check_queue_limits(queue, nodeCount=node_count, coresPerNode=cores, memoryMB=memory, maxMinutes=minutes)
-
-    request_params, app_params = request.parameterSet, attrs.parameterSet
-    parameter_set = {
-        "appArgs": merge_args(request_params.appArgs, app_params.appArgs),
-        "containerArgs": merge_args(request_params.containerArgs, app_params.containerArgs),
-        "schedulerOptions": merge_args(request_params.schedulerOptions, app_params.schedulerOptions),
-        "envVariables": merge_env(exec_system.jobEnvVariables, app_params.envVariables, request_params.envVariables),
-        "archiveFilter": request_params.archiveFilter or app_params.archiveFilter or ArchiveFilter(),
-        "logConfig": request_params.logConfig or app_params.logConfig or LogConfig(),
-    }
-    for log_name in (parameter_set["logConfig"].stdoutFilename, parameter_set["logConfig"].stderrFilename):
-        if "/" in log_name or not clean_relative(log_name, "logConfig file name"):
-            raise ValidationError(f"logConfig file name {log_name!r} must be a plain file name")
-
-    stamp = created.astimezone()
-    templates: dict[str, str] = {
-        "JobUUID": uuid,
-        "JobName": request.name,
-        "JobOwner": owner,
-        "Tenant": tenant,
-        "AppId": app.id,
-        "AppVersion": app.version,
-        "ExecSystemId": exec_system.id,
-        "ArchiveSystemId": archive_system.id,
-        "JobWorkingDir": exec_system.jobWorkingDir,
-        "ExecSystemExecDir": _pick(request.execSystemExecDir, attrs.execSystemExecDir) or DEFAULT_EXEC_DIR,
-        "ExecSystemInputDir": _pick(request.execSystemInputDir, attrs.execSystemInputDir) or "${ExecSystemExecDir}",
-        "ExecSystemOutputDir": _pick(request.execSystemOutputDir, attrs.execSystemOutputDir) or DEFAULT_OUTPUT_DIR,
-        "ArchiveSystemDir": _pick(request.archiveSystemDir, attrs.archiveSystemDir) or DEFAULT_ARCHIVE_DIR,
-        "SysHost": exec_system.host,
-        "SysRootDir": exec_system.rootDir,
-        "Nodes": str(node_count),
-        "CoresPerNode": str(cores),
-        "MemoryMB": str(memory),
-        "MaxMinutes": str(minutes),
-        "JobCreateDate": stamp.strftime("%Y-%m-%d"),
-        "JobCreateTime": stamp.strftime("%H:%M:%S%z"),
-        "JobCreateTimestamp": stamp.isoformat(),
-        "EffectiveUserId": exec_system.effectiveUserId,
-        "SysBatchScheduler": exec_system.batchScheduler or "",
-    }
-    # Free-text values (the job name) may contain "${" literally; only the dir templates are expanded.
-    literal_names = {"JobName", "JobOwner", "Tenant", "AppId", "AppVersion", "SysHost", "SysRootDir"}
-    values = macros.resolve_macros(
-        {k: v for k, v in templates.items() if k not in literal_names},
-        {k: v for k, v in templates.items() if k in literal_names},
-    )
-
-    dirs: dict[str, str] = {}
-    macro_of = {"execSystemExecDir": "ExecSystemExecDir", "execSystemInputDir": "ExecSystemInputDir",
-                "execSystemOutputDir": "ExecSystemOutputDir", "archiveSystemDir": "ArchiveSystemDir"}
-    for field_name, macro in macro_of.items():
-        value = values[macro]
-        host_vars = macros.host_eval_variables(value)
-        if field_name == "archiveSystemDir" and host_vars and archive_system.id != exec_system.id:
-            raise ValidationError("HOST_EVAL in archiveSystemDir is only allowed when archiving to the exec system")
-        rest = macros.HOST_EVAL_PATTERN.sub("", value)
-        cleaned = clean_relative(rest, field_name)
-        dirs[field_name] = (value[: len(value) - len(rest)] if host_vars else "") + "/" + cleaned
-
-    def substitute_args(args: list[ArgSpec]) -> list[dict[str, Any]]:
-        out = []
-        for arg in args:
-            data = arg.model_dump(exclude_none=True)
-            if arg.arg:
-                data["arg"] = macros.substitute(arg.arg, values)
-                try:  # a macro value (the job name) may hold a quote: the result must still split into words
-                    shlex.split(data["arg"])
-                except ValueError as exc:
-                    raise ValidationError(f"argument {arg.arg!r} is not valid shell-word text once its macros are "
-                                          f"substituted ({data['arg'][:200]!r}): {exc}") from exc
-            out.append(data)
-        return out
-
-    if job_type == JobType.BATCH:
-        _check_sbatch_words(substitute_args(parameter_set["schedulerOptions"]), dirs["execSystemOutputDir"],
-                            parameter_set["logConfig"])
-
-    env = [{**pair.model_dump(exclude_none=True), "value": macros.substitute(pair.value, values)}
-           for pair in parameter_set["envVariables"]]
-    inputs = []
-    for item in merge_inputs(request.fileInputs, attrs.fileInputs):
-        data = item.model_dump(exclude_none=True)
-        data["targetPath"] = clean_relative(macros.substitute(item.targetPath or "", values), "targetPath")
-        inputs.append(data)
-
+    settings = _merge_settings(request, app, exec_system)
+    _check_settings(settings, request, app, exec_system)
+    params = _merge_parameters(request.parameterSet, app.jobAttributes.parameterSet, exec_system)
+    _check_log_names(params.logConfig)
+    values = _macro_values(settings, request, app, exec_system, archive_system,
+                           uuid=uuid, owner=owner, tenant=tenant, created=created)
+    dirs = _job_dirs(values, exec_system, archive_system)
+    is_batch = settings.job_type == JobType.BATCH
+    if is_batch:
+        _check_sbatch_words(_substitute_args(params.schedulerOptions, values), dirs["execSystemOutputDir"],
+                            params.logConfig)
+    env = _substitute_env(params.envVariables, values)
+    inputs = _substitute_inputs(merge_inputs(request.fileInputs, app.jobAttributes.fileInputs), values)
     return ResolvedJob(
-        uuid=uuid,
-        name=request.name,
-        owner=owner,
-        tenant=tenant,
-        description=_pick(request.description, attrs.description),
-        appId=app.id,
-        appVersion=app.version,
-        runtime=str(app.runtime),
-        runtimeOptions=list(app.runtimeOptions),
-        containerImage=app.containerImage,
-        jobType=str(job_type),
-        execSystemId=exec_system.id,
-        execSystemLogicalQueue=logical_queue if job_type == JobType.BATCH else None,
-        archiveSystemId=archive_system.id,
-        archiveOnAppError=_pick(request.archiveOnAppError, attrs.archiveOnAppError, True),
-        nodeCount=node_count,
-        coresPerNode=cores,
-        memoryMB=memory,
-        maxMinutes=minutes,
-        created=created.isoformat(),
-        fileInputs=inputs,
+        uuid=uuid, name=request.name, owner=owner, tenant=tenant, description=settings.description,
+        appId=app.id, appVersion=app.version, runtime=str(app.runtime), runtimeOptions=list(app.runtimeOptions),
+        containerImage=app.containerImage, jobType=str(settings.job_type),
+        execSystemId=exec_system.id, execSystemLogicalQueue=settings.logical_queue if is_batch else None,
+        archiveSystemId=archive_system.id, archiveOnAppError=settings.archive_on_app_error,
+        nodeCount=settings.node_count, coresPerNode=settings.cores_per_node, memoryMB=settings.memory_mb,
+        maxMinutes=settings.max_minutes, created=created.isoformat(), fileInputs=inputs,
         parameterSet={
-            "appArgs": substitute_args(parameter_set["appArgs"]),
-            "containerArgs": substitute_args(parameter_set["containerArgs"]),
-            "schedulerOptions": substitute_args(parameter_set["schedulerOptions"]),
+            "appArgs": _substitute_args(params.appArgs, values),
+            "containerArgs": _substitute_args(params.containerArgs, values),
+            "schedulerOptions": _substitute_args(params.schedulerOptions, values),
             "envVariables": env,
-            "archiveFilter": parameter_set["archiveFilter"].model_dump(),
-            "logConfig": parameter_set["logConfig"].model_dump(),
+            "archiveFilter": params.archiveFilter.model_dump(),
+            "logConfig": params.logConfig.model_dump(),
         },
-        tags=list(request.tags or attrs.tags),
-        macros=values,
-        **dirs,
+        tags=settings.tags, macros=values, **dirs,
     )

@@ -6,6 +6,7 @@ import logging
 
 from dlws_flow.adapters.staging import archive as archiving
 from dlws_flow.domain.environment import job_environment, render_env_file, without_secrets
+from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.states import JobStatus
 from dlws_flow.engine.hooks import job_ended
 from dlws_flow.engine.hosts import open_transport
@@ -27,21 +28,19 @@ def archive(uuid: str) -> Outcome:
         exec_host = open_transport(session, exec_system, job.owner)
         archive_host = exec_host if archive_system.id == exec_system.id else open_transport(session, archive_system, job.owner)
         dirs = job.host_dirs or {}
-        params = job.spec["parameterSet"]
-        log_config = params.get("logConfig") or {}
-        archive_filter = params.get("archiveFilter") or {}
+        spec = JobSpecView.of(job.spec)
+        log_config, archive_filter = spec.log_config, spec.archive_filter
         outcome, exit_code, reason = job.remote_outcome, job.exit_code, job.remote_result_info
         archive_root = archive_system.rootDir or "/"
         archived_env = render_env_file(without_secrets(job_environment(
-            job.spec["macros"], dirs, params["envVariables"], service_environment(session, job))))
+            spec.macros, dirs, spec.parameterSet.envVariables, service_environment(session, job))))
 
     output_dir = dirs["ExecSystemOutputDir"]
     entries = exec_host.walk(output_dir) if exec_host.is_dir(output_dir) else []
     files = [e.path for e in entries if not e.is_dir]
-    log_files = sorted({log_config.get("stdoutFilename", "tapisjob.out"), log_config.get("stderrFilename", "tapisjob.out")})
-    include_launch = archive_filter.get("includeLaunchFiles", True)
-    chosen = archiving.plan_archive(files, archive_filter.get("includes") or [], archive_filter.get("excludes") or [],
-                                    log_files, include_launch)
+    log_files = sorted({log_config.stdoutFilename, log_config.stderrFilename})
+    include_launch = archive_filter.includeLaunchFiles
+    chosen = archiving.plan_archive(files, archive_filter.includes, archive_filter.excludes, log_files, include_launch)
     copied = archiving.archive_outputs(exec_host, output_dir, dirs["ExecSystemExecDir"], archive_host,
                                        dirs["ArchiveSystemDir"], chosen, include_launch,
                                        same_host=archive_system.id == exec_system.id,

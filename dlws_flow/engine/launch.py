@@ -12,6 +12,7 @@ from dlws_flow.adapters.runtimes import LaunchRequest
 from dlws_flow.adapters.schedulers import RemoteJob, ScriptRequest
 from dlws_flow.adapters.schedulers.slurm import split_profile
 from dlws_flow.domain.environment import job_environment, render_env_file
+from dlws_flow.domain.job_spec import JobSpecView, arg_words
 from dlws_flow.domain.paths import join
 from dlws_flow.domain.records import SystemSpec
 from dlws_flow.domain.recovery import Condition
@@ -20,7 +21,7 @@ from dlws_flow.engine import limits
 from dlws_flow.engine.families import environment as family_environment
 from dlws_flow.engine.faults import crash_point
 from dlws_flow.engine.hosts import open_transport
-from dlws_flow.engine.lifecycle import Outcome, enter, scheduler_of, systems_of, words
+from dlws_flow.engine.lifecycle import Outcome, enter, scheduler_of, systems_of
 from dlws_flow.engine.recovery import block_in_session
 from dlws_flow.errors import ValidationError
 from dlws_flow.store import repositories as repo
@@ -31,27 +32,26 @@ log = logging.getLogger(__name__)
 
 
 def script_request(job: JobRow, system: SystemSpec) -> ScriptRequest:
-    spec, dirs = job.spec, job.host_dirs or {}
-    runtime = registry.create("runtime", spec["runtime"])
+    spec, dirs = JobSpecView.of(job.spec), job.host_dirs or {}
+    runtime = registry.create("runtime", spec.runtime)
     env_file = join(dirs["ExecSystemExecDir"], "tapisjob.env")
     command = runtime.build_command(LaunchRequest(
-        image=spec["containerImage"], env_file=env_file,
-        app_args=words(spec["parameterSet"]["appArgs"]),
-        container_args=words(spec["parameterSet"]["containerArgs"]),
-        runtime_options=spec.get("runtimeOptions", []),
+        image=spec.containerImage, env_file=env_file,
+        app_args=arg_words(spec.parameterSet.appArgs),
+        container_args=arg_words(spec.parameterSet.containerArgs),
+        runtime_options=spec.runtimeOptions,
     ))
-    log_config = spec["parameterSet"].get("logConfig") or {}
     queue = None
-    if spec.get("execSystemLogicalQueue"):
-        queue = next((q.hpcQueueName for q in system.batchLogicalQueues if q.name == spec["execSystemLogicalQueue"]), None)
-    options = words(spec["parameterSet"].get("schedulerOptions", []))
+    if spec.execSystemLogicalQueue:
+        queue = next((q.hpcQueueName for q in system.batchLogicalQueues if q.name == spec.execSystemLogicalQueue), None)
+    options = arg_words(spec.parameterSet.schedulerOptions)
     return ScriptRequest(
         setup_lines=profile_setup_lines(system, options) if job.job_type == "BATCH" else [],
         job_uuid=job.uuid, job_name=job.name, exec_dir=dirs["ExecSystemExecDir"],
-        stdout_path=join(dirs["ExecSystemOutputDir"], log_config.get("stdoutFilename", "tapisjob.out")),
-        stderr_path=join(dirs["ExecSystemOutputDir"], log_config.get("stderrFilename", "tapisjob.out")),
-        container_command=command, env_file=env_file, node_count=spec["nodeCount"], cores_per_node=spec["coresPerNode"],
-        memory_mb=spec["memoryMB"], max_minutes=spec["maxMinutes"], queue=queue,
+        stdout_path=join(dirs["ExecSystemOutputDir"], spec.log_config.stdoutFilename),
+        stderr_path=join(dirs["ExecSystemOutputDir"], spec.log_config.stderrFilename),
+        container_command=command, env_file=env_file, node_count=spec.nodeCount, cores_per_node=spec.coresPerNode,
+        memory_mb=spec.memoryMB, max_minutes=spec.maxMinutes, queue=queue,
         scheduler_options=options,
     )
 
@@ -88,7 +88,9 @@ def stage_job(uuid: str) -> Outcome:
         transport = open_transport(session, exec_system, job.owner)
         scheduler = scheduler_of(job, exec_system)
         request = script_request(job, exec_system)
-        env = job_environment(job.spec["macros"], job.host_dirs or {}, job.spec["parameterSet"]["envVariables"], service_environment(session, job))
+        spec = JobSpecView.of(job.spec)
+        env = job_environment(spec.macros, job.host_dirs or {}, spec.parameterSet.envVariables,
+                              service_environment(session, job))
 
     # The env file can hold secrets (family tokens): only the job's login may read it.
     transport.put_bytes(render_env_file(env).encode(), join(request.exec_dir, "tapisjob.env"), mode=0o600)
@@ -103,7 +105,7 @@ def over_job_limit(session: Session, job: JobRow) -> bool:
         return False
     limits.lock_system(session, system.id)
     session.refresh(job)
-    queue = job.spec.get("execSystemLogicalQueue")
+    queue = JobSpecView.of(job.spec).execSystemLogicalQueue
     reason = limits.Slots(session, system).reason(job.owner, queue)
     if reason is None:
         repo.update_job_fields(session, job.uuid, remote_queue=queue)
@@ -128,8 +130,7 @@ def submit(uuid: str) -> Outcome:
         scheduler = scheduler_of(job, exec_system)
         request = script_request(job, exec_system)
 
-    result = transport.run(scheduler.build_submit_command(request)).check()
-    remote_id = scheduler.parse_submit_output(result.stdout)
+    remote_id = scheduler.parse_submit_output(transport.run(scheduler.build_submit_command(request)))
     crash_point("after_launch")  # launched on the host, not yet recorded: the worst moment to die
     next_status = JobStatus.QUEUED if scheduler.queues_jobs else JobStatus.RUNNING
     now = utcnow()

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from dlws_flow.adapters import registry
 from dlws_flow.adapters.schedulers import RemoteJob, Scheduler
-from dlws_flow.domain.records import ArgSpec, SystemSpec
+from dlws_flow.domain.records import SystemSpec
 from dlws_flow.domain.states import SUSPENDED_STATES, TERMINAL_STATES, JobStatus, lifecycle_position
 from dlws_flow.engine.hooks import job_ended
 from dlws_flow.store import repositories as repo
@@ -117,8 +117,3 @@ def end_job(uuid: str, final: JobStatus, message: str, attempts: int) -> tuple[b
 def fail_job(uuid: str, message: str) -> bool:
     """Move a job to FAILED from whatever non-terminal state it is in. Returns whether it changed."""
     return end_job(uuid, JobStatus.FAILED, message, attempts=5)[0]
-
-
-def words(args: list[dict]) -> list[str]:
-    return [word for arg in args for word in ArgSpec.model_validate(arg).words()]
-

@@ -9,6 +9,7 @@ import time
 from sqlalchemy.orm import Session
 
 from dlws_flow.adapters.schedulers import RemoteState, RemoteStatus
+from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.polling import next_check_delay
 from dlws_flow.domain.states import REMOTE_STATES, JobStatus
 from dlws_flow.engine.control import hold_queued
@@ -44,7 +45,7 @@ def apply_status(session: Session, job: JobRow, status: RemoteStatus) -> None:
         reason = status.reason or (f"the application exited with code {code}" if not succeeded else None)
         fields = dict(remote_ended=now, remote_outcome=outcome, exit_code=code,
                       remote_result_info=reason, **({"remote_node": status.node} if status.node else {}))
-        if succeeded or job.spec.get("archiveOnAppError", True):
+        if succeeded or JobSpecView.of(job.spec).archiveOnAppError:
             repo.transition(session, job.uuid, current, JobStatus.ARCHIVING,
                             "Transferring job output to archive system", **fields)
         else:
@@ -66,8 +67,7 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
     for job_type, group in by_scheduler.items():
         scheduler = scheduler_of(group[0], system)
         refs = [remote_job(j) for j in group]
-        result = transport.run(scheduler.build_status_command(refs)).check()
-        statuses = scheduler.parse_status_output(result.stdout, refs)
+        statuses = scheduler.parse_status_output(transport.run(scheduler.build_status_command(refs)), refs)
         with session_scope() as session:
             for job in group:
                 status = statuses.get(job.remote_job_id or "")

@@ -7,6 +7,7 @@ import logging
 from dlws_flow.adapters.staging.inputs import parse_source, stage_input
 from dlws_flow.adapters.transports import Transport
 from dlws_flow.domain import macros
+from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.paths import host_path, join, root_relative
 from dlws_flow.domain.states import JobStatus
 from dlws_flow.engine.hosts import login_for, open_transport
@@ -30,8 +31,8 @@ def process_inputs(uuid: str) -> Outcome:
             return Outcome.STOP
         exec_system, archive_system = systems_of(session, job)
         spec = dict(job.spec)
-        for item in spec["fileInputs"]:
-            source = parse_source(item["sourceUrl"])
+        for item in JobSpecView.of(spec).fileInputs:
+            source = parse_source(item.sourceUrl)
             if source.kind == "tapis":
                 repo.get_system(session, source.system_id)
         templates = {m: spec["macros"][m] if m == "JobWorkingDir" else spec[FIELD_OF_MACRO[m]] for m in DIR_MACROS}
@@ -77,7 +78,7 @@ def stage_inputs(uuid: str) -> Outcome:
         exec_system, _ = systems_of(session, job)
         transport = open_transport(session, exec_system, job.owner)
         dirs = job.host_dirs or {}
-        inputs = list(job.spec["fileInputs"])
+        inputs = JobSpecView.of(job.spec).fileInputs
         owner = job.owner
 
     transport.makedirs(dirs["ExecSystemExecDir"], dirs["ExecSystemInputDir"], dirs["ExecSystemOutputDir"])
@@ -89,9 +90,9 @@ def stage_inputs(uuid: str) -> Outcome:
                     host_path(system.rootDir, path, "sourceUrl path"))
 
     for item in inputs:
-        source = parse_source(item["sourceUrl"])
-        target = join(dirs["ExecSystemInputDir"], item.get("targetPath") or source.default_name)
-        if "/" in (item.get("targetPath") or ""):
+        source = parse_source(item.sourceUrl)
+        target = join(dirs["ExecSystemInputDir"], item.targetPath or source.default_name)
+        if "/" in (item.targetPath or ""):
             transport.makedirs(target.rsplit("/", 1)[0])
         stage_input(source, target, transport, exec_system.id, source_host)
     return Outcome.CONTINUE

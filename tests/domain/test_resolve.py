@@ -2,7 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dlws_flow.domain.records import AppSpec, JobRequest, SystemSpec
+from dlws_flow.domain.job_request import JobRequest
+from dlws_flow.domain.records import AppSpec, SystemSpec
 from dlws_flow.domain.resolve import resolve_job
 from dlws_flow.errors import ValidationError
 

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from dlws_flow.domain.states import (
@@ -20,7 +22,7 @@ def test_thirteen_states():
 
 def test_forward_path_is_legal():
     path = [s for s in LIFECYCLE if s != JobStatus.QUEUED]
-    for current, following in zip(path, path[1:]):
+    for current, following in itertools.pairwise(path):
         assert advance(current, following) == following
 
 
