@@ -1,7 +1,13 @@
 """The import graph of the project's code has no cycle, counting imports inside functions too (grimp, which
-import-linter uses, sees those); the layer contracts themselves are `lint-imports` (pyproject.toml)."""
+import-linter uses, sees those); the layer contracts themselves are `lint-imports` (pyproject.toml).
+
+And database writes happen in ``dlws_flow/store/repositories`` (one place per table), not in the services,
+the engine or the entry points, which hold sessions and call repository functions."""
 
 from __future__ import annotations
+
+import ast
+from pathlib import Path
 
 import grimp
 
@@ -64,3 +70,147 @@ def test_the_cycle_finder_finds_one():
     graph.add_import(importer="a.y", imported="a.x")
     graph.add_import(importer="a.z", imported="a.x")
     assert _cycles(graph) == [["a.x", "a.y"]]
+
+
+# --- writes go through the store's repositories ----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Where writes must not happen: they go through ``dlws_flow.store.repositories`` (one place per table).
+WRITE_FREE = ("dlws_flow/services", "dlws_flow/engine", "api", "workers")
+#: Files that still write themselves. To move: each entry goes once its writes are repository functions
+#: (the test fails while a listed file writes nothing, so the list only shrinks).
+WRITES_TO_MOVE = {
+    "dlws_flow/services/permissions.py": "to move: grants (grant: session.add; revoke, revoke_all: delete(...))",
+    "dlws_flow/services/apps.py": "to move: apps (set_enabled, set_locked, set_deleted, change_owner: row.<column> =)",
+    "dlws_flow/services/systems.py": "to move: systems (set_enabled, set_deleted, change_owner: row.<column> =)",
+    "dlws_flow/services/jobs.py": "to move: jobs (set_visible: row.visible =)",
+}
+_SESSION_WRITES = {"add", "add_all", "delete", "merge"}
+_DML = {"update", "delete", "insert"}
+
+
+def _is_session(node: ast.expr) -> bool:
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return "session" in name.lower()
+
+
+def _chain_root(node: ast.expr) -> ast.expr:
+    """``a.b(...).c(...)`` -> the innermost call ``a.b(...)`` (or the expression the chain starts from)."""
+    while True:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call):
+            node = node.func.value
+        else:
+            return node
+
+
+def _dml_names(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """Local names of SQLAlchemy's ``update``/``delete``/``insert``, and names bound to a sqlalchemy module."""
+    functions, modules = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy":
+            functions |= {alias.asname or alias.name for alias in node.names if alias.name in _DML}
+        elif isinstance(node, ast.Import):
+            modules |= {alias.asname or alias.name.split(".")[0] for alias in node.names
+                        if alias.name.split(".")[0] == "sqlalchemy"}
+    return functions, modules
+
+
+def _column_assignments(node: ast.stmt, columns: frozenset[str]) -> list[tuple[int, str]]:
+    """``row.<column> = ...`` (also in a tuple, or ``+=``) on a name other than self/cls, or on a call's result
+    (``session.get(...).<column> = ...``): a write at the next flush when the object is a loaded row."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AugAssign) else []
+    found = []
+    for target in targets:
+        for item in target.elts if isinstance(target, ast.Tuple) else [target]:
+            if not isinstance(item, ast.Attribute) or item.attr not in columns:
+                continue
+            owner = item.value
+            if isinstance(owner, ast.Call) or (isinstance(owner, ast.Name) and owner.id not in ("self", "cls")):
+                found.append((node.lineno, f"{ast.unparse(item)} = ... (a column of a loaded row)"))
+    return found
+
+
+def database_writes(source: str, columns: frozenset[str] = frozenset()) -> list[tuple[int, str]]:
+    """(line, what) of each database write in ``source``: ``session.add/add_all/delete/merge``, a SQLAlchemy
+    ``update``/``delete``/``insert`` statement (whatever executes it), ``session.query(...).update/delete()``,
+    and an assignment to one of ``columns`` on a loaded row (by name: a heuristic that the project's code
+    satisfies without false hits)."""
+    tree = ast.parse(source)
+    functions, modules = _dml_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.AugAssign):
+            found += _column_assignments(node, columns)
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in functions:
+            found.append((node.lineno, f"{func.id}(...) statement"))
+        elif isinstance(func, ast.Attribute):
+            if func.attr in _DML and isinstance(func.value, ast.Name) and func.value.id in modules:
+                found.append((node.lineno, f"{func.value.id}.{func.attr}(...) statement"))
+            elif func.attr in _SESSION_WRITES and _is_session(func.value):
+                found.append((node.lineno, f"session.{func.attr}(...)"))
+            elif func.attr in ("update", "delete"):
+                root = _chain_root(func.value)
+                if (isinstance(root, ast.Call) and isinstance(root.func, ast.Attribute) and root.func.attr == "query"
+                        and _is_session(root.func.value)):
+                    found.append((node.lineno, f"session.query(...).{func.attr}()"))
+    return sorted(found)
+
+
+def _scanned_files() -> list[str]:
+    return sorted(str(path.relative_to(ROOT)) for folder in WRITE_FREE for path in (ROOT / folder).rglob("*.py"))
+
+
+def _mapped_columns() -> frozenset[str]:
+    """The attribute names of every mapped column (the models and the quota tables' models)."""
+    import dlws_flow.store.quota_models  # noqa: F401  (maps the quota tables on the same Base)
+    from dlws_flow.store.models import Base
+
+    return frozenset(attr.key for mapper in Base.registry.mappers for attr in mapper.column_attrs)
+
+
+def test_services_engine_and_entry_points_write_through_the_repositories():
+    columns = _mapped_columns()
+    offences, writing = [], set()
+    for relative in _scanned_files():
+        writes = database_writes((ROOT / relative).read_text(), columns)
+        if writes:
+            writing.add(relative)
+        if relative not in WRITES_TO_MOVE:
+            offences += [f"{relative}:{line}: {what}" for line, what in writes]
+    assert offences == [], "database writes outside dlws_flow/store/repositories (add a repository function):\n" + \
+        "\n".join(offences)
+    idle = sorted(set(WRITES_TO_MOVE) - writing)
+    assert idle == [], f"on WRITES_TO_MOVE but writing nothing (any more): remove them from the list: {idle}"
+
+
+def test_the_write_finder_finds_each_kind():
+    source = '''
+import sqlalchemy as sa
+from sqlalchemy import delete, select, update as sql_update
+
+def f(session, self):
+    session.add(row)
+    self.session.delete(row)
+    session.execute(sql_update(Row).where(Row.id == 1).values(x=2))
+    query = delete(Row).where(Row.id == 1)
+    session.execute(query)
+    session.execute(sa.insert(Row).values(x=1))
+    session.query(Row).filter(Row.id == 1).delete()
+    session.execute(select(Row))
+    session.get(Row, 1)
+    items.add(1)
+    files.delete("x")
+    row.status, other = "DONE", 1
+    session.get(Row, 1).attempts += 1
+    self.status = "x"
+    row.not_a_column = 1
+'''
+    assert database_writes(source, frozenset({"status", "attempts"})) == [
+        (6, "session.add(...)"), (7, "session.delete(...)"), (8, "sql_update(...) statement"),
+        (9, "delete(...) statement"), (11, "sa.insert(...) statement"), (12, "session.query(...).delete()"),
+        (17, "row.status = ... (a column of a loaded row)"),
+        (18, "session.get(Row, 1).attempts = ... (a column of a loaded row)"),
+    ]

@@ -91,7 +91,7 @@ def deliver_due(now_fn=utcnow) -> tuple[int, list[datetime]]:
             handled += 1
             try:
                 note = send(row)
-            except Exception as exc:  # any failure of the target: retry later, in order
+            except Exception as exc:  # noqa: BLE001  (any failure of the target: retry later, in order)
                 attempts = row.attempts + 1
                 give_up = attempts >= settings.notify_max_attempts or isinstance(exc, AddressNotAllowedError)
                 retry_at = None if give_up else now_fn() + timedelta(seconds=retry_delay(attempts))
@@ -136,4 +136,4 @@ def _deliver_leftovers(**_: Any) -> None:
         log.exception("could not schedule notification delivery at worker start")
 
 
-__all__ = ["deliver_notifications", "deliver_due", "retry_delay", "notification_body"]
+__all__ = ["deliver_due", "deliver_notifications", "notification_body", "retry_delay"]

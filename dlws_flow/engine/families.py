@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from dlws_flow import secrets as stored
 from dlws_flow.settings import get_settings
+from dlws_flow.store import repositories as repo
 from dlws_flow.store.models import JobFamilyRow, JobRow
 
 
@@ -33,11 +34,11 @@ def attach(session: Session, row: JobRow) -> None:
     parent = session.get(JobFamilyRow, row.parent_uuid) if row.parent_uuid else None
     if parent is None:
         token = secrets.token_urlsafe(32)
-        session.add(JobFamilyRow(job_uuid=row.uuid, root_uuid=row.uuid, token_hash=token_hash(token),
-                                 token_encrypted=stored.encrypt(token)))
+        repo.add_job_family(session, row.uuid, root_uuid=row.uuid, token_hash=token_hash(token),
+                            token_encrypted=stored.encrypt(token))
     else:
-        session.add(JobFamilyRow(job_uuid=row.uuid, root_uuid=parent.root_uuid, token_hash=parent.token_hash,
-                                 token_encrypted=parent.token_encrypted))
+        repo.add_job_family(session, row.uuid, root_uuid=parent.root_uuid, token_hash=parent.token_hash,
+                            token_encrypted=parent.token_encrypted)
 
 
 def environment(session: Session, job: JobRow) -> dict[str, str]:

@@ -23,7 +23,7 @@ def on_job_end(callback: Callable[[str], None]) -> Callable[[str], None]:
 def job_ended(uuid: str) -> None:
     """After a job reached a terminal state (and its transaction committed). Never fails the caller: the
     job has ended either way, and what a hook missed it does at the next job end."""
-    for callback in list(_on_job_end):
+    for callback in tuple(_on_job_end):  # a copy: a hook may register another
         try:
             callback(uuid)
         except Exception:

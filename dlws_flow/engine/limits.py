@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dlws_flow.domain.records import SystemSpec
 from dlws_flow.domain.states import REMOTE_STATES
-from dlws_flow.store.models import JobRow, SystemRow
+from dlws_flow.store import repositories as repo
+from dlws_flow.store.models import JobRow
 
 
 def lock_system(session: Session, system_id: str) -> None:
-    session.execute(update(SystemRow).where(SystemRow.id == system_id).values(port=SystemRow.port)
-                    .execution_options(synchronize_session=False))
+    repo.lock_system_row(session, system_id)
 
 
 def _limit(value: int | None) -> int | None:

@@ -22,10 +22,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select
 
 from dlws_flow.domain.states import JobStatus
 from dlws_flow.settings import get_settings
+from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import JobRow, SystemPollRow, utcnow
 from dlws_flow.store.quota_models import VcJobRow
@@ -61,10 +62,7 @@ def find_stalled(*, stall_seconds: float | None = None, poll_seconds: float | No
                 JobRow.status.in_([s.value for s in STAGE_FOR_STATUS]), JobRow.last_updated < stall_before,
                 ~exists().where(VcJobRow.job_uuid == JobRow.uuid, VcJobRow.admitted.is_(False)))).all()
         for job_uuid, status in stuck:
-            stamped = session.execute(update(JobRow).where(JobRow.uuid == job_uuid, JobRow.status == status,
-                                                           JobRow.last_updated < stall_before)
-                                      .values(last_updated=now).execution_options(synchronize_session=False))
-            if stamped.rowcount == 1:
+            if repo.stamp_stalled_job(session, job_uuid, status, stall_before, now):
                 restarts.append(Restart(job_uuid, STAGE_FOR_STATUS[JobStatus(status)], f"no progress in {status}"))
 
         active = session.execute(
@@ -83,13 +81,9 @@ def find_stalled(*, stall_seconds: float | None = None, poll_seconds: float | No
             if row is None and newest[(system_id, login)] >= poll_before:
                 continue  # just submitted: its monitor has not polled yet
             if row is None:
-                session.add(SystemPollRow(system_id=system_id, login_user=login, last_poll=now, poll_count=0))
-            else:
-                claimed = session.execute(update(SystemPollRow).where(
-                    SystemPollRow.system_id == system_id, SystemPollRow.login_user == login,
-                    SystemPollRow.last_poll < poll_before).values(last_poll=now).execution_options(synchronize_session=False))
-                if claimed.rowcount != 1:
-                    continue
+                repo.add_poll_stamp(session, system_id, login, now)
+            elif not repo.restamp_stale_poll(session, system_id, login, now, poll_before):
+                continue
             restarts.extend(Restart(u, "monitor", f"{system_id} not polled") for u in uuids)
     for restart in restarts:
         log.warning("reconciler: job %s: %s; re-enqueueing %s", restart.job_uuid, restart.reason, restart.stage)

@@ -22,8 +22,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
 from dlws_flow.domain.recovery import TAPIS_CONDITION, WAITING_CONDITIONS, Condition, RecoveryPolicy, expiry_message
@@ -89,13 +88,9 @@ def _join_condition(session: Session, system_id: str, login: str, condition: Con
         return
     now = utcnow()
     first_delay = get_settings().recovery_interval if waiting else policy_for(session, system_id).delay_after(0) or 0
-    try:
-        with session.begin_nested():
-            session.add(RecoveryRow(system_id=system_id, login_user=login, condition=condition.value,
-                                    probe_user=probe_user, first_blocked=now, attempts=0,
-                                    next_probe=now + timedelta(seconds=first_delay), last_error=error[:4000]))
-    except IntegrityError:
-        pass  # another job opened it in the meantime: joined
+    # False when another job opened it in the meantime: joined either way.
+    repo.open_recovery_row(session, system_id, login, condition.value, probe_user=probe_user, first_blocked=now,
+                           next_probe=now + timedelta(seconds=first_delay), error=error)
 
 
 def block(job_uuid: str, stage: str, condition: Condition, error: BaseException | str,
@@ -152,11 +147,7 @@ def _claim_due() -> list[tuple[str, str, str]]:
     with session_scope() as session:
         due = session.scalars(select(RecoveryRow).where(RecoveryRow.next_probe <= now)).all()
         for row in due:
-            result = session.execute(
-                update(RecoveryRow).where(RecoveryRow.system_id == row.system_id, RecoveryRow.login_user == row.login_user,
-                                          RecoveryRow.condition == row.condition, RecoveryRow.next_probe == row.next_probe)
-                .values(next_probe=now + timedelta(seconds=CLAIM_SECONDS)).execution_options(synchronize_session=False))
-            if result.rowcount == 1:
+            if repo.claim_recovery_row(session, row, now + timedelta(seconds=CLAIM_SECONDS)):
                 claimed.append((row.system_id, row.login_user, row.condition))
     return claimed
 
@@ -198,7 +189,7 @@ def _recovered(key: tuple[str, str, str]) -> list[Resume]:
             resume = _unblock(session, job, f"{key[0]} answers again ({key[2]} cleared); resuming at {job.resume_stage}")
             if resume:
                 resumes.append(resume)
-        session.delete(row)
+        repo.close_recovery_row(session, row)
     log.warning("recovery: %s (%s) cleared; resuming %d jobs", key[0], key[2], len(resumes))
     return resumes
 
@@ -210,11 +201,9 @@ def _probe_failed(key: tuple[str, str, str], error: str) -> None:
         if row is None:
             return
         policy = policy_for(session, key[0])
-        row.attempts += 1
-        row.last_error = error[:4000]
-        delay = policy.delay_after(row.attempts)
+        delay = policy.delay_after(repo.record_failed_probe(session, row, error))
         if delay is not None:
-            row.next_probe = utcnow() + timedelta(seconds=delay)
+            repo.reschedule_probe(session, row, utcnow() + timedelta(seconds=delay))
             log.warning("recovery: %s (%s) still failing after %d probes; next in %gs: %s",
                         key[0], key[2], row.attempts, delay, error)
             return
@@ -223,7 +212,7 @@ def _probe_failed(key: tuple[str, str, str], error: str) -> None:
             if repo.transition(session, job.uuid, JobStatus.BLOCKED, JobStatus.FAILED, message,
                                condition="JOB_RECOVERY_TIMEOUT"):
                 expired.append(job.uuid)
-        session.delete(row)
+        repo.close_recovery_row(session, row)
     log.error("recovery: %s (%s) policy expired; %d jobs failed", key[0], key[2], len(expired))
 
     for job_uuid in expired:
@@ -243,7 +232,7 @@ def _admit_waiting(key: tuple[str, str, str]) -> list[Resume]:
             if free.take(job) and (resume := _unblock(session, job, "a job slot is free; submitting")):
                 resumes.append(resume)
         if not session.scalars(select(JobRow.uuid).where(_blocked_on(row)).limit(1)).first():
-            session.delete(row)
+            repo.close_recovery_row(session, row)
         else:
-            row.next_probe = utcnow() + timedelta(seconds=get_settings().recovery_interval)
+            repo.reschedule_probe(session, row, utcnow() + timedelta(seconds=get_settings().recovery_interval))
     return resumes

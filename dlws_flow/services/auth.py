@@ -36,14 +36,14 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.exc import IntegrityError
 
 from dlws_flow import secrets
-from dlws_flow.errors import DlwsFlowError, NotFoundError, ValidationError
+from dlws_flow.errors import AuthenticationError, NotFoundError, ValidationError
 from dlws_flow.services import login_throttle
 from dlws_flow.settings import get_settings
+from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
-from dlws_flow.store.models import UserRow, utcnow
+from dlws_flow.store.models import UserRow
 
 USERNAME = re.compile(r"^[_A-Za-z0-9]{1,64}$")  # OpenPAI's rule; also safe in paths and shells
 MIN_PASSWORD = 6
@@ -53,10 +53,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _hasher = PasswordHasher()
 log = logging.getLogger(__name__)
-
-
-class AuthenticationError(DlwsFlowError):
-    """No valid identity: bad password, or a missing, expired or forged token (HTTP 401)."""
 
 
 @dataclass(frozen=True)
@@ -135,18 +131,12 @@ def create_user(username: str, password: str, *, admin: bool = False, replace: b
         row = session.get(UserRow, username)
         if row is not None and not replace:
             raise ValidationError(f"user {username} already exists")
-        if row is None:
-            row = UserRow(username=username, tenant=settings.tenant, is_admin=admin, password_hash="",
-                          tokens_valid_after=utcnow())
-            session.add(row)
-        elif row.password_hash:  # a new password revokes earlier tokens, as set_password does
-            row.tokens_valid_after = utcnow()
-        row.password_hash = _hasher.hash(password)
-        row.is_admin = admin
-        try:
-            session.flush()
-        except IntegrityError as exc:  # another process added the same user since we looked (API workers at start)
-            raise ValidationError(f"user {username} already exists") from exc
+        password_hash = _hasher.hash(password)
+        if row is None:  # ValidationError too when another process added it since we looked (API workers at start)
+            row = repo.add_user(session, username, settings.tenant, password_hash, is_admin=admin)
+        else:  # a new password revokes earlier tokens, as set_password does
+            repo.set_user_password(session, row, password_hash, revoke_tokens=bool(row.password_hash))
+            repo.set_user_admin(session, row, admin)
     _users.forget(username)
     return Principal(username, row.tenant, admin)
 
@@ -155,21 +145,19 @@ def set_password(username: str, password: str) -> None:
     """Change a password; tokens issued before the change stop working."""
     validate_password(password)
     with session_scope() as session:
-        row = _user(session, username)
-        row.password_hash = _hasher.hash(password)
-        row.tokens_valid_after = utcnow()
+        repo.set_user_password(session, _user(session, username), _hasher.hash(password), revoke_tokens=True)
     _users.forget(username)
 
 
 def set_admin(username: str, admin: bool) -> None:
     with session_scope() as session:
-        _user(session, username).is_admin = admin
+        repo.set_user_admin(session, _user(session, username), admin)
     _users.forget(username)
 
 
 def delete_user(username: str) -> None:
     with session_scope() as session:
-        session.delete(_user(session, username))
+        repo.delete_user(session, _user(session, username))
     _users.forget(username)
 
 
@@ -243,7 +231,7 @@ def _check_password(username: str, password: str) -> Principal | None:
         if not stored:  # only the dummy hash was checked (and a random password cannot match it)
             return None
         if _hasher.check_needs_rehash(stored):
-            row.password_hash = _hasher.hash(password)
+            repo.set_user_password(session, row, _hasher.hash(password), revoke_tokens=False)
         return Principal(row.username, row.tenant, row.is_admin)
 
 

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from dlws_flow.domain.records import AppSpec, Runtime
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
 from dlws_flow.engine.families import attach, environment, rest_api_url, token_hash  # noqa: F401  (re-exported)
-from dlws_flow.errors import NotFoundError, ValidationError
-from dlws_flow.services.auth import AuthenticationError, get_user, user_exists
+from dlws_flow.errors import AuthenticationError, NotFoundError, ValidationError
+from dlws_flow.services.auth import get_user, user_exists
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import JobFamilyRow, JobRow
@@ -144,7 +144,7 @@ def submit_child(token: str | None, params: dict[str, Any], dispatcher, *, paren
         jobs.cancel(job["uuid"], dispatcher)
         raise ValidationError(f"job {parent.uuid} was cancelled: it cannot start children")
     with session_scope() as session:
-        session.get(JobFamilyRow, job["uuid"]).params = {k: params[k] for k in SUBMIT_PARAMS if params.get(k) is not None}
+        repo.set_family_params(session, job["uuid"], {k: params[k] for k in SUBMIT_PARAMS if params.get(k) is not None})
     return job["uuid"]
 
 
@@ -164,7 +164,7 @@ def kill(token: str | None, job_id: str | None, dispatcher) -> None:
 
 def detail(token: str | None, job_id: str | None) -> dict[str, Any]:
     """``/child/JobDetail``: the DLWS fields of a job (``jobId``, ``jobStatus`` ...) and our Tapis job."""
-    from dlws_flow.services.jobs import job_to_dict
+    from dlws_flow.services.job_views import job_to_dict
 
     with session_scope() as session:
         row, family = _member(session, family_root(session, token), job_id)

@@ -33,7 +33,13 @@ from sqlalchemy import select
 from dlws_flow import secrets
 from dlws_flow.domain.records import AppSpec
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
-from dlws_flow.errors import ConflictError, DlwsFlowError, NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.errors import (
+    ConflictError,
+    DuplicateJobError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from dlws_flow.services import jobs as job_service
 from dlws_flow.services import permissions as perms
 from dlws_flow.services import quotas
@@ -50,10 +56,6 @@ ROLE_NAME = re.compile(r"^[A-Za-z0-9._~]{1,16}$")
 MAX_INSTANCES = 64
 STATE_OF = {JobStatus.FINISHED: "SUCCEEDED", JobStatus.CANCELLED: "STOPPED", JobStatus.FAILED: "FAILED",
             JobStatus.RUNNING: "RUNNING", JobStatus.ARCHIVING: "RUNNING"}  # everything else: WAITING
-
-
-class DuplicateJobError(DlwsFlowError):
-    """The user already has an OpenPAI job of that name (OpenPAI: 400 JobUpdateError)."""
 
 
 class TaskRole(BaseModel):
@@ -202,20 +204,17 @@ def submit(principal: Principal, data: Any, dispatcher) -> str:
     with session_scope() as session:
         if session.get(OpenPaiJobRow, (principal.username, config.jobName)) is not None:
             raise DuplicateJobError(f"job {config.jobName} already exists")
-        session.add(OpenPaiJobRow(owner=principal.username, name=config.jobName, vc_name=config.virtualCluster,
-                                  config=data if isinstance(data, dict) else config.model_dump(), job_uuids=[],
-                                  execution_type="START", retries=0, public_key=public,
-                                  private_key=secrets.encrypt(private), key_downloaded=False))
+        repo.add_openpai_job(session, principal.username, config.jobName, vc_name=config.virtualCluster,
+                             config=data if isinstance(data, dict) else config.model_dump(), public_key=public,
+                             private_key=secrets.encrypt(private))
     try:
         uuids = _start_run(principal, config, dispatcher)
     except BaseException:
         with session_scope() as session:  # nothing ran: free the name again
-            row = session.get(OpenPaiJobRow, (principal.username, config.jobName))
-            if row is not None and not row.job_uuids:
-                session.delete(row)
+            repo.delete_unstarted_openpai_job(session, principal.username, config.jobName)
         raise
     with session_scope() as session:
-        session.get(OpenPaiJobRow, (principal.username, config.jobName)).job_uuids = uuids
+        repo.set_openpai_run_jobs(session, principal.username, config.jobName, uuids)
     return config.jobName
 
 
@@ -348,7 +347,7 @@ def download_key(principal: Principal, name: str) -> str:
         if row.key_downloaded or row.private_key is None:
             raise ConflictError("the private key was downloaded already")
         private = secrets.decrypt(row.private_key)
-        row.key_downloaded, row.private_key = True, None
+        repo.erase_openpai_key(session, row)
         return private
 
 
@@ -372,12 +371,11 @@ def execute(principal: Principal, name: str, value: str, dispatcher) -> None:
             except ValidationError:
                 pass  # it ended meanwhile
         with session_scope() as session:
-            session.get(OpenPaiJobRow, (owner, name)).execution_type = "STOP"
+            repo.mark_openpai_stopped(session, owner, name)
         return
     if live:
         raise ConflictError(f"job {name} is still {'running' if uuids else 'waiting'}; stop it first")
     owner_principal = Principal(owner, principal.tenant, principal.is_admin and owner == principal.username)
     new = _start_run(owner_principal, parse_config(config), dispatcher)
     with session_scope() as session:
-        row = session.get(OpenPaiJobRow, (owner, name))
-        row.job_uuids, row.execution_type, row.retries = new, "START", row.retries + 1
+        repo.record_openpai_restart(session, owner, name, new)

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
@@ -30,7 +30,7 @@ from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.services.auth import Principal
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
-from dlws_flow.store.models import JobRow, SystemRow, utcnow
+from dlws_flow.store.models import JobRow, SystemRow
 from dlws_flow.store.quota_models import VcJobRow, VcMemberRow, VirtualClusterRow
 
 log = logging.getLogger(__name__)
@@ -115,13 +115,8 @@ def put_vc(name: str, *, capacity: Any, max_capacity: Any = None, systems: Any =
                                                     systems if systems is not None else (row.systems if row else []))
         for system_id in systems:
             repo.get_system(session, system_id)
-        created = row is None
-        if created:
-            row = VirtualClusterRow(name=name, admission_seq=0)
-            session.add(row)
-        row.capacity, row.max_capacity, row.systems = capacity, max_capacity, systems
-        if description is not None:
-            row.description = description
+        created = repo.put_virtual_cluster(session, name, capacity=capacity, max_capacity=max_capacity,
+                                           systems=systems, description=description)
     if dispatcher is not None:
         admit(name, dispatcher)  # a larger share may let waiting jobs in
     return created
@@ -136,7 +131,7 @@ def delete_vc(name: str) -> None:
                               .where(VcJobRow.vc_name == name, JobRow.status.not_in(_ENDED)))
         if live:
             raise ConflictError(f"virtual cluster {name} still has {live} unfinished jobs")
-        session.delete(row)
+        repo.delete_virtual_cluster(session, row)
 
 
 def vc_names() -> list[str]:
@@ -205,10 +200,10 @@ def set_user_vcs(username: str, names: list[str]) -> None:
     with session_scope() as session:
         for name in names:
             _vc(session, name)
-        session.query(VcMemberRow).filter(VcMemberRow.username == username).delete()
+        repo.delete_vc_memberships(session, username)
         for name in dict.fromkeys(names):
             if name != DEFAULT_VC:
-                session.add(VcMemberRow(username=username, vc_name=name))
+                repo.add_vc_member(session, username, name)
 
 
 def user_vcs(username: str) -> list[str]:
@@ -219,7 +214,7 @@ def user_vcs(username: str) -> list[str]:
 
 def remove_user(username: str) -> None:
     with session_scope() as session:
-        session.query(VcMemberRow).filter(VcMemberRow.username == username).delete()
+        repo.delete_vc_memberships(session, username)
 
 
 def may_use(principal: Principal, name: str) -> bool:
@@ -264,8 +259,8 @@ def choose_system(vc_name: str, request: Resources) -> str:
 
 def hold(session: Session, job_uuid: str, vc_name: str, system_id: str, request: Resources) -> None:
     """Record a new job's request against its VC (not admitted yet), in the caller's transaction."""
-    session.add(VcJobRow(job_uuid=job_uuid, vc_name=vc_name, system_id=system_id, cpu=request.cpu,
-                         memory_mb=request.memory_mb, gpu=request.gpu, admitted=False, created=utcnow()))
+    repo.add_vc_job(session, job_uuid, vc_name, system_id, cpu=request.cpu, memory_mb=request.memory_mb,
+                    gpu=request.gpu)
 
 
 def admit(vc_name: str, dispatcher) -> list[str]:
@@ -273,10 +268,7 @@ def admit(vc_name: str, dispatcher) -> list[str]:
     admitted: list[str] = []
     with session_scope() as session:
         # Lock first (row lock / SQLite write lock): usage read below cannot change under us.
-        bumped = session.execute(update(VirtualClusterRow).where(VirtualClusterRow.name == vc_name)
-                                 .values(admission_seq=VirtualClusterRow.admission_seq + 1)
-                                 .execution_options(synchronize_session=False)).rowcount
-        if bumped != 1:
+        if not repo.bump_vc_admission(session, vc_name):
             return []
         vc = session.get(VirtualClusterRow, vc_name)
         total = _totals(session, vc.systems)
@@ -289,10 +281,7 @@ def admit(vc_name: str, dispatcher) -> list[str]:
             request = Resources(entry.cpu, entry.memory_mb, entry.gpu)
             if not _fits(session, vc, total, used, request, entry.system_id):
                 break
-            won = session.execute(update(VcJobRow).where(VcJobRow.job_uuid == entry.job_uuid, VcJobRow.admitted.is_(False))
-                                  .values(admitted=True, admitted_at=utcnow())
-                                  .execution_options(synchronize_session=False)).rowcount
-            if won == 1:
+            if repo.admit_vc_job(session, entry.job_uuid):
                 used = used + request
                 admitted.append(entry.job_uuid)
     if admitted:

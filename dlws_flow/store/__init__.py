@@ -1,1 +1,2 @@
-"""Persistence: SQLAlchemy models, the engine/session factory and the repositories that commit."""
+"""Persistence: SQLAlchemy models, the engine/session factory, and the only code that writes to the database:
+the repositories (``outbox`` and ``ssh_slots`` for their own tables)."""

@@ -4,7 +4,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-26
 """
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -64,7 +64,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('owner', 'name')
     )
     # Every user may use ``default``; it starts with no systems (an admin assigns them).
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     op.execute(vcs.insert().values(name='default', description='every user may submit here', capacity=100.0,
                                    max_capacity=100.0, systems=[], admission_seq=0, created=now, updated=now))
 

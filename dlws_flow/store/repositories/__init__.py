@@ -1,0 +1,143 @@
+"""Repositories: the only code that writes to the database, one module per table group.
+
+This package is the store's public interface: callers import it (``from dlws_flow.store import repositories
+as repo``) and call ``repo.<function>``, never a module of it, so a function can move between modules
+without touching them. Each function takes the caller's session first and never commits: transaction
+boundaries (``session_scope()``) stay with the services and the engine.
+
+Which module writes which tables:
+
+* :mod:`.systems` - ``systems`` (and the row lock of job-limit counts); :mod:`.credentials` - ``credentials``;
+  :mod:`.grants` - ``grants``; :mod:`.apps` - ``apps``;
+* :mod:`.jobs` - ``jobs`` and ``job_events`` (status changes through :func:`transition`, a compare-and-set);
+* :mod:`.polls` - ``system_polls``; :mod:`.recovery` - ``recovery_conditions``;
+* :mod:`.users` - ``users``; :mod:`.virtual_clusters` - ``virtual_clusters``, ``vc_members``, ``vc_jobs``;
+* :mod:`.openpai_jobs` - ``openpai_jobs``; :mod:`.families` - ``job_families``.
+
+Subscriptions and the notification outbox are written by ``dlws_flow.store.outbox`` (in the event's own
+transaction), SSH connection slots by ``dlws_flow.store.ssh_slots``.
+"""
+
+from __future__ import annotations
+
+from dlws_flow.store.repositories.apps import add_app, get_app, list_apps
+from dlws_flow.store.repositories.credentials import (
+    delete_credentials,
+    forget_system_access,
+    get_credential,
+    set_credential,
+)
+from dlws_flow.store.repositories.families import add_job_family, set_family_params
+from dlws_flow.store.repositories.grants import delete_grants_on
+from dlws_flow.store.repositories.jobs import (
+    active_remote_jobs,
+    add_job_event,
+    get_job,
+    insert_job,
+    job_history,
+    list_jobs,
+    search_jobs,
+    stamp_stalled_job,
+    transition,
+    update_job_fields,
+    when,
+)
+from dlws_flow.store.repositories.openpai_jobs import (
+    add_openpai_job,
+    delete_unstarted_openpai_job,
+    erase_openpai_key,
+    mark_openpai_stopped,
+    record_openpai_restart,
+    set_openpai_run_jobs,
+)
+from dlws_flow.store.repositories.polls import (
+    add_poll_stamp,
+    claim_poll,
+    finish_poll,
+    poll_count,
+    restamp_stale_poll,
+)
+from dlws_flow.store.repositories.recovery import (
+    claim_recovery_row,
+    close_recovery_row,
+    open_condition,
+    open_recovery_row,
+    record_failed_probe,
+    reschedule_probe,
+)
+from dlws_flow.store.repositories.systems import (
+    add_system,
+    get_system,
+    list_systems,
+    lock_system_row,
+    static_login,
+    system_spec,
+)
+from dlws_flow.store.repositories.users import add_user, delete_user, set_user_admin, set_user_password
+from dlws_flow.store.repositories.virtual_clusters import (
+    add_vc_job,
+    add_vc_member,
+    admit_vc_job,
+    bump_vc_admission,
+    delete_vc_memberships,
+    delete_virtual_cluster,
+    put_virtual_cluster,
+)
+
+__all__ = [
+    "active_remote_jobs",
+    "add_app",
+    "add_job_event",
+    "add_job_family",
+    "add_openpai_job",
+    "add_poll_stamp",
+    "add_system",
+    "add_user",
+    "add_vc_job",
+    "add_vc_member",
+    "admit_vc_job",
+    "bump_vc_admission",
+    "claim_poll",
+    "claim_recovery_row",
+    "close_recovery_row",
+    "delete_credentials",
+    "delete_grants_on",
+    "delete_unstarted_openpai_job",
+    "delete_user",
+    "delete_vc_memberships",
+    "delete_virtual_cluster",
+    "erase_openpai_key",
+    "finish_poll",
+    "forget_system_access",
+    "get_app",
+    "get_credential",
+    "get_job",
+    "get_system",
+    "insert_job",
+    "job_history",
+    "list_apps",
+    "list_jobs",
+    "list_systems",
+    "lock_system_row",
+    "mark_openpai_stopped",
+    "open_condition",
+    "open_recovery_row",
+    "poll_count",
+    "put_virtual_cluster",
+    "record_failed_probe",
+    "record_openpai_restart",
+    "reschedule_probe",
+    "restamp_stale_poll",
+    "search_jobs",
+    "set_credential",
+    "set_family_params",
+    "set_openpai_run_jobs",
+    "set_user_admin",
+    "set_user_password",
+    "stamp_stalled_job",
+    "static_login",
+    "system_spec",
+    "transition",
+    "update_job_fields",
+    "when",
+]
