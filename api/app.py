@@ -20,13 +20,12 @@ import api.tapis
 import dlws_flow
 from api.body_limit import BodyLimit
 from api.envelope import install_error_handlers
+from dlws_flow.services.auth import ensure_admin, prepare_logins
+from dlws_flow.store.db import migrate
 
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI):
-    from dlws_flow.services.auth import ensure_admin, prepare_logins
-    from dlws_flow.store.db import migrate
-
     migrate()
     ensure_admin()
     prepare_logins()  # a bad DLWS_LOGIN_LIMIT_* stops the start, not a first login

@@ -30,6 +30,8 @@ def _ensure_schema() -> None:
 
 def _dispatcher():
     _ensure_schema()
+    # Imported on first use, deliberately (as api/dependencies.py): the Celery app reads celeryconfig, which
+    # for the embedded broker creates its folders; reading jobs and registering records need none of it.
     from workers.dispatch import CeleryDispatcher
 
     return CeleryDispatcher()

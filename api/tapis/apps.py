@@ -5,24 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
-from pydantic import BaseModel
 
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
+from api.tapis.sharing import add_sharing_routes
 from dlws_flow.errors import ValidationError
 from dlws_flow.services import apps as app_service
 
 router = APIRouter(prefix="/v3/apps", tags=["apps"], route_class=EnvelopeRoute)
 PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty", "search",
-          "showDeleted", "impersonationId", "listType"}
-
-
-class PermissionsBody(BaseModel):
-    permissions: list[str]
-
-
-class UsersBody(BaseModel):
-    users: list[str]
+          "showDeleted", "impersonationId"}
 
 
 def _url(request: Request, app_id: str, version: str | None = None) -> dict[str, str]:
@@ -55,43 +47,7 @@ def create_app_version(user: User, request: Request, body: Annotated[dict[str, A
 
 
 # Fixed-prefix routes first: GET /share/{appId} would otherwise match /{appId}/{appVersion}.
-@router.get("/perms/{appId}/user/{userName}", summary="A user's permissions on an app")
-def get_user_perms(user: User, appId: str, userName: str) -> dict[str, Any]:
-    return ok({"names": app_service.user_permissions(user, appId, userName)}, "Permissions retrieved")
-
-
-@router.post("/perms/{appId}/user/{userName}", summary="Grant a user permissions (READ, MODIFY, EXECUTE)")
-def grant_user_perms(user: User, appId: str, userName: str, body: PermissionsBody) -> dict[str, Any]:
-    return ok({"names": app_service.grant(user, appId, userName, body.permissions)}, "Permissions granted")
-
-
-@router.post("/perms/{appId}/user/{userName}/revoke", summary="Revoke a user's permissions")
-def revoke_user_perms(user: User, appId: str, userName: str, body: PermissionsBody) -> dict[str, Any]:
-    app_service.revoke(user, appId, userName, body.permissions)
-    return ok({"names": app_service.user_permissions(user, appId, userName)}, "Permissions revoked")
-
-
-@router.delete("/perms/{appId}/user/{userName}/{permission}", summary="Revoke one permission")
-def revoke_user_perm(user: User, appId: str, userName: str, permission: str) -> dict[str, Any]:
-    app_service.revoke(user, appId, userName, [permission])
-    return ok({"names": app_service.user_permissions(user, appId, userName)}, "Permission revoked")
-
-
-@router.get("/share/{appId}", summary="Who an app is shared with")
-def get_share_info(user: User, appId: str) -> dict[str, Any]:
-    return ok(app_service.share_info(user, appId), "Share info retrieved")
-
-
-@router.post("/share/{appId}", summary="Share an app with users (they may see it and run it)")
-def share_app(user: User, appId: str, body: UsersBody) -> dict[str, Any]:
-    app_service.share(user, appId, body.users)
-    return ok(None, f"App {appId} shared")
-
-
-@router.post("/unshare/{appId}", summary="Stop sharing an app with users")
-def unshare_app(user: User, appId: str, body: UsersBody) -> dict[str, Any]:
-    app_service.unshare(user, appId, body.users)
-    return ok(None, f"App {appId} unshared")
+add_sharing_routes(router, app_service.SHARING, id_param="appId", noun="an app", share_use="they may see it and run it")
 
 
 @router.get("/{appId}", summary="Get the latest version of an app")

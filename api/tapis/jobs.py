@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -158,8 +159,6 @@ def unhide_job(user: User, jobUuid: str) -> dict[str, Any]:
 
 @router.get("/{jobUuid}/resubmit_request", summary="The request a resubmission would send")
 def get_resubmit_request_json(user: User, jobUuid: str) -> dict[str, Any]:
-    import json
-
     return ok(json.dumps(job_service.resubmit_request(user, jobUuid)), "Resubmit request retrieved")
 
 

@@ -6,24 +6,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
-from pydantic import BaseModel
 
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
-from dlws_flow.errors import ValidationError
+from api.tapis.sharing import add_sharing_routes
+from dlws_flow.errors import NotFoundError, ValidationError
 from dlws_flow.services import systems as system_service
 
 router = APIRouter(prefix="/v3/systems", tags=["systems"], route_class=EnvelopeRoute)
 PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty", "search",
           "showDeleted", "impersonationId", "sharedAppCtx", "resourceTenant", "hasCredentials", "fetchCredentials"}
-
-
-class PermissionsBody(BaseModel):
-    permissions: list[str]
-
-
-class UsersBody(BaseModel):
-    users: list[str]
 
 
 def _url(request: Request, system_id: str) -> dict[str, str]:
@@ -119,8 +111,6 @@ def create_user_credential(user: User, request: Request, systemId: str, userName
 @router.get("/credential/{systemId}/user/{userName}", summary="Whether a credential is stored (never the secret)")
 def get_user_credential(user: User, systemId: str, userName: str) -> dict[str, Any]:
     if not system_service.has_credential(user, systemId, userName):
-        from dlws_flow.errors import NotFoundError
-
         raise NotFoundError(f"no credential for {userName} on {systemId}")
     return ok({"systemId": systemId, "userName": userName, "stored": True,
                "note": "credentials are write-only; secrets are never returned"}, "Credential found")
@@ -133,45 +123,8 @@ def remove_user_credential(user: User, systemId: str, userName: str) -> dict[str
 
 # --- permissions and sharing ----------------------------------------------------------------------
 
-
-@router.get("/perms/{systemId}/user/{userName}", summary="A user's permissions on a system")
-def get_user_perms(user: User, systemId: str, userName: str) -> dict[str, Any]:
-    return ok({"names": system_service.user_permissions(user, systemId, userName)}, "Permissions retrieved")
-
-
-@router.post("/perms/{systemId}/user/{userName}", summary="Grant a user permissions (READ, MODIFY, EXECUTE)")
-def grant_user_perms(user: User, systemId: str, userName: str, body: PermissionsBody) -> dict[str, Any]:
-    granted = system_service.grant(user, systemId, userName, body.permissions)
-    return ok({"names": granted}, f"Permissions granted to {userName} on {systemId}")
-
-
-@router.post("/perms/{systemId}/user/{userName}/revoke", summary="Revoke a user's permissions")
-def revoke_user_perms(user: User, systemId: str, userName: str, body: PermissionsBody) -> dict[str, Any]:
-    system_service.revoke(user, systemId, userName, body.permissions)
-    return ok({"names": system_service.user_permissions(user, systemId, userName)}, "Permissions revoked")
-
-
-@router.delete("/perms/{systemId}/user/{userName}/{permission}", summary="Revoke one permission")
-def revoke_user_perm(user: User, systemId: str, userName: str, permission: str) -> dict[str, Any]:
-    system_service.revoke(user, systemId, userName, [permission])
-    return ok({"names": system_service.user_permissions(user, systemId, userName)}, "Permission revoked")
-
-
-@router.get("/share/{systemId}", summary="Who a system is shared with")
-def get_share_info(user: User, systemId: str) -> dict[str, Any]:
-    return ok(system_service.share_info(user, systemId), "Share info retrieved")
-
-
-@router.post("/share/{systemId}", summary="Share a system with users (they may see it and run jobs)")
-def share_system(user: User, systemId: str, body: UsersBody) -> dict[str, Any]:
-    system_service.share(user, systemId, body.users)
-    return ok(None, f"System {systemId} shared")
-
-
-@router.post("/unshare/{systemId}", summary="Stop sharing a system with users")
-def unshare_system(user: User, systemId: str, body: UsersBody) -> dict[str, Any]:
-    system_service.unshare(user, systemId, body.users)
-    return ok(None, f"System {systemId} unshared")
+add_sharing_routes(router, system_service.SHARING, id_param="systemId", noun="a system",
+                   share_use="they may see it and run jobs", granted="Permissions granted to {user} on {id}")
 
 
 @router.post("/share_public/{systemId}", summary="Public sharing (not offered: share with named users)")

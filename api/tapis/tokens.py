@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.envelope import THROTTLED_RESPONSES, EnvelopeRoute, ok
 from api.security import User
-from dlws_flow.errors import ValidationError
+from dlws_flow.errors import NotFoundError, ValidationError
 from dlws_flow.services import auth
 from dlws_flow.settings import get_settings
 
@@ -68,8 +68,6 @@ def list_tenants(request: Request) -> dict[str, Any]:
 @router.get("/tenants/{tenant_id}", summary="Get a tenant")
 def get_tenant(tenant_id: str, request: Request) -> dict[str, Any]:
     if tenant_id != get_settings().tenant:
-        from dlws_flow.errors import NotFoundError
-
         raise NotFoundError(f"tenant {tenant_id} not found")
     return ok(_tenant(request))
 
@@ -82,7 +80,5 @@ def list_sites(request: Request) -> dict[str, Any]:
 @router.get("/sites/{site_id}", summary="Get a site")
 def get_site(site_id: str, request: Request) -> dict[str, Any]:
     if site_id != SITE_ID:
-        from dlws_flow.errors import NotFoundError
-
         raise NotFoundError(f"site {site_id} not found")
     return ok(_site(request))

@@ -15,6 +15,7 @@ from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.services.catalog import parse_app
+from dlws_flow.services.sharing import Sharing
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import AppRow
@@ -142,35 +143,12 @@ def change_owner(principal: Principal, app_id: str, new_owner: str) -> int:
         return len(_versions(session, app_id))
 
 
-def grant(principal: Principal, app_id: str, username: str, permissions: list[str]) -> list[str]:
-    with session_scope() as session:
-        row = _visible(session, principal, app_id)
-        return perms.grant_user(session, principal, "app", app_id, row.owner, username, permissions)
+# --- permissions and sharing: as for systems (``services.sharing``) -------------------------------
 
-
-def revoke(principal: Principal, app_id: str, username: str, permissions: list[str] | None) -> None:
-    with session_scope() as session:
-        row = _visible(session, principal, app_id)
-        perms.revoke_user(session, principal, "app", app_id, row.owner, username, permissions)
-
-
-def user_permissions(principal: Principal, app_id: str, username: str) -> list[str]:
-    with session_scope() as session:
-        row = _visible(session, principal, app_id)
-        return perms.permissions_of(session, principal, "app", app_id, row.owner, username)
-
-
-def share(principal: Principal, app_id: str, users: list[str]) -> None:
-    for username in users:
-        grant(principal, app_id, username, list(perms.SHARE_PERMISSIONS))
-
-
-def unshare(principal: Principal, app_id: str, users: list[str]) -> None:
-    for username in users:
-        revoke(principal, app_id, username, list(perms.SHARE_PERMISSIONS))
-
-
-def share_info(principal: Principal, app_id: str) -> dict[str, Any]:
-    with session_scope() as session:
-        _visible(session, principal, app_id)
-        return {"isPublic": False, "userList": perms.shared_users(session, "app", app_id)}
+SHARING = Sharing("app", _visible)
+grant = SHARING.grant
+revoke = SHARING.revoke
+user_permissions = SHARING.user_permissions
+share = SHARING.share
+unshare = SHARING.unshare
+share_info = SHARING.share_info

@@ -1,31 +1,38 @@
 """Submitting, reading and cancelling jobs. Synchronous up to the response, as Tapis does:
 authorize -> validate and resolve -> write the job row -> enqueue -> return the job.
+
+The shapes jobs are shown in, and the Tapis search syntax ``search_for`` takes, are in ``services.job_views``.
 """
 
 from __future__ import annotations
 
 import uuid as uuidlib
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import select
 
 from dlws_flow.adapters import registry
 from dlws_flow.adapters.staging.inputs import parse_source
-from dlws_flow.domain.records import JobRequest
-from dlws_flow.domain.resolve import resolve_job
+from dlws_flow.domain.job_request import JobRequest
+from dlws_flow.domain.records import AppSpec
+from dlws_flow.domain.resolve import ResolvedJob, resolve_job
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
+from dlws_flow.engine.control import mark_cancelled
 from dlws_flow.engine.families import attach as attach_family
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.services import permissions as perms
 from dlws_flow.services import subscriptions
-from dlws_flow.services.auth import Principal
+from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.services.catalog import pydantic_message
+from dlws_flow.services.job_views import event_to_dict, job_to_dict, search_conditions, search_order
 from dlws_flow.services.systems import worker_queue
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
-from dlws_flow.store.models import JobEventRow, JobRow, utcnow
+from dlws_flow.store.models import AppRow, JobRow, utcnow
 
 
 class Dispatcher(Protocol):
@@ -65,13 +72,7 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
     job_uuid = f"{uuidlib.uuid4()}-007"  # Tapis job UUIDs end in a type suffix; 007 is "job"
     created = utcnow()
     with session_scope() as session:
-        app_row = repo.get_app(session, request.appId, request.appVersion)
-        if not app_row.enabled:
-            raise ValidationError(f"app {request.appId} is disabled")
-        from dlws_flow.domain.records import AppSpec
-
-        app = AppSpec.model_validate(app_row.spec)
-        registry.adapter_class("runtime", str(app.runtime))  # refuses runtimes this deployment cannot launch
+        app_row, app = _launchable_app(session, request)
         exec_id = request.execSystemId or app.jobAttributes.execSystemId
         if not exec_id:
             raise ValidationError("execSystemId is required: neither the request nor the app names one")
@@ -93,22 +94,9 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
             archive_dir = resolved.archiveSystemDir
             perms.require(session, principal, "file", archive_id, archive_row.owner, "MODIFY",
                           what=f"{archive_id}:{archive_dir} (archiveSystemDir)", path=archive_dir)
-        for item in resolved.fileInputs:
-            source = parse_source(item["sourceUrl"])
-            if source.kind == "tapis":
-                source_row = repo.get_system(session, source.system_id)
-                if principal:
-                    perms.require_files_visible(session, principal, source.system_id, source_row.owner)
-                    perms.require(session, principal, "file", source.system_id, source_row.owner, "READ",
-                                  what=f"{source.system_id}:{source.path}", path=source.path)
-        row = JobRow(
-            uuid=job_uuid, name=resolved.name, owner=owner, tenant=settings.tenant, description=resolved.description,
-            status=JobStatus.PENDING.value, last_message="Job created and queued for processing",
-            app_id=app.id, app_version=app.version, job_type=resolved.jobType, exec_system_id=exec_id,
-            archive_system_id=archive_id, visible=True, parent_uuid=parent_uuid,
-            request=request.model_dump(mode="json", exclude_unset=True), spec=resolved.as_dict(), created=created,
-            last_updated=created, remote_checks_success=0, remote_checks_failed=0, blocked_count=0,
-        )
+        _check_tapis_inputs(session, principal, resolved.fileInputs)
+        row = _job_row(request, resolved, app, uuid=job_uuid, owner=owner, tenant=settings.tenant, exec_id=exec_id,
+                       archive_id=archive_id, parent_uuid=parent_uuid, created=created)
         repo.insert_job(session, row)
         attach_family(session, row)  # a new family's token, or the parent's
         subscriptions.add_for_new_job(session, row, request.subscriptions)  # same transaction as the job
@@ -118,36 +106,39 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
     return result
 
 
-def job_to_dict(row: JobRow) -> dict[str, Any]:
-    """The Tapis ``Job`` shape."""
-    spec = row.spec or {}
-    return {
-        "uuid": row.uuid, "name": row.name, "owner": row.owner, "tenant": row.tenant,
-        "description": row.description, "status": row.status, "condition": row.condition,
-        "lastMessage": row.last_message, "created": repo.when(row.created), "ended": repo.when(row.ended),
-        "lastUpdated": repo.when(row.last_updated), "appId": row.app_id, "appVersion": row.app_version,
-        "jobType": row.job_type, "archiveOnAppError": spec.get("archiveOnAppError"),
-        "execSystemId": row.exec_system_id, "execSystemExecDir": spec.get("execSystemExecDir"),
-        "execSystemInputDir": spec.get("execSystemInputDir"), "execSystemOutputDir": spec.get("execSystemOutputDir"),
-        "execSystemLogicalQueue": spec.get("execSystemLogicalQueue"), "archiveSystemId": row.archive_system_id,
-        "archiveSystemDir": spec.get("archiveSystemDir"), "nodeCount": spec.get("nodeCount"),
-        "coresPerNode": spec.get("coresPerNode"), "memoryMB": spec.get("memoryMB"), "maxMinutes": spec.get("maxMinutes"),
-        "fileInputs": spec.get("fileInputs", []), "parameterSet": spec.get("parameterSet", {}),
-        "blockedCount": row.blocked_count, "remoteJobId": row.remote_job_id, "remoteOutcome": row.remote_outcome,
-        "remoteResultInfo": row.remote_result_info if row.remote_result_info is not None else
-        (str(row.exit_code) if row.exit_code is not None else None),
-        "remoteQueue": row.remote_queue, "remoteSubmitted": repo.when(row.remote_submitted),
-        "remoteStarted": repo.when(row.remote_started), "remoteEnded": repo.when(row.remote_ended),
-        "remoteChecksSuccess": row.remote_checks_success, "remoteChecksFailed": row.remote_checks_failed,
-        "remoteLastStatusCheck": repo.when(row.remote_last_status_check), "visible": row.visible,
-        "tags": spec.get("tags", []), "exitCode": row.exit_code, "remoteNode": row.remote_node,
-        "parentJobUuid": row.parent_uuid,
-    }
+def _launchable_app(session, request: JobRequest) -> tuple[AppRow, AppSpec]:
+    """The requested app version, refused when it is disabled or its runtime cannot launch here."""
+    app_row = repo.get_app(session, request.appId, request.appVersion)
+    if not app_row.enabled:
+        raise ValidationError(f"app {request.appId} is disabled")
+    app = AppSpec.model_validate(app_row.spec)
+    registry.adapter_class("runtime", str(app.runtime))  # refuses runtimes this deployment cannot launch
+    return app_row, app
 
 
-def event_to_dict(event: JobEventRow) -> dict[str, Any]:
-    return {"event": event.event, "created": repo.when(event.created), "oldStatus": event.old_status,
-            "newStatus": event.new_status, "eventDetail": event.new_status or event.event, "description": event.message}
+def _check_tapis_inputs(session, principal: Principal | None, file_inputs: list[dict[str, Any]]) -> None:
+    """Every ``tapis://`` input's system must exist, and a named caller must see its files and READ the path."""
+    for item in file_inputs:
+        source = parse_source(item["sourceUrl"])
+        if source.kind == "tapis":
+            source_row = repo.get_system(session, source.system_id)
+            if principal:
+                perms.require_files_visible(session, principal, source.system_id, source_row.owner)
+                perms.require(session, principal, "file", source.system_id, source_row.owner, "READ",
+                              what=f"{source.system_id}:{source.path}", path=source.path)
+
+
+def _job_row(request: JobRequest, resolved: ResolvedJob, app: AppSpec, *, uuid: str, owner: str, tenant: str,
+             exec_id: str, archive_id: str, parent_uuid: str | None, created: datetime) -> JobRow:
+    """The new job's row, PENDING, as ``resolve_job`` resolved it."""
+    return JobRow(
+        uuid=uuid, name=resolved.name, owner=owner, tenant=tenant, description=resolved.description,
+        status=JobStatus.PENDING.value, last_message="Job created and queued for processing",
+        app_id=app.id, app_version=app.version, job_type=resolved.jobType, exec_system_id=exec_id,
+        archive_system_id=archive_id, visible=True, parent_uuid=parent_uuid,
+        request=request.model_dump(mode="json", exclude_unset=True), spec=resolved.as_dict(), created=created,
+        last_updated=created, remote_checks_success=0, remote_checks_failed=0, blocked_count=0,
+    )
 
 
 def get(job_uuid: str) -> dict[str, Any]:
@@ -170,8 +161,6 @@ def list_all(*, owner: str | None = None, status: Iterable[str] | None = None, l
 def cancel(job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
     """Cancel from any non-terminal state: CANCELLED is recorded here at once; if the app may be alive
     on a host, a worker is asked to stop it (the API never talks to hosts itself)."""
-    from dlws_flow.engine.control import mark_cancelled
-
     changed, needs_kill = mark_cancelled(job_uuid, "Job cancelled by its owner")
     job = get(job_uuid)
     if not changed and job["status"] in TERMINAL_STATES:
@@ -224,10 +213,6 @@ def resume(job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
 def _cancel_descendants(job_uuid: str, dispatcher: Dispatcher) -> None:
     """Killing a job kills every job it started (DLWS job families), at any depth, whichever API killed it.
     Ended children are walked too: their own children may still run."""
-    from sqlalchemy import select
-
-    from dlws_flow.engine.control import mark_cancelled
-
     seen, todo = {job_uuid}, [job_uuid]
     while todo:
         parent = todo.pop()
@@ -270,13 +255,6 @@ def history_for(principal: Principal, job_uuid: str) -> list[dict[str, Any]]:
         return [event_to_dict(e) for e in repo.job_history(session, job_uuid)]
 
 
-#: Search fields: query parameter -> (column, how the value is compared).
-SEARCH_FIELDS = {"status": "status", "name": "name", "appId": "app_id", "appVersion": "app_version", "owner": "owner",
-                 "execSystemId": "exec_system_id", "archiveSystemId": "archive_system_id", "uuid": "uuid",
-                 "jobType": "job_type", "tenant": "tenant", "remoteJobId": "remote_job_id"}
-DATE_FIELDS = {"created": "created", "ended": "ended", "lastUpdated": "last_updated"}
-
-
 def search_for(principal: Principal, *, filters: dict[str, str] | None = None, limit: int = 100, skip: int = 0,
                order_by: str | None = None, include_hidden: bool = False, include_shared: bool = True) -> list[dict[str, Any]]:
     """Jobs the caller may read, filtered Tapis-style: ``field=value``, ``field.eq/neq/like/lt/gt/lte/gte``.
@@ -287,47 +265,10 @@ def search_for(principal: Principal, *, filters: dict[str, str] | None = None, l
     with session_scope() as session:
         shared = perms.visible_ids(session, "job", principal.username) if include_shared else set()
         rows = repo.search_jobs(session, owner=None if principal.is_admin else principal.username, shared=shared,
-                                conditions=_conditions(filters or {}), include_hidden=include_hidden,
+                                conditions=search_conditions(filters or {}), include_hidden=include_hidden,
                                 limit=max(1, min(limit, 10_000)) if limit >= 0 else 10_000, skip=max(0, skip),
-                                order_by=_order(order_by))
+                                order_by=search_order(order_by))
         return [job_to_dict(r) for r in rows]
-
-
-def _order(order_by: str | None) -> tuple[str, bool]:
-    if not order_by:
-        return "created", True
-    name, _, direction = order_by.partition("(")
-    direction = direction.rstrip(")").lower() or "asc"
-    column = SEARCH_FIELDS.get(name) or DATE_FIELDS.get(name)
-    if column is None or direction not in ("asc", "desc"):
-        raise ValidationError(f"cannot order by {order_by!r}; use a job field, optionally with (asc) or (desc)")
-    return column, direction == "desc"
-
-
-def _conditions(filters: dict[str, str]) -> list[tuple[str, str, Any]]:
-    from datetime import datetime
-
-    conditions = []
-    for key, value in filters.items():
-        field, _, op = key.partition(".")
-        op = op or "eq"
-        if op not in ("eq", "neq", "like", "lt", "gt", "lte", "gte", "in"):
-            raise ValidationError(f"unknown search operator {op!r} in {key!r}")
-        if field in DATE_FIELDS:
-            try:
-                parsed: Any = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError as exc:
-                raise ValidationError(f"{key}: {value!r} is not an ISO 8601 date") from exc
-            if parsed.tzinfo is None:
-                from datetime import UTC
-
-                parsed = parsed.replace(tzinfo=UTC)
-            conditions.append((DATE_FIELDS[field], op, parsed))
-        elif field in SEARCH_FIELDS:
-            conditions.append((SEARCH_FIELDS[field], op, value.split(",") if op == "in" else value))
-        else:
-            raise ValidationError(f"cannot search jobs by {field!r}; fields: {', '.join(sorted({*SEARCH_FIELDS, *DATE_FIELDS}))}")
-    return conditions
 
 
 def cancel_for(principal: Principal, job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
@@ -358,8 +299,6 @@ def set_visible(principal: Principal, job_uuid: str, visible: bool) -> int:
 
 def share(principal: Principal, job_uuid: str, username: str) -> None:
     """Share with ``username``; the job is checked first, so a stranger learns nothing about who exists."""
-    from dlws_flow.services.auth import user_exists
-
     with session_scope() as session:
         _owned(session, principal, job_uuid)
         if not user_exists(username):

@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
-from dlws_flow.services.auth import Principal
+from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.store.models import GrantRow
 
 #: What Tapis sharing grants on a system or an app: the users may see it and run jobs with it.
@@ -149,13 +149,12 @@ def require_owner(principal: Principal, owner: str, message: str) -> None:
         raise PermissionDeniedError(message)
 
 
-# --- one user's permissions and sharing, for systems and apps (``kind``), after the caller may see it ----
+# --- one user's permissions and sharing, for systems and apps (``kind``): ``services.sharing`` calls these
+# once it has loaded the resource as the caller may see it.
 
 
 def grant_user(session: Session, principal: Principal, kind: str, resource_id: str, owner: str, username: str,
                permissions: Iterable[str]) -> list[str]:
-    from dlws_flow.services.auth import user_exists
-
     # Ownership first: whether a user exists is no business of a caller who may not grant anything here.
     require_owner(principal, owner, f"only the owner of {kind} {resource_id} may change its permissions")
     if not user_exists(username):

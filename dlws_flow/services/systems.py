@@ -16,6 +16,8 @@ from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.services.catalog import parse_system, pydantic_message
+from dlws_flow.services.sharing import Sharing
+from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import SystemRow
@@ -41,8 +43,6 @@ OWNER_NOTES = tuple(key for key in NOTES_ADDITIONS if key in OWNER_FIELDS)
 
 def worker_queue(system: SystemSpec) -> str:
     """The Celery queue the system's job stages go to."""
-    from dlws_flow.settings import get_settings
-
     return system.workerQueue or get_settings().queue
 
 
@@ -233,39 +233,12 @@ def _may_manage_credential(principal: Principal, row: SystemRow, username: str) 
                                     f"not {username}'s")
 
 
-# --- permissions and sharing ----------------------------------------------------------------------
+# --- permissions and sharing: as for apps (``services.sharing``) ----------------------------------
 
-
-def grant(principal: Principal, system_id: str, username: str, permissions: list[str]) -> list[str]:
-    with session_scope() as session:
-        row = _visible(session, principal, system_id)
-        return perms.grant_user(session, principal, "system", system_id, row.owner, username, permissions)
-
-
-def revoke(principal: Principal, system_id: str, username: str, permissions: list[str] | None) -> None:
-    with session_scope() as session:
-        row = _visible(session, principal, system_id)
-        perms.revoke_user(session, principal, "system", system_id, row.owner, username, permissions)
-
-
-def user_permissions(principal: Principal, system_id: str, username: str) -> list[str]:
-    with session_scope() as session:
-        row = _visible(session, principal, system_id)
-        return perms.permissions_of(session, principal, "system", system_id, row.owner, username)
-
-
-def share(principal: Principal, system_id: str, users: list[str]) -> None:
-    """Tapis sharing: the users may see the system and run jobs on it (READ + EXECUTE)."""
-    for username in users:
-        grant(principal, system_id, username, list(perms.SHARE_PERMISSIONS))
-
-
-def unshare(principal: Principal, system_id: str, users: list[str]) -> None:
-    for username in users:
-        revoke(principal, system_id, username, list(perms.SHARE_PERMISSIONS))
-
-
-def share_info(principal: Principal, system_id: str) -> dict[str, Any]:
-    with session_scope() as session:
-        _visible(session, principal, system_id)
-        return {"isPublic": False, "isPublicAuthn": False, "userList": perms.shared_users(session, "system", system_id)}
+SHARING = Sharing("system", _visible, public_flags={"isPublic": False, "isPublicAuthn": False})
+grant = SHARING.grant
+revoke = SHARING.revoke
+user_permissions = SHARING.user_permissions
+share = SHARING.share
+unshare = SHARING.unshare
+share_info = SHARING.share_info
