@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dlws_flow.engine import reconcile, recovery
 from dlws_flow.engine.probes import probe_system
+from dlws_flow.services import quotas
 from workers.app import app
+from workers.dispatch import CeleryDispatcher
 
 
 @app.task(name="dlws.reconcile", ignore_result=True)
 def reconcile_jobs() -> int:
     """Re-enqueue the stage of every stalled job (``dlws_flow.engine.reconcile``); returns how many."""
-    from dlws_flow.services import quotas
-    from workers.dispatch import CeleryDispatcher
 
     dispatcher = CeleryDispatcher()
     for vc_name in quotas.vc_names():  # admission normally runs when a job ends; this catches a lost end
@@ -26,7 +26,6 @@ def reconcile_jobs() -> int:
 @app.task(name="dlws.recover", ignore_result=True)
 def recover_blocked() -> int:
     """Probe each due recovery condition once and re-enqueue the jobs it unblocks; returns how many."""
-    from workers.dispatch import CeleryDispatcher
 
     dispatcher = CeleryDispatcher()
     resumes = recovery.sweep(probe_system)

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
+from dlws_flow.adapters.transports.ssh import fetch_host_key as fetch_host_key_of
 from dlws_flow.domain.records import AppSpec, SystemSpec
 from dlws_flow.domain.resolve import SBATCH_WORD
 from dlws_flow.errors import ValidationError
@@ -56,9 +57,7 @@ def add_system(data: dict[str, Any] | SystemSpec, *, owner: str | None = None, r
     if spec.transport == "SSH" and not spec.hostKey:
         if not fetch_host_key:
             raise ValidationError(f"system {spec.id}: give hostKey (the host's public key line) or ask to fetch it once")
-        from dlws_flow.adapters.transports.ssh import fetch_host_key as fetch
-
-        spec = spec.model_copy(update={"hostKey": fetch(spec.host, spec.port, settings.ssh_connect_timeout)})
+        spec = spec.model_copy(update={"hostKey": fetch_host_key_of(spec.host, spec.port, settings.ssh_connect_timeout)})
     with session_scope() as session:
         row = repo.add_system(session, spec, owner, settings.tenant, replace=replace)
         return dict(row.spec)

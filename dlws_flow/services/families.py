@@ -25,7 +25,9 @@ from dlws_flow.domain.records import AppSpec, Runtime
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
 from dlws_flow.engine.families import attach, environment, rest_api_url, token_hash  # noqa: F401  (re-exported)
 from dlws_flow.errors import AuthenticationError, NotFoundError, ValidationError
+from dlws_flow.services import jobs
 from dlws_flow.services.auth import get_user, user_exists
+from dlws_flow.services.job_views import job_to_dict
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import JobFamilyRow, JobRow
@@ -112,8 +114,6 @@ def submit_child(token: str | None, params: dict[str, Any], dispatcher, *, paren
     Returns:
         The child's job id.
     """
-    from dlws_flow.services import jobs
-
     cmd = params.get("cmd")
     with session_scope() as session:
         root = family_root(session, token)  # the token first: a stranger learns nothing, not even "cmd missing"
@@ -154,8 +154,6 @@ def kill(token: str | None, job_id: str | None, dispatcher) -> None:
     Raises:
         NotFoundError: not a job of this family. ValidationError: it has already ended.
     """
-    from dlws_flow.services import jobs
-
     with session_scope() as session:
         row, _ = _member(session, family_root(session, token), job_id)
         uuid = row.uuid
@@ -164,8 +162,6 @@ def kill(token: str | None, job_id: str | None, dispatcher) -> None:
 
 def detail(token: str | None, job_id: str | None) -> dict[str, Any]:
     """``/child/JobDetail``: the DLWS fields of a job (``jobId``, ``jobStatus`` ...) and our Tapis job."""
-    from dlws_flow.services.job_views import job_to_dict
-
     with session_scope() as session:
         row, family = _member(session, family_root(session, token), job_id)
         return {

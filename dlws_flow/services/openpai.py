@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -182,8 +183,6 @@ def _start_run(principal: Principal, config: JobConfig, dispatcher) -> list[str]
 
 
 def _quote(text: str) -> str:
-    import shlex
-
     return shlex.quote(text)
 
 
