@@ -4,7 +4,7 @@ Callers are jobs, authenticated by the ``familyToken`` query parameter (as the D
 ``X-Family-Token`` header (which keeps it out of URLs and proxy logs) instead of an access token; a missing,
 unknown or ended family's token is a 401. The token is redacted from this server's access log. Everything else answers 200 with the DLWS body (``{"jobId"}``, ``{"result"}``,
 ``{"IP"}``, or ``{"error"}``), because the DLWS examples call ``raise_for_status()`` before they look for
-``error``. The routes are not in the OpenAPI document, whose security schemes are access tokens.
+``error``. Only the canonical ``/child/Op`` routes are in the OpenAPI document; the aliases below are not.
 
 ``DLWS_REST_API`` ends in ``/child/`` and the examples join it both as ``+ "KillJob"`` and as
 ``+ "/child/SubmitJob"``, so each operation is served at ``/child/Op``, ``/child//child/Op`` and (for proxies

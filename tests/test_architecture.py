@@ -77,14 +77,6 @@ def test_the_cycle_finder_finds_one():
 ROOT = Path(__file__).resolve().parents[1]
 #: Where writes must not happen: they go through ``dlws_flow.store.repositories`` (one place per table).
 WRITE_FREE = ("dlws_flow/services", "dlws_flow/engine", "api", "workers")
-#: Files that still write themselves. To move: each entry goes once its writes are repository functions
-#: (the test fails while a listed file writes nothing, so the list only shrinks).
-WRITES_TO_MOVE = {
-    "dlws_flow/services/permissions.py": "to move: grants (grant: session.add; revoke, revoke_all: delete(...))",
-    "dlws_flow/services/apps.py": "to move: apps (set_enabled, set_locked, set_deleted, change_owner: row.<column> =)",
-    "dlws_flow/services/systems.py": "to move: systems (set_enabled, set_deleted, change_owner: row.<column> =)",
-    "dlws_flow/services/jobs.py": "to move: jobs (set_visible: row.visible =)",
-}
 _SESSION_WRITES = {"add", "add_all", "delete", "merge"}
 _DML = {"update", "delete", "insert"}
 
@@ -173,17 +165,10 @@ def _mapped_columns() -> frozenset[str]:
 
 def test_services_engine_and_entry_points_write_through_the_repositories():
     columns = _mapped_columns()
-    offences, writing = [], set()
-    for relative in _scanned_files():
-        writes = database_writes((ROOT / relative).read_text(), columns)
-        if writes:
-            writing.add(relative)
-        if relative not in WRITES_TO_MOVE:
-            offences += [f"{relative}:{line}: {what}" for line, what in writes]
+    offences = [f"{relative}:{line}: {what}" for relative in _scanned_files()
+                for line, what in database_writes((ROOT / relative).read_text(), columns)]
     assert offences == [], "database writes outside dlws_flow/store/repositories (add a repository function):\n" + \
         "\n".join(offences)
-    idle = sorted(set(WRITES_TO_MOVE) - writing)
-    assert idle == [], f"on WRITES_TO_MOVE but writing nothing (any more): remove them from the list: {idle}"
 
 
 def test_the_write_finder_finds_each_kind():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import chain
 
 from dlws_flow.engine import hooks
+from dlws_flow.engine.stages import STAGES as ENGINE_STAGES
 from dlws_flow.services import quotas
 from dlws_flow.services.systems import worker_queue
 from dlws_flow.store import repositories as repo
@@ -17,10 +18,10 @@ from dlws_flow.store.db import session_scope
 from workers import notification_wakeup  # noqa: F401  (enqueues notification delivery after commits)
 from workers.app import app
 
-#: The chain's stages, in lifecycle order (task ``dlws.<stage>``, workers/tasks.py). A job can be (re)started
-#: at any link (recovery, resume). Tasks are sent by name, so this module needs no task objects (and the
-#: tasks, which re-enqueue chains on resume, import it without a cycle).
-STAGES = ("process_inputs", "stage_inputs", "stage_job", "submit", "monitor", "archive")
+#: The chain's stages, in lifecycle order, from the engine's stage table (task ``dlws.<stage>``,
+#: workers/tasks.py). A job can be (re)started at any link (recovery, resume). Tasks are sent by name, so this
+#: module needs no task objects (and the tasks, which re-enqueue chains on resume, import it without a cycle).
+STAGES = tuple(ENGINE_STAGES)
 
 
 def queue_of(job_uuid: str) -> str:

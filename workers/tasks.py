@@ -1,7 +1,8 @@
 """One thin Celery task per lifecycle stage and per owner's action. Each loads nothing itself: it calls the
 engine (``dlws_flow.engine``), turns the outcome into chain control, and hands errors to one retry policy:
 
-* a wait for an SSH connection slot: retried soon, neither counted nor blocking;
+* a wait for an SSH connection slot: retried soon and never blocks the job by itself (Celery counts it as
+  a retry, so a later fault of the same delivery blocks sooner);
 * transient (host unreachable, authentication refused, scheduler not answering, disk full: a condition
   ``classify`` names): retried ``DLWS_BLOCK_AFTER_RETRIES`` times with backoff and jitter, then the job goes
   BLOCKED and the recovery sweep (``dlws_flow.engine.recovery``) takes over; while the system is blocked,
@@ -70,7 +71,7 @@ def _retry_or_block(task: Task, stage_name: str, job_uuid: str, exc: HostError, 
                     **retry_kwargs: Any) -> NoReturn:
     """Retry, block, or fail the job after a host error."""
     settings = get_settings()
-    if isinstance(exc, ConnectionLimitError):  # a wait for a slot, not a fault: neither counted nor blocked
+    if isinstance(exc, ConnectionLimitError):  # a wait for a slot, not a fault: never blocks
         log.info("job %s: %s waits for an SSH connection slot: %s", job_uuid, stage_name, exc)
         raise task.retry(exc=exc, countdown=_backoff(1), **retry_kwargs)
     condition = classify(exc)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Body, Request
 
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
+from api.tapis.search import equality_search
 from api.tapis.sharing import add_sharing_routes
-from dlws_flow.errors import ValidationError
 from dlws_flow.services import apps as app_service
 
 router = APIRouter(prefix="/v3/apps", tags=["apps"], route_class=EnvelopeRoute)
@@ -29,13 +29,7 @@ def health_check() -> dict[str, Any]:
 
 @router.get("", summary="List the apps the caller may see (latest version of each)")
 def get_apps(user: User, request: Request, limit: int = 100, skip: int = 0, search: str | None = None) -> dict[str, Any]:
-    conditions = {k: v for k, v in request.query_params.items() if k not in PAGING}
-    if search:
-        for term in search.split("~"):
-            field, op, value = (term.strip("()").split(".", 2) + ["", ""])[:3]
-            if op != "eq":
-                raise ValidationError(f"search term {term!r}: only (field.eq.value) is supported")
-            conditions[field] = value
+    conditions = equality_search(request.query_params, PAGING, search)
     apps = app_service.list_for(user, search=conditions, limit=limit, skip=skip)
     return ok(apps, "Apps retrieved", {"recordCount": len(apps), "recordLimit": limit, "recordsSkipped": skip})
 

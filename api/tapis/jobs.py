@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from api.dependencies import Dispatcher, Gateway
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
+from api.tapis.search import search_term
 from dlws_flow.errors import ValidationError
 from dlws_flow.services import jobs as job_service
 from dlws_flow.services import outputs
@@ -81,8 +82,7 @@ def get_job_search_list_by_post(user: User, request: Request, body: Annotated[di
                                 select: str | None = None, listType: str | None = None) -> dict[str, Any]:
     filters: dict[str, str] = {}
     for term in body.get("search", []) if isinstance(body.get("search", []), list) else []:
-        text = str(term).strip().removeprefix("(").removesuffix(")")
-        field, op, value = (text.split(".", 2) + ["", ""])[:3]
+        field, op, value = search_term(term)
         if not field or not op:
             raise ValidationError(f"search term {term!r} must look like (field.op.value)")
         filters[f"{field}.{op}"] = value

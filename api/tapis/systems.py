@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Request
 
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
+from api.tapis.search import equality_search
 from api.tapis.sharing import add_sharing_routes
 from dlws_flow.errors import NotFoundError, ValidationError
 from dlws_flow.services import systems as system_service
@@ -29,13 +30,7 @@ def health_check() -> dict[str, Any]:
 
 @router.get("", summary="List the systems the caller may see")
 def get_systems(user: User, request: Request, limit: int = 100, skip: int = 0, search: str | None = None) -> dict[str, Any]:
-    conditions = {k: v for k, v in request.query_params.items() if k not in PAGING}
-    if search:  # Tapis: search=(id.eq.x)~(host.eq.y); only eq is supported here
-        for term in search.split("~"):
-            field, op, value = (term.strip("()").split(".", 2) + ["", ""])[:3]
-            if op != "eq":
-                raise ValidationError(f"search term {term!r}: only (field.eq.value) is supported")
-            conditions[field] = value
+    conditions = equality_search(request.query_params, PAGING, search)  # search=(id.eq.x)~(host.eq.y)
     systems = system_service.list_for(user, search=conditions, limit=limit, skip=skip)
     return ok(systems, "Systems retrieved", {"recordCount": len(systems), "recordLimit": limit, "recordsSkipped": skip})
 

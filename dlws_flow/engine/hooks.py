@@ -1,6 +1,7 @@
 """What other parts do when a job ends, registered here so the engine calls them without importing them.
 
-``services.quotas`` registers virtual-cluster admission (waiting jobs of the ended job's VC may start).
+``workers/dispatch.py`` registers virtual-cluster admission (``services.quotas.on_job_end`` with its Celery
+dispatcher: waiting jobs of the ended job's VC may start); every process that can end a job imports it.
 """
 
 from __future__ import annotations

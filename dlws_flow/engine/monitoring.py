@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from dlws_flow.adapters.schedulers import RemoteState, RemoteStatus
 from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.polling import next_check_delay
-from dlws_flow.domain.states import REMOTE_STATES, JobStatus
+from dlws_flow.domain.states import REMOTE_STATES, TERMINAL_STATES, JobStatus
 from dlws_flow.engine.control import hold_queued
 from dlws_flow.engine.hooks import job_ended
 from dlws_flow.engine.hosts import open_transport
@@ -24,21 +24,25 @@ from dlws_flow.store.models import JobRow, utcnow
 log = logging.getLogger(__name__)
 
 
-def apply_status(session: Session, job: JobRow, status: RemoteStatus) -> None:
-    """Record one job's remote status; writes only when something changed."""
+def apply_status(session: Session, job: JobRow, status: RemoteStatus) -> JobStatus | None:
+    """Record one job's remote status; writes only when something changed. Returns the status the job moved
+    to, or None when it stayed."""
     current = JobStatus(job.status)
     now = utcnow()
+
+    def move(target: JobStatus, message: str, **fields: object) -> JobStatus | None:
+        return target if repo.transition(session, job.uuid, current, target, message, **fields) else None
+
     if status.state == RemoteState.QUEUED and current == JobStatus.SUBMITTING_JOB:
-        repo.transition(session, job.uuid, current, JobStatus.QUEUED, "Job queued to execution system queue")
-    elif status.state == RemoteState.QUEUED and current == JobStatus.RUNNING:
-        repo.transition(session, job.uuid, current, JobStatus.QUEUED, "Job requeued by the scheduler")
-    elif status.state == RemoteState.RUNNING and current in (JobStatus.SUBMITTING_JOB, JobStatus.QUEUED):
-        repo.transition(session, job.uuid, current, JobStatus.RUNNING, "Job running on execution system",
-                        remote_started=now, remote_node=status.node)
-    elif status.state == RemoteState.CANCELLED:
-        repo.transition(session, job.uuid, current, JobStatus.CANCELLED, status.reason or "Cancelled on the execution system",
-                        remote_ended=now, remote_outcome="CANCELLED")
-    elif status.state in (RemoteState.DONE, RemoteState.FAILED):
+        return move(JobStatus.QUEUED, "Job queued to execution system queue")
+    if status.state == RemoteState.QUEUED and current == JobStatus.RUNNING:
+        return move(JobStatus.QUEUED, "Job requeued by the scheduler")
+    if status.state == RemoteState.RUNNING and current in (JobStatus.SUBMITTING_JOB, JobStatus.QUEUED):
+        return move(JobStatus.RUNNING, "Job running on execution system", remote_started=now, remote_node=status.node)
+    if status.state == RemoteState.CANCELLED:
+        return move(JobStatus.CANCELLED, status.reason or "Cancelled on the execution system",
+                    remote_ended=now, remote_outcome="CANCELLED")
+    if status.state in (RemoteState.DONE, RemoteState.FAILED):
         code = status.exit_code
         succeeded = status.state == RemoteState.DONE and code == 0
         outcome = "FINISHED" if succeeded else "FAILED"
@@ -46,10 +50,9 @@ def apply_status(session: Session, job: JobRow, status: RemoteStatus) -> None:
         fields = dict(remote_ended=now, remote_outcome=outcome, exit_code=code,
                       remote_result_info=reason, **({"remote_node": status.node} if status.node else {}))
         if succeeded or JobSpecView.of(job.spec).archiveOnAppError:
-            repo.transition(session, job.uuid, current, JobStatus.ARCHIVING,
-                            "Transferring job output to archive system", **fields)
-        else:
-            repo.transition(session, job.uuid, current, JobStatus.FAILED, f"Job failed: {reason}", **fields)
+            return move(JobStatus.ARCHIVING, "Transferring job output to archive system", **fields)
+        return move(JobStatus.FAILED, f"Job failed: {reason}", **fields)
+    return None
 
 
 def poll_system(system_id: str, login: str, owner: str) -> int:
@@ -68,16 +71,16 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
         scheduler = scheduler_of(group[0], system)
         refs = [remote_job(j) for j in group]
         statuses = scheduler.parse_status_output(transport.run(scheduler.build_status_command(refs)), refs)
+        ended = []  # without archiving: cancelled on the host, or failed with archiveOnAppError false
         with session_scope() as session:
             for job in group:
                 status = statuses.get(job.remote_job_id or "")
                 if status is not None:
                     fresh = repo.get_job(session, job.uuid)
-                    if JobStatus(fresh.status) in REMOTE_STATES:
-                        apply_status(session, fresh, status)
-        for job in group:  # may have ended without archiving (cancelled on the host, or failed)
-            if getattr(statuses.get(job.remote_job_id or ""), "state", None) in (RemoteState.CANCELLED, RemoteState.FAILED):
-                job_ended(job.uuid)
+                    if JobStatus(fresh.status) in REMOTE_STATES and apply_status(session, fresh, status) in TERMINAL_STATES:
+                        ended.append(job.uuid)
+        for uuid in ended:  # after the commit
+            job_ended(uuid)
     return len(jobs)
 
 

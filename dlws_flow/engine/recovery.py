@@ -105,7 +105,11 @@ def block(job_uuid: str, stage: str, condition: Condition, error: BaseException 
         else:
             login = login_for(session, repo.system_spec(repo.get_system(session, system_id)), job.owner)
         changed = block_in_session(session, job, stage, condition, system_id, login, str(error))
-    if changed:
+        session.refresh(job)
+        ended = changed and JobStatus(job.status) in TERMINAL_STATES  # blocked too often: it failed instead
+    if ended:
+        job_ended(job_uuid)  # after the commit
+    elif changed:
         log.warning("job %s: %s blocked on %s (%s): %s", job_uuid, stage, system_id, condition.value, error)
     return changed
 

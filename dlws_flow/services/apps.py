@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.services.catalog import parse_app
+from dlws_flow.services.listing import search_page
 from dlws_flow.services.sharing import Sharing
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
@@ -24,10 +23,6 @@ from dlws_flow.store.models import AppRow
 def public_view(row: AppRow) -> dict[str, Any]:
     return {**row.spec, "owner": row.owner, "enabled": row.enabled, "deleted": row.deleted, "tenant": row.tenant,
             "created": repo.when(row.created), "updated": repo.when(row.updated)}
-
-
-def _versions(session, app_id: str) -> list[AppRow]:
-    return list(session.scalars(select(AppRow).where(AppRow.id == app_id, AppRow.deleted.is_(False))))
 
 
 def _visible(session, principal: Principal, app_id: str, version: str | None = None,
@@ -43,7 +38,7 @@ def create(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
     """Add a version: of a new id, or of one the caller owns (deleted versions count: the id stays taken)."""
     spec = parse_app({**data, "owner": principal.username})
     with session_scope() as session:
-        rows = list(session.scalars(select(AppRow).where(AppRow.id == spec.id)))
+        rows = repo.app_versions(session, spec.id, include_deleted=True)
         if not principal.is_admin and any(r.owner != principal.username for r in rows):
             raise PermissionDeniedError(f"app {spec.id} already exists; only its owner may add versions")
         versions = [r for r in rows if not r.deleted]
@@ -63,9 +58,7 @@ def get(principal: Principal, app_id: str, version: str | None = None) -> dict[s
 def list_for(principal: Principal, *, search: dict[str, str] | None = None, limit: int | None = None,
              skip: int = 0, latest_only: bool = True) -> list[dict[str, Any]]:
     with session_scope() as session:
-        shared = perms.visible_ids(session, "app", principal.username)
-        rows = [r for r in repo.list_apps(session)
-                if perms.owns(principal, r.owner) or r.id in shared]
+        rows = perms.visible_records(session, principal, "app", repo.list_apps(session))
         if latest_only:
             newest: dict[str, AppRow] = {}
             for row in rows:
@@ -73,9 +66,7 @@ def list_for(principal: Principal, *, search: dict[str, str] | None = None, limi
                     newest[row.id] = row
             rows = sorted(newest.values(), key=lambda r: r.id)
         result = [public_view(r) for r in rows]
-    if search:
-        result = [a for a in result if all(str(a.get(k)) == v for k, v in search.items())]
-    return result[skip:] if limit is None or limit < 0 else result[skip:skip + limit]
+    return search_page(result, search, limit, skip)
 
 
 def update(principal: Principal, app_id: str, version: str, changes: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
@@ -93,12 +84,7 @@ def update(principal: Principal, app_id: str, version: str, changes: dict[str, A
 def set_enabled(principal: Principal, app_id: str, enabled: bool, version: str | None = None) -> int:
     with session_scope() as session:
         _visible(session, principal, app_id, version, "MODIFY")
-        changed = 0
-        for row in _versions(session, app_id):
-            if version is None or row.version == version:
-                changed += int(row.enabled != enabled)
-                row.enabled = enabled
-        return changed
+        return repo.set_app_enabled(session, app_id, enabled, version)
 
 
 def is_enabled(principal: Principal, app_id: str, version: str | None = None) -> bool:
@@ -108,26 +94,19 @@ def is_enabled(principal: Principal, app_id: str, version: str | None = None) ->
 
 def set_locked(principal: Principal, app_id: str, version: str, locked: bool) -> int:
     with session_scope() as session:
-        row = _visible(session, principal, app_id, version, "MODIFY")
-        changed = int(bool(row.spec.get("locked")) != locked)
-        row.spec = {**row.spec, "locked": locked}
-        return changed
+        return repo.set_app_locked(session, _visible(session, principal, app_id, version, "MODIFY"), locked)
 
 
 def set_deleted(principal: Principal, app_id: str, deleted: bool) -> int:
     with session_scope() as session:
-        rows = list(session.scalars(select(AppRow).where(AppRow.id == app_id)))
+        rows = repo.app_versions(session, app_id, include_deleted=True)
         mine = [r for r in rows if perms.owns(principal, r.owner)]
         if not mine:
             if rows and not all(r.deleted for r in rows):
                 _visible(session, principal, app_id)
                 raise PermissionDeniedError(f"only the owner of app {app_id} may delete it")
             raise NotFoundError(f"app {app_id} not found")
-        changed = 0
-        for row in mine:
-            changed += int(row.deleted != deleted)
-            row.deleted = deleted
-        return changed
+        return repo.set_apps_deleted(session, mine, deleted)
 
 
 def change_owner(principal: Principal, app_id: str, new_owner: str) -> int:
@@ -137,10 +116,8 @@ def change_owner(principal: Principal, app_id: str, new_owner: str) -> int:
         if not user_exists(new_owner):
             raise NotFoundError(f"user {new_owner} not found")
         # Deleted versions too: the id is the new owner's whole (create refuses an id with another owner's rows).
-        for row in session.scalars(select(AppRow).where(AppRow.id == app_id)):
-            row.owner = new_owner
-            row.spec = {**row.spec, "owner": new_owner}
-        return len(_versions(session, app_id))
+        repo.set_app_owner(session, app_id, new_owner)
+        return len(repo.app_versions(session, app_id))
 
 
 # --- permissions and sharing: as for systems (``services.sharing``) -------------------------------

@@ -291,10 +291,7 @@ def resume_for(principal: Principal, job_uuid: str, dispatcher: Dispatcher) -> d
 
 def set_visible(principal: Principal, job_uuid: str, visible: bool) -> int:
     with session_scope() as session:
-        row = _owned(session, principal, job_uuid)
-        changed = int(row.visible != visible)
-        row.visible = visible
-        return changed
+        return repo.set_job_visible(session, _owned(session, principal, job_uuid), visible)
 
 
 def share(principal: Principal, job_uuid: str, username: str) -> None:

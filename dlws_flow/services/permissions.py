@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.services.auth import Principal, user_exists
+from dlws_flow.store import repositories as repo
 from dlws_flow.store.models import GrantRow
 
 #: What Tapis sharing grants on a system or an app: the users may see it and run jobs with it.
@@ -32,6 +34,9 @@ KINDS = {"system": ("READ", "MODIFY", "EXECUTE"), "app": ("READ", "MODIFY", "EXE
          "file": ("READ", "MODIFY")}
 #: A permission that implies others.
 IMPLIES = {"MODIFY": {"READ"}, "EXECUTE": set()}
+
+#: A stored app or system row: anything with an ``id`` and an ``owner``.
+R = TypeVar("R", bound=Any)
 
 
 def normalize_permissions(kind: str, permissions: Iterable[str]) -> list[str]:
@@ -61,27 +66,19 @@ def file_path(path: str) -> str:
 def grant(session: Session, kind: str, resource_id: str, username: str, permissions: Iterable[str], *,
           by: str, path: str = "") -> list[str]:
     perms = normalize_permissions(kind, permissions)
-    path = file_path(path) if kind == "file" else ""
-    for perm in perms:
-        if session.get(GrantRow, (kind, resource_id, path, username, perm)) is None:
-            session.add(GrantRow(kind=kind, resource_id=resource_id, path=path, username=username, permission=perm,
-                                 granted_by=by))
+    repo.add_grants(session, kind, resource_id, username, perms, path=file_path(path) if kind == "file" else "",
+                    granted_by=by)
     return perms
 
 
 def revoke(session: Session, kind: str, resource_id: str, username: str, permissions: Iterable[str] | None = None,
            *, path: str = "") -> None:
-    query = delete(GrantRow).where(GrantRow.kind == kind, GrantRow.resource_id == resource_id,
-                                   GrantRow.username == username)
-    if kind == "file":
-        query = query.where(GrantRow.path == file_path(path))
-    if permissions is not None:
-        query = query.where(GrantRow.permission.in_(normalize_permissions(kind, permissions)))
-    session.execute(query)
+    repo.delete_grants(session, kind, resource_id, username, path=file_path(path) if kind == "file" else None,
+                       permissions=None if permissions is None else normalize_permissions(kind, permissions))
 
 
 def revoke_all(session: Session, kind: str, resource_id: str) -> None:
-    session.execute(delete(GrantRow).where(GrantRow.kind == kind, GrantRow.resource_id == resource_id))
+    repo.delete_grants_on(session, (kind,), resource_id)
 
 
 def held(session: Session, kind: str, resource_id: str, username: str, *, path: str | None = None) -> set[str]:
@@ -110,6 +107,12 @@ def users_with(session: Session, kind: str, resource_id: str, *, path: str | Non
 def visible_ids(session: Session, kind: str, username: str) -> set[str]:
     """Resources of ``kind`` that ``username`` was granted anything on."""
     return set(session.scalars(select(GrantRow.resource_id).where(GrantRow.kind == kind, GrantRow.username == username)))
+
+
+def visible_records(session: Session, principal: Principal, kind: str, rows: Iterable[R]) -> list[R]:
+    """The apps or systems among ``rows`` the caller may see: their own (all, for an admin), or shared with them."""
+    shared = visible_ids(session, kind, principal.username)
+    return [row for row in rows if owns(principal, row.owner) or row.id in shared]
 
 
 def require(session: Session, principal: Principal, kind: str, resource_id: str, owner: str, permission: str, *,

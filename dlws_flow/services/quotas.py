@@ -6,7 +6,7 @@ have room left by every other VC. A job submitted into a VC records its request 
 PENDING, not dispatched, until it fits; :func:`admit` dispatches the pending jobs of one VC oldest first
 and stops at the first that does not fit (first come, first served: a large job is not overtaken).
 
-Admission runs at submit and after every job end (``stages`` calls :func:`on_job_end`). Two admitters of
+Admission runs at submit and after every job end (the engine's job-end hook, ``engine.hooks.job_ended``, calls :func:`on_job_end`). Two admitters of
 one VC are serialised by bumping the VC row before reading usage: a row lock on PostgreSQL, the database
 write lock on SQLite. ``admitted`` flips false -> true with a compare-and-set, so no job is started twice.
 

@@ -16,6 +16,7 @@ from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.services.catalog import parse_system, pydantic_message
+from dlws_flow.services.listing import search_page
 from dlws_flow.services.sharing import Sharing
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
@@ -93,13 +94,9 @@ def get(principal: Principal, system_id: str) -> dict[str, Any]:
 def list_for(principal: Principal, *, include_disabled: bool = True, search: dict[str, str] | None = None,
              limit: int | None = None, skip: int = 0) -> list[dict[str, Any]]:
     with session_scope() as session:
-        shared = perms.visible_ids(session, "system", principal.username)
-        rows = [r for r in repo.list_systems(session)
-                if perms.owns(principal, r.owner) or r.id in shared]
+        rows = perms.visible_records(session, principal, "system", repo.list_systems(session))
         result = [public_view(r) for r in rows if include_disabled or r.enabled]
-    if search:
-        result = [s for s in result if all(str(s.get(k)) == v for k, v in search.items())]
-    return result[skip:] if limit is None or limit < 0 else result[skip:skip + limit]
+    return search_page(result, search, limit, skip)
 
 
 def update(principal: Principal, system_id: str, changes: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
@@ -150,11 +147,7 @@ def _owner_fields_unchanged(principal: Principal, system_id: str, before: System
 
 def set_enabled(principal: Principal, system_id: str, enabled: bool) -> int:
     with session_scope() as session:
-        row = _visible(session, principal, system_id, "MODIFY")
-        changed = int(row.enabled != enabled)
-        row.enabled = enabled
-        row.spec = {**row.spec, "enabled": enabled}
-        return changed
+        return repo.set_system_enabled(session, _visible(session, principal, system_id, "MODIFY"), enabled)
 
 
 def is_enabled(principal: Principal, system_id: str) -> bool:
@@ -172,8 +165,7 @@ def set_deleted(principal: Principal, system_id: str, deleted: bool) -> int:
         if not perms.owns(principal, row.owner):
             _visible(session, principal, system_id, "MODIFY")
             raise PermissionDeniedError(f"only the owner of system {system_id} may delete it")
-        changed = int(row.deleted != deleted)
-        row.deleted = deleted
+        changed = repo.set_system_deleted(session, row, deleted)
         if deleted:
             repo.delete_credentials(session, system_id)
         return changed
@@ -189,8 +181,7 @@ def change_owner(principal: Principal, system_id: str, new_owner: str) -> int:
             raise NotFoundError(f"user {new_owner} not found")
         if row.owner == new_owner:
             return 0
-        row.owner = new_owner
-        row.spec = {**row.spec, "owner": new_owner}
+        repo.set_system_owner(session, row, new_owner)
         repo.forget_system_access(session, system_id)
         return 1
 

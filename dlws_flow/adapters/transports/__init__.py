@@ -1,4 +1,4 @@
-"""Transports reach an execution host. Chosen by the system"s ``transport`` field through one registry."""
+"""Transports reach an execution host. Chosen by the system's ``transport`` field through ``adapters.registry``."""
 
 from __future__ import annotations
 

@@ -20,7 +20,16 @@ transaction), SSH connection slots by ``dlws_flow.store.ssh_slots``.
 
 from __future__ import annotations
 
-from dlws_flow.store.repositories.apps import add_app, get_app, list_apps
+from dlws_flow.store.repositories.apps import (
+    add_app,
+    app_versions,
+    get_app,
+    list_apps,
+    set_app_enabled,
+    set_app_locked,
+    set_app_owner,
+    set_apps_deleted,
+)
 from dlws_flow.store.repositories.credentials import (
     delete_credentials,
     forget_system_access,
@@ -28,7 +37,7 @@ from dlws_flow.store.repositories.credentials import (
     set_credential,
 )
 from dlws_flow.store.repositories.families import add_job_family, set_family_params
-from dlws_flow.store.repositories.grants import delete_grants_on
+from dlws_flow.store.repositories.grants import add_grants, delete_grants, delete_grants_on
 from dlws_flow.store.repositories.jobs import (
     active_remote_jobs,
     add_job_event,
@@ -37,6 +46,7 @@ from dlws_flow.store.repositories.jobs import (
     job_history,
     list_jobs,
     search_jobs,
+    set_job_visible,
     stamp_stalled_job,
     transition,
     update_job_fields,
@@ -70,6 +80,9 @@ from dlws_flow.store.repositories.systems import (
     get_system,
     list_systems,
     lock_system_row,
+    set_system_deleted,
+    set_system_enabled,
+    set_system_owner,
     static_login,
     system_spec,
 )
@@ -87,6 +100,7 @@ from dlws_flow.store.repositories.virtual_clusters import (
 __all__ = [
     "active_remote_jobs",
     "add_app",
+    "add_grants",
     "add_job_event",
     "add_job_family",
     "add_openpai_job",
@@ -96,11 +110,13 @@ __all__ = [
     "add_vc_job",
     "add_vc_member",
     "admit_vc_job",
+    "app_versions",
     "bump_vc_admission",
     "claim_poll",
     "claim_recovery_row",
     "close_recovery_row",
     "delete_credentials",
+    "delete_grants",
     "delete_grants_on",
     "delete_unstarted_openpai_job",
     "delete_user",
@@ -129,9 +145,17 @@ __all__ = [
     "reschedule_probe",
     "restamp_stale_poll",
     "search_jobs",
+    "set_app_enabled",
+    "set_app_locked",
+    "set_app_owner",
+    "set_apps_deleted",
     "set_credential",
     "set_family_params",
+    "set_job_visible",
     "set_openpai_run_jobs",
+    "set_system_deleted",
+    "set_system_enabled",
+    "set_system_owner",
     "set_user_admin",
     "set_user_password",
     "stamp_stalled_job",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,3 +38,44 @@ def get_app(session: Session, app_id: str, version: str | None = None) -> AppRow
 
 def list_apps(session: Session) -> Sequence[AppRow]:
     return session.scalars(select(AppRow).where(AppRow.deleted.is_(False)).order_by(AppRow.id, AppRow.version)).all()
+
+
+def app_versions(session: Session, app_id: str, *, include_deleted: bool = False) -> list[AppRow]:
+    """The live versions of an app id, or (``include_deleted``) every version it has."""
+    query = select(AppRow).where(AppRow.id == app_id)
+    if not include_deleted:
+        query = query.where(AppRow.deleted.is_(False))
+    return list(session.scalars(query))
+
+
+def set_app_enabled(session: Session, app_id: str, enabled: bool, version: str | None = None) -> int:
+    """Enable or disable the live versions of an app (only ``version`` when given). Returns how many changed."""
+    changed = 0
+    for row in app_versions(session, app_id):
+        if version is None or row.version == version:
+            changed += int(row.enabled != enabled)
+            row.enabled = enabled
+    return changed
+
+
+def set_app_locked(session: Session, row: AppRow, locked: bool) -> int:
+    """Lock an app version against changes, or unlock it. Returns 1 when that changed it, else 0."""
+    changed = int(bool(row.spec.get("locked")) != locked)
+    row.spec = {**row.spec, "locked": locked}
+    return changed
+
+
+def set_apps_deleted(session: Session, rows: Iterable[AppRow], deleted: bool) -> int:
+    """Delete (soft: the rows stay) or undelete app versions. Returns how many changed."""
+    changed = 0
+    for row in rows:
+        changed += int(row.deleted != deleted)
+        row.deleted = deleted
+    return changed
+
+
+def set_app_owner(session: Session, app_id: str, new_owner: str) -> None:
+    """Give every version of an app id, deleted ones too, to ``new_owner``."""
+    for row in app_versions(session, app_id, include_deleted=True):
+        row.owner = new_owner
+        row.spec = {**row.spec, "owner": new_owner}

@@ -1,4 +1,4 @@
-"""Writes to ``jobs`` and ``job_events``: inserting a job, its status changes and its events.
+"""Writes to ``jobs`` and ``job_events``: inserting a job, its status changes, its events and whether lists show it.
 
 Status changes go through :func:`transition`, a compare-and-set UPDATE (``WHERE status = old``) plus
 a history row in the same transaction. Two workers (or a worker and a cancel request) racing on one
@@ -113,6 +113,13 @@ def stamp_stalled_job(session: Session, uuid: str, status: str, stalled_before: 
                                                    JobRow.last_updated < stalled_before)
                               .values(last_updated=now).execution_options(synchronize_session=False))
     return stamped.rowcount == 1
+
+
+def set_job_visible(session: Session, row: JobRow, visible: bool) -> int:
+    """Hide a job from lists, or show it again. Returns 1 when that changed it, else 0."""
+    changed = int(row.visible != visible)
+    row.visible = visible
+    return changed
 
 
 def add_job_event(session: Session, uuid: str, event: str, message: str) -> None:

@@ -1,5 +1,5 @@
-"""Writes to ``systems``: registering, replacing and re-creating a system record, and the row lock that
-serialises job-limit counts (``engine.limits``)."""
+"""Writes to ``systems``: registering, replacing and re-creating a system record, enabling, deleting and
+giving it away, and the row lock that serialises job-limit counts (``engine.limits``)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,27 @@ def system_spec(row: SystemRow) -> SystemSpec:
 
 def list_systems(session: Session) -> Sequence[SystemRow]:
     return session.scalars(select(SystemRow).where(SystemRow.deleted.is_(False)).order_by(SystemRow.id)).all()
+
+
+def set_system_enabled(session: Session, row: SystemRow, enabled: bool) -> int:
+    """Enable or disable a system (its record's ``enabled`` too). Returns 1 when that changed it, else 0."""
+    changed = int(row.enabled != enabled)
+    row.enabled = enabled
+    row.spec = {**row.spec, "enabled": enabled}
+    return changed
+
+
+def set_system_deleted(session: Session, row: SystemRow, deleted: bool) -> int:
+    """Delete (soft: the row stays) or undelete a system. Returns 1 when that changed it, else 0."""
+    changed = int(row.deleted != deleted)
+    row.deleted = deleted
+    return changed
+
+
+def set_system_owner(session: Session, row: SystemRow, new_owner: str) -> None:
+    """Give a system to ``new_owner`` (its stored logins and grants are the caller's to remove)."""
+    row.owner = new_owner
+    row.spec = {**row.spec, "owner": new_owner}
 
 
 def lock_system_row(session: Session, system_id: str) -> None:
