@@ -40,6 +40,8 @@ class SystemRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     host_key: Mapped[str | None] = mapped_column(Text)
+    #: The key the host showed when it no longer matched ``host_key``: what accepting the change would pin.
+    offered_host_key: Mapped[str | None] = mapped_column(Text)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(default=utcnow)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -142,6 +144,34 @@ class JobEventRow(Base):
     old_status: Mapped[str | None] = mapped_column(String(32))
     new_status: Mapped[str | None] = mapped_column(String(32))
     message: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SystemEventRow(Base):
+    """A system's history (Tapis SystemHistory): changes to the record and what happened to its host key."""
+
+    __tablename__ = "system_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    system_id: Mapped[str] = mapped_column(String(80), index=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str | None] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SchedulerProfileRow(Base):
+    """A Tapis scheduler profile: module loads and hidden ``#SBATCH`` options that systems and jobs name."""
+
+    __tablename__ = "scheduler_profiles"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    module_loads: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    hidden_options: Mapped[list[str]] = mapped_column(JSON, default=list)
     created: Mapped[datetime] = mapped_column(default=utcnow)
 
 
