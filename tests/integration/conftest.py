@@ -349,9 +349,15 @@ def api_user(username: str, password: str | None = None) -> str:
     """Create (or reset) an API user directly in the store, as an operator would; returns the password."""
     from dlws_flow.services.auth import create_user
 
-    password = password or f"{username}-secret-pw"
+    password = password or api_password(username)
     create_user(username, password, replace=True)
     return password
+
+
+def api_password(username: str) -> str:
+    """The password ``api_user`` gave ``username``, for a second login that must not reset it: a reset
+    revokes the tokens of the first login, which the API notices once its user cache expires."""
+    return f"{username}-secret-pw"
 
 
 def tapis_client(base_url: str, username: str, password: str):

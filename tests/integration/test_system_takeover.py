@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.conftest import api_user, script_args, tapis_client
+from tests.integration.conftest import api_password, api_user, script_args, tapis_client
 
 pytestmark = [pytest.mark.ssh]
 
@@ -145,7 +145,7 @@ def test_a_deleted_system_can_be_neither_re_created_nor_undeleted_by_another_use
         assert message == f"system {taken} already exists"
     assert mallory.refused(404, "POST", f"/v3/systems/{system_id}/undelete") == f"system {system_id} not found"
     # The same through tapipy, with a key of her own in the request.
-    mallory_tapis = tapis_client(api_server, MALLORY, api_user(MALLORY))
+    mallory_tapis = tapis_client(api_server, MALLORY, api_password(MALLORY))
     with pytest.raises(errors.BaseTapyException) as refused:
         mallory_tapis.systems.createSystem(**{k: v for k, v in system_record(hosts, system_id).items() if k != "hostKey"},
                                            notes={"hostKey": hosts["DLWS_TEST_SSH_HOST_KEY"]})
@@ -236,7 +236,7 @@ def test_a_modify_grantee_cannot_take_over_the_owners_login_nor_run_shell_in_eve
     # The per-user route: only her own login.
     message = mallory.refused(403, "POST", f"/v3/systems/credential/{system_id}/user/{ALICE}", json=mallory_login)
     assert "only their own credential" in message
-    mallory_tapis = tapis_client(api_server, MALLORY, api_user(MALLORY))
+    mallory_tapis = tapis_client(api_server, MALLORY, api_password(MALLORY))
     with pytest.raises(errors.ForbiddenError):
         mallory_tapis.systems.createUserCredential(systemId=system_id, userName=ALICE, password="mallory-knows-this")
     assert stored_logins(system_id) == [ALICE]

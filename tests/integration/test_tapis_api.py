@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import api_user, script_args, tapis_client
+from tests.integration.conftest import api_password, api_user, script_args, tapis_client
 
 pytestmark = [pytest.mark.ssh]
 
@@ -108,7 +108,7 @@ def test_python_client_over_http(api_server, owner, tapis_system, tapis_app):
     """dlws_flow.Client: the same calls as the in-process API, over HTTP, without tapipy."""
     from dlws_flow import Client
 
-    with Client(api_server, "tapis_user", api_user("tapis_user", "tapis_user-secret-pw")) as client:
+    with Client(api_server, "tapis_user", api_password("tapis_user")) as client:
         job = client.submit_job(name="client-job", appId=tapis_app, appVersion="0.1", execSystemId=tapis_system,
                                 parameterSet=script_args("echo over http"))
         assert client.wait_for_job(job["uuid"], timeout=90)["status"] == "FINISHED"
