@@ -10,6 +10,7 @@ import functools
 import getpass
 import os
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field
@@ -90,6 +91,9 @@ class Settings(BaseSettings):
     ssh_idle_seconds: float = 30.0
     #: How long a stage waits for a free connection slot before it retries later.
     ssh_slot_wait: float = 60.0
+    #: SSH systems registered without ``hostKey``: ``first-use`` pins the key the host shows at the first
+    #: connection (OpenSSH's ``accept-new``); ``strict`` refuses them (every system must come with its key).
+    host_key_trust: Literal["first-use", "strict"] = "first-use"
     reconcile_interval: float = 30.0
     reconcile_stall_seconds: float = 900.0
     reconcile_poll_seconds: float = 120.0

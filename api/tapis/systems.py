@@ -12,6 +12,7 @@ from api.security import User
 from api.tapis.search import equality_search
 from api.tapis.sharing import add_sharing_routes
 from dlws_flow.errors import NotFoundError, ValidationError
+from dlws_flow.services import host_keys as host_key_service
 from dlws_flow.services import systems as system_service
 
 router = APIRouter(prefix="/v3/systems", tags=["systems"], route_class=EnvelopeRoute)
@@ -89,6 +90,19 @@ def undelete_system(user: User, systemId: str) -> dict[str, Any]:
 @router.post("/{systemId}/changeOwner/{userName}", summary="Give a system to another user")
 def change_system_owner(user: User, systemId: str, userName: str) -> dict[str, Any]:
     return ok({"changes": system_service.change_owner(user, systemId, userName)}, f"System {systemId} owner changed")
+
+
+@router.get("/{systemId}/history", summary="A system's history (here: its host key pinned, changed, accepted)")
+def get_system_history(user: User, systemId: str) -> dict[str, Any]:
+    return ok(host_key_service.history(user, systemId), "System history retrieved")
+
+
+@router.post("/{systemId}/hostKey/accept", summary="Accept the host key a changed host offered (owner or admin)")
+def accept_host_key(user: User, systemId: str, body: Annotated[dict[str, Any] | None, Body(
+                    description='{"fingerprint": "SHA256:..."} (optional): accept only an offered key of it')] = None
+                    ) -> dict[str, Any]:
+    accepted = host_key_service.accept(user, systemId, body)
+    return ok(accepted, f"Host key {accepted['hostKeyFingerprint']} of system {systemId} accepted")
 
 
 # --- credentials (write-only) ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ ADAPTERS: dict[str, dict[str, str]] = {
         "SINGULARITY": "dlws_flow.adapters.runtimes.singularity:SingularityRuntime",
         "APPTAINER": "dlws_flow.adapters.runtimes.singularity:ApptainerRuntime",
         "ZIP": "dlws_flow.adapters.runtimes.zip:ZipRuntime",
+        "DOCKER": "dlws_flow.adapters.runtimes.docker:DockerRuntime",
     },
 }
 

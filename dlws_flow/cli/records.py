@@ -55,7 +55,8 @@ def systems_add(
     file: Path,
     replace: Annotated[bool, typer.Option(help="Replace an existing system of the same id.")] = False,
     fetch_host_key: Annotated[bool, typer.Option(
-        help="Ask the host for its key once and record it (trust on first use).")] = False,
+        help="Ask the host for its key now and record it with the system (without it, and without hostKey, "
+             "the key is pinned at the first connection).")] = False,
     private_key_file: Annotated[Path | None, typer.Option(
         help="Private key for the system's login (stored encrypted).")] = None,
 ) -> None:
@@ -67,6 +68,22 @@ def systems_add(
         data["authnCredential"] = {**data.get("authnCredential", {}), "privateKey": private_key_file.read_text()}
     record = client.add_system(data, replace=replace, fetch_host_key=fetch_host_key)
     console.print(f"system [bold]{record['id']}[/bold] registered ({record['host']}:{record['port']})")
+
+
+@systems_app.command("accept-host-key")
+def systems_accept_host_key(
+    system_id: str,
+    fingerprint: Annotated[str | None, typer.Option(
+        help="Accept only if the offered key has this fingerprint (SHA256:..., as the refusal names it).")] = None,
+) -> None:
+    """Accept the host key a changed host offered in place of the pinned one (the next job connects with it)."""
+    from dlws_flow.client import _ensure_schema
+    from dlws_flow.services import host_keys
+
+    _ensure_schema()
+    accepted = host_keys.accept_as_operator(system_id, fingerprint)
+    console.print(f"system [bold]{system_id}[/bold]: host key {accepted['hostKeyFingerprint']} accepted "
+                  f"(was {accepted['previousFingerprint']})")
 
 
 @systems_app.command("list")

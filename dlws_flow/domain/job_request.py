@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from dlws_flow.domain.records import FileInput, JobType, ParameterSet, TapisModel, refuse_nul
+from dlws_flow.domain.records import FileInput, FileInputArray, JobType, ParameterSet, TapisModel, refuse_nul
 from dlws_flow.errors import ValidationError
 
 
@@ -34,10 +34,15 @@ class JobRequest(TapisModel):
     memoryMB: int | None = None
     maxMinutes: int | None = None
     fileInputs: list[FileInput] = Field(default_factory=list)
+    fileInputArrays: list[FileInputArray] = Field(default_factory=list)
     parameterSet: ParameterSet = Field(default_factory=ParameterSet)
     tags: list[str] = Field(default_factory=list)
     subscriptions: list[dict[str, Any]] = Field(default_factory=list)
+    #: Any JSON object (at most 64 KiB), returned on the job; the app's ``notes`` when left out (Tapis).
     notes: dict[str, Any] | None = None
+    isMpi: bool | None = None
+    mpiCmd: str | None = Field(default=None, max_length=126)
+    cmdPrefix: str | None = Field(default=None, max_length=126)
 
     @model_validator(mode="before")
     @classmethod
@@ -46,6 +51,19 @@ class JobRequest(TapisModel):
             return refuse_nul(data, "a job request")
         except ValueError as exc:  # raised as ours (pydantic passes it through): a 400 naming the problem
             raise ValidationError(str(exc)) from exc
+
+    @model_validator(mode="after")
+    def _no_input_modes(self) -> JobRequest:
+        """``inputMode`` belongs to the app's definitions (Tapis' job schema has none): refused, not ignored."""
+        lists = {f"parameterSet.{name}": getattr(self.parameterSet, name)
+                 for name in ("appArgs", "containerArgs", "schedulerOptions", "envVariables")}
+        for where, items in {**lists, "fileInputs": self.fileInputs, "fileInputArrays": self.fileInputArrays}.items():
+            for index, item in enumerate(items):
+                if item.inputMode is not None:
+                    raise ValidationError(f"{where}[{index}].inputMode: inputMode is set by the app, a job "
+                                          "request cannot set it (name the app's entry, and use include for "
+                                          "arguments and variables)")
+        return self
 
     @field_validator("name")
     @classmethod

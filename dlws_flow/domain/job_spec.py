@@ -8,12 +8,22 @@ written by a newer release still loads.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dlws_flow.domain.records import ArchiveFilter, ArgSpec, FileInput, JobType, LogConfig, ParameterSet, Runtime
+from dlws_flow.domain.records import (
+    ArchiveFilter,
+    ArgSpec,
+    FileInput,
+    FileInputArray,
+    JobType,
+    LogConfig,
+    ParameterSet,
+    Runtime,
+)
 
 
 def arg_words(args: Iterable[ArgSpec]) -> list[str]:
@@ -59,13 +69,21 @@ class JobSpecView(BaseModel):
     maxMinutes: int
     #: ISO 8601, as stored: kept a string so the view dumps back to exactly the stored text.
     created: str
-    #: Merged and macro-substituted; ``targetPath`` cleaned and relative to the input dir.
+    #: Merged and macro-substituted; ``targetPath`` cleaned and relative to the input dir. Every source of an
+    #: array is one entry too (``domain.file_inputs``).
     fileInputs: list[FileInput]
+    #: Merged; ``targetDir`` substituted, cleaned, relative to the input dir (kept for their ``envKey``).
+    fileInputArrays: list[FileInputArray] = Field(default_factory=list)
     #: Merged and macro-substituted; ``archiveFilter`` and ``logConfig`` are always stored (see the properties).
     parameterSet: ParameterSet
     tags: list[str] = Field(default_factory=list)
     #: Macro name -> value, in the order the job's env file exports them as ``_tapis<Name>``.
     macros: dict[str, str]
+    #: Tapis' launch prefix, merged at submission (``domain.merge.launch_prefix``).
+    isMpi: bool = False
+    mpiCmd: str | None = None
+    cmdPrefix: str | None = None
+    notes: dict[str, Any] = Field(default_factory=dict)
     #: Added by the archive stage.
     archived: bool = False
     archivedFiles: int | None = None
@@ -79,6 +97,12 @@ class JobSpecView(BaseModel):
             pydantic.ValidationError: a key the stages need is missing or has the wrong type.
         """
         return cls.model_validate(spec)
+
+    @property
+    def launcher_words(self) -> list[str]:
+        """The words run before the runtime's command: ``mpiCmd`` for an MPI job, else ``cmdPrefix``, else none."""
+        text = self.mpiCmd if self.isMpi else self.cmdPrefix
+        return shlex.split(text) if text else []
 
     @property
     def log_config(self) -> LogConfig:

@@ -8,19 +8,36 @@ service acts on are typed and validated here, with messages that name the field.
 from __future__ import annotations
 
 import re
-import shlex
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from dlws_flow.domain import host_keys
+from dlws_flow.domain.parameters import (
+    ENV_KEY_PATTERN,
+    RESERVED_ENV_PREFIX,
+    ArchiveFilter,
+    ArgSpec,
+    FileInput,
+    FileInputArray,
+    KeyValuePair,
+    LogConfig,
+    ParameterSet,
+    TapisModel,
+    refuse_nul,
+)
 from dlws_flow.domain.recovery import RecoveryPolicy
 from dlws_flow.errors import ValidationError
 
+#: The argument and input models live in ``domain.parameters``; they are re-exported here, where callers
+#: have always found them.
+__all__ = ["ENV_KEY_PATTERN", "ID_PATTERN", "NOTES_ADDITIONS", "RESERVED_ENV_PREFIX", "AppSpec", "ArchiveFilter",
+           "ArgSpec", "AuthnMethod", "Credential", "FileInput", "FileInputArray", "JobAttributes", "JobRuntime",
+           "JobType", "KeyValuePair", "LogConfig", "LogicalQueue", "ParameterSet", "Runtime", "SystemSpec",
+           "TapisModel", "refuse_nul"]
+
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
-ENV_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-#: Tapis reserves this prefix for the variables it injects itself.
-RESERVED_ENV_PREFIX = "_tapis"
 
 
 class AuthnMethod(StrEnum):
@@ -40,115 +57,10 @@ class JobType(StrEnum):
     BATCH = "BATCH"
 
 
-class TapisModel(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, use_enum_values=True)
-
-
-def refuse_nul(data: Any, what: str) -> Any:
-    """Refuse NUL in any string of ``data`` (keys too): no host path, shell word or database column
-    (PostgreSQL text and JSONB) can carry one."""
-    pending = [data]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str) and "\x00" in item:
-            raise ValueError(f"{what} may not contain a NUL character")
-        if isinstance(item, dict):
-            pending += [*item.keys(), *item.values()]
-        elif isinstance(item, list | tuple):
-            pending += item
-    return data
-
-
 def _check_id(value: str, what: str) -> str:
     if not ID_PATTERN.fullmatch(value or ""):  # fullmatch: ``$`` alone would accept a trailing newline
         raise ValueError(f"{what} must be 1-80 characters of letters, digits, '.', '_' or '-', starting with a letter or digit")
     return value
-
-
-class ArgSpec(TapisModel):
-    """One argument (``appArgs``, ``containerArgs``, ``schedulerOptions``).
-
-    ``arg`` is shell-word text as Tapis users write it (``"--image_file 'https://...'"``); it is split
-    with POSIX rules and every word is re-quoted before it reaches a remote shell, so quotes group
-    words but ``$(...)``, ``;`` and backticks stay literal.
-    """
-
-    name: str | None = None
-    description: str | None = None
-    arg: str | None = None
-    include: bool | None = None
-    inputMode: str | None = None
-    notes: dict[str, Any] | None = None
-
-    @field_validator("arg")
-    @classmethod
-    def _splittable(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        if "\x00" in value:
-            raise ValueError("an argument may not contain a NUL character")
-        try:
-            shlex.split(value)
-        except ValueError as exc:
-            raise ValueError(f"argument {value!r} is not valid shell-word text: {exc}") from exc
-        return value
-
-    def words(self) -> list[str]:
-        return shlex.split(self.arg) if self.arg else []
-
-
-class KeyValuePair(TapisModel):
-    key: str
-    value: str = ""
-    description: str | None = None
-    include: bool | None = None
-    inputMode: str | None = None
-    notes: dict[str, Any] | None = None
-
-    @field_validator("key")
-    @classmethod
-    def _valid_key(cls, key: str) -> str:
-        if not ENV_KEY_PATTERN.fullmatch(key):
-            raise ValueError(f"environment variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
-        return key
-
-    @field_validator("value")
-    @classmethod
-    def _no_nul(cls, value: str) -> str:
-        if "\x00" in value:
-            raise ValueError("an environment value may not contain a NUL character")
-        return value
-
-
-class ArchiveFilter(TapisModel):
-    includes: list[str] = Field(default_factory=list)
-    excludes: list[str] = Field(default_factory=list)
-    includeLaunchFiles: bool = True
-
-
-class LogConfig(TapisModel):
-    stdoutFilename: str = "tapisjob.out"
-    stderrFilename: str = "tapisjob.out"
-
-
-class ParameterSet(TapisModel):
-    appArgs: list[ArgSpec] = Field(default_factory=list)
-    containerArgs: list[ArgSpec] = Field(default_factory=list)
-    schedulerOptions: list[ArgSpec] = Field(default_factory=list)
-    envVariables: list[KeyValuePair] = Field(default_factory=list)
-    archiveFilter: ArchiveFilter | None = None
-    logConfig: LogConfig | None = None
-
-
-class FileInput(TapisModel):
-    name: str | None = None
-    description: str | None = None
-    sourceUrl: str | None = None
-    targetPath: str | None = None
-    envKey: str | None = None
-    autoMountLocal: bool | None = None
-    inputMode: str | None = None
-    notes: dict[str, Any] | None = None
 
 
 class LogicalQueue(TapisModel):
@@ -164,6 +76,13 @@ class LogicalQueue(TapisModel):
     maxMemoryMB: int | None = None
     minMinutes: int | None = None
     maxMinutes: int | None = None
+
+
+class JobRuntime(TapisModel):
+    """One ``jobRuntimes`` entry: a runtime the system runs jobs with (``version`` is informational)."""
+
+    runtimeType: Runtime
+    version: str | None = None
 
 
 class Credential(TapisModel):
@@ -194,7 +113,12 @@ class SystemSpec(TapisModel):
     rootDir: str = "/"
     canExec: bool = True
     canRunBatch: bool = False
-    jobRuntimes: list[dict[str, Any]] = Field(default_factory=lambda: [{"runtimeType": "SINGULARITY"}])
+    #: The runtimes jobs here may use; an app of another runtime is refused at submission. Empty: any.
+    jobRuntimes: list[JobRuntime] = Field(default_factory=list)
+    #: Tapis: the MPI launcher (``mpirun``, ``ibrun -n 4``) of jobs with ``isMpi`` whose app and request set none.
+    mpiCmd: str | None = Field(default=None, max_length=126)
+    #: Tapis: whether apps and requests may set ``cmdPrefix`` for jobs on this system (it runs before their app).
+    enableCmdPrefix: bool = False
     jobWorkingDir: str = "HOST_EVAL($HOME)"
     jobEnvVariables: list[KeyValuePair] = Field(default_factory=list)
     jobMaxJobs: int = -1
@@ -254,6 +178,16 @@ class SystemSpec(TapisModel):
     @classmethod
     def _valid_id(cls, value: str) -> str:
         return _check_id(value, "system id")
+
+    @field_validator("hostKey")
+    @classmethod
+    def _valid_host_key(cls, value: str | None) -> str | None:
+        """Given: the one key every connection must show (strict). Left out: trusted on first use, or refused
+        under ``DLWS_HOST_KEY_TRUST=strict`` (``services.host_keys``)."""
+        if value is None or not value.strip():
+            return None
+        host_keys.canonical(value)  # a ValueError names the field
+        return value.strip()
 
     @field_validator("port")
     @classmethod
@@ -318,6 +252,12 @@ class JobAttributes(TapisModel):
     archiveOnAppError: bool = True
     parameterSet: ParameterSet = Field(default_factory=ParameterSet)
     fileInputs: list[FileInput] = Field(default_factory=list)
+    fileInputArrays: list[FileInputArray] = Field(default_factory=list)
+    #: Tapis: run the app under the MPI launcher (``mpiCmd``: request, app, then the system's).
+    isMpi: bool | None = None
+    mpiCmd: str | None = Field(default=None, max_length=126)
+    #: Tapis: words run before the app (``time``, a launcher); the exec system must have ``enableCmdPrefix``.
+    cmdPrefix: str | None = Field(default=None, max_length=126)
     nodeCount: int = 1
     coresPerNode: int = 1
     memoryMB: int = 100

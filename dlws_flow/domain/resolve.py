@@ -4,6 +4,7 @@ macros substituted. Pure: the caller supplies the app and system records and the
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -11,10 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from dlws_flow.domain import macros
+from dlws_flow.domain.file_inputs import array_inputs, check_env_keys, merge_file_inputs, merge_input_arrays
 from dlws_flow.domain.job_request import JobRequest
+from dlws_flow.domain.merge import launch_prefix, merge_args, merge_env
 from dlws_flow.domain.paths import clean_relative
 from dlws_flow.domain.records import (
-    RESERVED_ENV_PREFIX,
     AppSpec,
     ArchiveFilter,
     ArgSpec,
@@ -24,13 +26,20 @@ from dlws_flow.domain.records import (
     LogConfig,
     LogicalQueue,
     ParameterSet,
+    Runtime,
     SystemSpec,
 )
 from dlws_flow.errors import ValidationError
 
 DEFAULT_EXEC_DIR = "${JobWorkingDir}/jobs/${JobUUID}"
 DEFAULT_OUTPUT_DIR = "${JobWorkingDir}/jobs/${JobUUID}/output"
+#: The archive dir on an archive system other than the exec system. Archiving to the exec system (no
+#: ``archiveSystemId``, or that one) defaults to the output dir itself, as in Tapis: the outputs stay in place.
 DEFAULT_ARCHIVE_DIR = "/jobs/${JobUUID}/archive"
+#: Tapis' limit on a job's ``notes`` (its JSON text).
+MAX_NOTES_BYTES = 65536
+#: Runtimes a system's ``jobRuntimes`` entry also covers: APPTAINER is Singularity's new name (our addition).
+SAME_RUNTIMES = {Runtime.SINGULARITY: {Runtime.APPTAINER}, Runtime.APPTAINER: {Runtime.SINGULARITY}}
 #: What one ``#SBATCH`` word may hold (the Slurm adapter checks it again when it writes the script): checked
 #: at submission, so a word Slurm's script header cannot carry is a 400 rather than a job that fails while staging.
 SBATCH_WORD = re.compile(r"[^\s'\"\\\x00-\x1f]+")
@@ -68,47 +77,18 @@ class ResolvedJob:
     maxMinutes: int
     created: str
     fileInputs: list[dict[str, Any]] = field(default_factory=list)
+    fileInputArrays: list[dict[str, Any]] = field(default_factory=list)
     parameterSet: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     macros: dict[str, str] = field(default_factory=dict)
+    #: Tapis' launch prefix: ``mpiCmd`` runs before the app when ``isMpi``, else ``cmdPrefix`` (never both).
+    isMpi: bool = False
+    mpiCmd: str | None = None
+    cmdPrefix: str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def merge_args(request_args: list[ArgSpec], app_args: list[ArgSpec]) -> list[ArgSpec]:
-    """Request args first, then app args (Tapis order); a request arg replaces an app arg of the same name."""
-    overridden = {a.name for a in request_args if a.name}
-    merged = [a for a in request_args if a.include is not False]
-    merged += [a for a in app_args if a.include is not False and not (a.name and a.name in overridden)]
-    return merged
-
-
-def merge_env(*layers: list[KeyValuePair]) -> list[KeyValuePair]:
-    """Later layers win per key; keys reserved for injected variables are refused."""
-    merged: dict[str, KeyValuePair] = {}
-    for layer in layers:
-        for pair in layer:
-            if pair.key.startswith(RESERVED_ENV_PREFIX):
-                raise ValidationError(f"envVariables key {pair.key!r} is reserved: keys may not start with {RESERVED_ENV_PREFIX!r}")
-            if pair.include is not False:
-                merged[pair.key] = pair
-    return list(merged.values())
-
-
-def merge_inputs(request_inputs: list[FileInput], app_inputs: list[FileInput]) -> list[FileInput]:
-    by_name = {i.name: i for i in app_inputs if i.name}
-    merged: list[FileInput] = []
-    for item in request_inputs:
-        base = by_name.pop(item.name, None) if item.name else None
-        if base is not None:
-            item = base.model_copy(update={k: v for k, v in item.model_dump(exclude_unset=True).items() if v is not None})
-        merged.append(item)
-    merged += [i for i in app_inputs if not i.name or i.name in by_name]
-    for item in merged:
-        if not item.sourceUrl:
-            raise ValidationError(f"file input {item.name or '(unnamed)'!r} has no sourceUrl")
-    return merged
 
 
 def _pick(*values: Any) -> Any:
@@ -155,8 +135,10 @@ class _Settings:
     dir_templates: dict[str, str]
 
 
-def _merge_settings(request: JobRequest, app: AppSpec, exec_system: SystemSpec) -> _Settings:
+def _merge_settings(request: JobRequest, app: AppSpec, exec_system: SystemSpec,
+                    archive_system: SystemSpec) -> _Settings:
     attrs = app.jobAttributes
+    archive_default = "${ExecSystemOutputDir}" if archive_system.id == exec_system.id else DEFAULT_ARCHIVE_DIR
     return _Settings(
         job_type=_pick(request.jobType, app.jobType) or (JobType.BATCH if exec_system.canRunBatch else JobType.FORK),
         logical_queue=_pick(request.execSystemLogicalQueue, attrs.execSystemLogicalQueue,
@@ -172,7 +154,7 @@ def _merge_settings(request: JobRequest, app: AppSpec, exec_system: SystemSpec) 
             "ExecSystemExecDir": _pick(request.execSystemExecDir, attrs.execSystemExecDir) or DEFAULT_EXEC_DIR,
             "ExecSystemInputDir": _pick(request.execSystemInputDir, attrs.execSystemInputDir) or "${ExecSystemExecDir}",
             "ExecSystemOutputDir": _pick(request.execSystemOutputDir, attrs.execSystemOutputDir) or DEFAULT_OUTPUT_DIR,
-            "ArchiveSystemDir": _pick(request.archiveSystemDir, attrs.archiveSystemDir) or DEFAULT_ARCHIVE_DIR,
+            "ArchiveSystemDir": _pick(request.archiveSystemDir, attrs.archiveSystemDir) or archive_default,
         },
     )
 
@@ -183,6 +165,11 @@ def _check_settings(settings: _Settings, request: JobRequest, app: AppSpec, exec
         raise ValidationError(f"app {app.id} has no version {request.appVersion!r}")
     if not exec_system.canExec:
         raise ValidationError(f"system {exec_system.id} cannot execute jobs (canExec is false)")
+    runtime = Runtime(app.runtime)
+    listed = {Runtime(r.runtimeType) for r in exec_system.jobRuntimes}
+    if listed and not ({runtime} | SAME_RUNTIMES.get(runtime, set())) & listed:
+        raise ValidationError(f"app {app.id} runs with runtime {runtime}, which system {exec_system.id} does not list "
+                              f"in its jobRuntimes ({', '.join(sorted(listed))})")
     if settings.job_type != JobType.BATCH:
         return
     if not exec_system.canRunBatch:
@@ -199,15 +186,23 @@ def _check_settings(settings: _Settings, request: JobRequest, app: AppSpec, exec
 
 def _merge_parameters(request_params: ParameterSet, app_params: ParameterSet,
                       exec_system: SystemSpec) -> ParameterSet:
-    """The merged parameter set, ``archiveFilter`` and ``logConfig`` always given."""
+    """The merged parameter set (``domain.merge``), ``archiveFilter`` and ``logConfig`` always given."""
     return ParameterSet(
-        appArgs=merge_args(request_params.appArgs, app_params.appArgs),
-        containerArgs=merge_args(request_params.containerArgs, app_params.containerArgs),
-        schedulerOptions=merge_args(request_params.schedulerOptions, app_params.schedulerOptions),
+        appArgs=merge_args(request_params.appArgs, app_params.appArgs, "appArgs"),
+        containerArgs=merge_args(request_params.containerArgs, app_params.containerArgs, "containerArgs"),
+        schedulerOptions=merge_args(request_params.schedulerOptions, app_params.schedulerOptions, "schedulerOptions"),
         envVariables=merge_env(exec_system.jobEnvVariables, app_params.envVariables, request_params.envVariables),
         archiveFilter=request_params.archiveFilter or app_params.archiveFilter or ArchiveFilter(),
         logConfig=request_params.logConfig or app_params.logConfig or LogConfig(),
     )
+
+
+def _notes(request: JobRequest, app: AppSpec) -> dict[str, Any]:
+    """The job's ``notes``: the request's, else the app's (Tapis), at most ``MAX_NOTES_BYTES`` of JSON."""
+    notes = request.notes if request.notes is not None else (app.notes or {})
+    if len(json.dumps(notes)) > MAX_NOTES_BYTES:
+        raise ValidationError(f"notes may hold at most {MAX_NOTES_BYTES} bytes of JSON")
+    return notes
 
 
 def _check_log_names(log_config: LogConfig) -> None:
@@ -297,6 +292,21 @@ def _substitute_inputs(inputs: list[FileInput], values: dict[str, str]) -> list[
     return out
 
 
+def _resolve_inputs(request: JobRequest, app: AppSpec, values: dict[str, str],
+                    env: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(fileInputs, fileInputArrays)`` merged (``domain.file_inputs``) and substituted; every array source is
+    also one entry of ``fileInputs``, into the array's ``targetDir``."""
+    strict = app.strictFileInputs
+    inputs = merge_file_inputs(request.fileInputs, app.jobAttributes.fileInputs, strict=strict, app_id=app.id)
+    arrays = [array.model_copy(update={"targetDir": clean_relative(macros.substitute(array.targetDir or "", values),
+                                                                   "targetDir")})
+              for array in merge_input_arrays(request.fileInputArrays, app.jobAttributes.fileInputArrays,
+                                              strict=strict, app_id=app.id)]
+    check_env_keys(inputs, arrays, {pair["key"] for pair in env})
+    return (_substitute_inputs(inputs, values) + _substitute_inputs(array_inputs(arrays), values),
+            [array.model_dump(exclude_none=True) for array in arrays])
+
+
 def resolve_job(
     request: JobRequest,
     app: AppSpec,
@@ -318,8 +328,9 @@ def resolve_job(
     Raises:
         ValidationError: a value is missing, conflicting or improper; the message names it.
     """
-    settings = _merge_settings(request, app, exec_system)
+    settings = _merge_settings(request, app, exec_system, archive_system)
     _check_settings(settings, request, app, exec_system)
+    is_mpi, mpi_cmd, cmd_prefix = launch_prefix(request, app, exec_system)
     params = _merge_parameters(request.parameterSet, app.jobAttributes.parameterSet, exec_system)
     _check_log_names(params.logConfig)
     values = _macro_values(settings, request, app, exec_system, archive_system,
@@ -330,7 +341,7 @@ def resolve_job(
         _check_sbatch_words(_substitute_args(params.schedulerOptions, values), dirs["execSystemOutputDir"],
                             params.logConfig)
     env = _substitute_env(params.envVariables, values)
-    inputs = _substitute_inputs(merge_inputs(request.fileInputs, app.jobAttributes.fileInputs), values)
+    inputs, arrays = _resolve_inputs(request, app, values, env)
     return ResolvedJob(
         uuid=uuid, name=request.name, owner=owner, tenant=tenant, description=settings.description,
         appId=app.id, appVersion=app.version, runtime=str(app.runtime), runtimeOptions=list(app.runtimeOptions),
@@ -338,7 +349,7 @@ def resolve_job(
         execSystemId=exec_system.id, execSystemLogicalQueue=settings.logical_queue if is_batch else None,
         archiveSystemId=archive_system.id, archiveOnAppError=settings.archive_on_app_error,
         nodeCount=settings.node_count, coresPerNode=settings.cores_per_node, memoryMB=settings.memory_mb,
-        maxMinutes=settings.max_minutes, created=created.isoformat(), fileInputs=inputs,
+        maxMinutes=settings.max_minutes, created=created.isoformat(), fileInputs=inputs, fileInputArrays=arrays,
         parameterSet={
             "appArgs": _substitute_args(params.appArgs, values),
             "containerArgs": _substitute_args(params.containerArgs, values),
@@ -347,5 +358,6 @@ def resolve_job(
             "archiveFilter": params.archiveFilter.model_dump(),
             "logConfig": params.logConfig.model_dump(),
         },
-        tags=settings.tags, macros=values, **dirs,
+        tags=settings.tags, macros=values, isMpi=is_mpi, mpiCmd=mpi_cmd, cmdPrefix=cmd_prefix,
+        notes=_notes(request, app), **dirs,
     )

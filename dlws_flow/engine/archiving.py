@@ -41,9 +41,10 @@ def archive(uuid: str) -> Outcome:
     log_files = sorted({log_config.stdoutFilename, log_config.stderrFilename})
     include_launch = archive_filter.includeLaunchFiles
     chosen = archiving.plan_archive(files, archive_filter.includes, archive_filter.excludes, log_files, include_launch)
+    same_host = archive_system.id == exec_system.id
     copied = archiving.archive_outputs(exec_host, output_dir, dirs["ExecSystemExecDir"], archive_host,
-                                       dirs["ArchiveSystemDir"], chosen, include_launch,
-                                       same_host=archive_system.id == exec_system.id,
+                                       dirs["ArchiveSystemDir"], chosen, include_launch, same_host=same_host,
+                                       in_place=same_host and dirs["ArchiveSystemDir"].rstrip("/") == output_dir.rstrip("/"),
                                        links=frozenset(e.path for e in entries if e.is_link),
                                        archived_env=archived_env, archive_root=archive_root)
     with session_scope() as session:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 
+from dlws_flow.adapters import registry
 from dlws_flow.adapters.transports import Transport
+from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.states import REMOTE_STATES, TERMINAL_STATES, JobStatus
 from dlws_flow.engine.hosts import open_transport
 from dlws_flow.engine.lifecycle import end_job, remote_job, scheduler_of, systems_of
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
-from dlws_flow.store.models import utcnow
+from dlws_flow.store.models import JobRow, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,25 @@ def cancel(uuid: str, message: str = "Job cancelled by its owner") -> bool:
         transport = open_transport(session, exec_system, job.owner)
         scheduler = scheduler_of(job, exec_system)
         ref = remote_job(job)
+        stop = container_stop_command(job)
     transport.run(scheduler.build_cancel_command(ref))
+    if stop:  # after the scheduler's cancel, so no new container can start behind it
+        run_container_stop(transport, uuid, stop)
     with session_scope() as session:
         repo.update_job_fields(session, uuid, remote_outcome="CANCELLED", remote_ended=utcnow())
     return True
+
+
+def container_stop_command(job: JobRow) -> str | None:
+    """The command that stops the job's container by name (DOCKER), or None when killing the launch script
+    (the scheduler's cancel) stops the app as well (``ContainerRuntime.build_stop_command``)."""
+    return registry.create("runtime", JobSpecView.of(job.spec).runtime).build_stop_command(job.uuid)
+
+
+def run_container_stop(transport: Transport, uuid: str, command: str) -> None:
+    result = transport.run(command)
+    if result.exit_code != 0:
+        log.warning("stopping the container of job %s answered %s: %s", uuid, result.exit_code, result.stderr[-500:])
 
 
 def hold_queued(uuid: str) -> bool:

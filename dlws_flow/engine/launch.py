@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import logging
-import shlex
+from collections.abc import Iterable
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from dlws_flow.adapters import registry
 from dlws_flow.adapters.runtimes import LaunchRequest
 from dlws_flow.adapters.schedulers import RemoteJob, ScriptRequest
-from dlws_flow.adapters.schedulers.slurm import split_profile
 from dlws_flow.domain.environment import job_environment, render_env_file
 from dlws_flow.domain.job_spec import JobSpecView, arg_words
 from dlws_flow.domain.paths import join
 from dlws_flow.domain.records import SystemSpec
 from dlws_flow.domain.recovery import Condition
+from dlws_flow.domain.scheduler_profile import SelectedProfile
 from dlws_flow.domain.states import JobStatus
 from dlws_flow.engine import limits
+from dlws_flow.engine.control import container_stop_command, run_container_stop
 from dlws_flow.engine.families import environment as family_environment
 from dlws_flow.engine.faults import crash_point
 from dlws_flow.engine.hosts import open_transport
 from dlws_flow.engine.lifecycle import Outcome, enter, scheduler_of, systems_of
+from dlws_flow.engine.profiles import select_profile
 from dlws_flow.engine.recovery import block_in_session
-from dlws_flow.errors import ValidationError
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 from dlws_flow.store.models import JobRow, utcnow
@@ -31,7 +32,9 @@ from dlws_flow.store.models import JobRow, utcnow
 log = logging.getLogger(__name__)
 
 
-def script_request(job: JobRow, system: SystemSpec) -> ScriptRequest:
+def script_request(job: JobRow, system: SystemSpec, env_names: Iterable[str] = ()) -> ScriptRequest:
+    """What the launch script needs; ``env_names`` are the names ``tapisjob.env`` defines (a DOCKER job's
+    container receives exactly those, ``-e NAME``), given where the script is built (``stage_job``)."""
     spec, dirs = JobSpecView.of(job.spec), job.host_dirs or {}
     runtime = registry.create("runtime", spec.runtime)
     env_file = join(dirs["ExecSystemExecDir"], "tapisjob.env")
@@ -39,14 +42,18 @@ def script_request(job: JobRow, system: SystemSpec) -> ScriptRequest:
         image=spec.containerImage, env_file=env_file,
         app_args=arg_words(spec.parameterSet.appArgs),
         container_args=arg_words(spec.parameterSet.containerArgs),
-        runtime_options=spec.runtimeOptions,
+        runtime_options=spec.runtimeOptions, job_uuid=job.uuid, exec_dir=dirs["ExecSystemExecDir"],
+        input_dir=dirs["ExecSystemInputDir"], output_dir=dirs["ExecSystemOutputDir"], env_names=list(env_names),
+        launcher=spec.launcher_words,  # isMpi's mpiCmd, or cmdPrefix (merged at submission)
     ))
     queue = None
     if spec.execSystemLogicalQueue:
         queue = next((q.hpcQueueName for q in system.batchLogicalQueues if q.name == spec.execSystemLogicalQueue), None)
     options = arg_words(spec.parameterSet.schedulerOptions)
+    profile = scheduler_profile(job, system, options) if job.job_type == "BATCH" else None
     return ScriptRequest(
-        setup_lines=profile_setup_lines(system, options) if job.job_type == "BATCH" else [],
+        setup_lines=list(profile.setup_lines) if profile else [],
+        hidden_options=profile.hidden_options if profile else frozenset(),
         job_uuid=job.uuid, job_name=job.name, exec_dir=dirs["ExecSystemExecDir"],
         stdout_path=join(dirs["ExecSystemOutputDir"], spec.log_config.stdoutFilename),
         stderr_path=join(dirs["ExecSystemOutputDir"], spec.log_config.stderrFilename),
@@ -56,21 +63,14 @@ def script_request(job: JobRow, system: SystemSpec) -> ScriptRequest:
     )
 
 
-def profile_setup_lines(system: SystemSpec, options: list[str]) -> list[str]:
-    """The setup lines of the scheduler profile the job asks for (``--tapis-profile``) or the system's default."""
-    name = split_profile(options)[0] or system.batchSchedulerProfile
-    if not name:
-        return []
-    profile = next((p for p in system.schedulerProfiles if p.get("name") == name), None)
-    if profile is None:
-        raise ValidationError(f"scheduler profile {name!r} is not defined on system {system.id}")
-    lines = []
-    for load in profile.get("moduleLoads", []):
-        words = load["moduleLoadCommand"].split() + list(load.get("modulesToLoad", []))
-        lines.append(" ".join(shlex.quote(w) for w in words))
-    # Written by the system's owner, not by job submitters: trusted shell lines.
-    lines += list(profile.get("setupLines", []))
-    return lines
+def scheduler_profile(job: JobRow, system: SystemSpec, options: list[str]) -> SelectedProfile | None:
+    """The batch job's scheduler profile: its setup lines and hidden ``#SBATCH`` options (``engine.profiles``
+    says which profile, from the system record or the Tapis resource, and refuses one the job may not use)."""
+    session = object_session(job)
+    if session is None:
+        with session_scope() as own_session:
+            return select_profile(own_session, system, system.owner or "", job.owner, options)
+    return select_profile(session, system, system.owner or "", job.owner, options)
 
 
 def service_environment(session: Session, job: JobRow) -> dict[str, str]:
@@ -87,10 +87,10 @@ def stage_job(uuid: str) -> Outcome:
         exec_system, _ = systems_of(session, job)
         transport = open_transport(session, exec_system, job.owner)
         scheduler = scheduler_of(job, exec_system)
-        request = script_request(job, exec_system)
         spec = JobSpecView.of(job.spec)
         env = job_environment(spec.macros, job.host_dirs or {}, spec.parameterSet.envVariables,
                               service_environment(session, job))
+        request = script_request(job, exec_system, env_names=env)
 
     # The env file can hold secrets (family tokens): only the job's login may read it.
     transport.put_bytes(render_env_file(env).encode(), join(request.exec_dir, "tapisjob.env"), mode=0o600)
@@ -143,10 +143,13 @@ def submit(uuid: str) -> Outcome:
         )
         job = repo.get_job(session, uuid)
         cancelled_meanwhile = not changed and job.status == JobStatus.CANCELLED
+        container_stop = container_stop_command(job) if cancelled_meanwhile else None
         if not changed and not job.remote_job_id:
             repo.update_job_fields(session, uuid, remote_job_id=remote_id, remote_submitted=now)
     if cancelled_meanwhile:
         transport.run(scheduler.build_cancel_command(RemoteJob(remote_id, request.exec_dir)))
+        if container_stop:
+            run_container_stop(transport, uuid, container_stop)
         return Outcome.STOP
     return Outcome.CONTINUE
 

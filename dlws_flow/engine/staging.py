@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from dlws_flow.adapters.staging.inputs import parse_source, stage_input
+from dlws_flow.adapters.staging.inputs import check_in_place, parse_source, stage_input
 from dlws_flow.adapters.transports import Transport
 from dlws_flow.domain import macros
 from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.paths import host_path, join, root_relative
+from dlws_flow.domain.records import SystemSpec
 from dlws_flow.domain.states import JobStatus
 from dlws_flow.engine.hosts import login_for, open_transport
 from dlws_flow.engine.lifecycle import Outcome, enter, systems_of
@@ -64,8 +65,36 @@ def process_inputs(uuid: str) -> Outcome:
     with session_scope() as session:
         spec.update({FIELD_OF_MACRO[m]: d for m, d in tapis_dirs.items() if m in FIELD_OF_MACRO})
         spec["macros"] = {**spec["macros"], **{m: tapis_dirs[m] for m in DIR_MACROS}}
+        spec["parameterSet"] = with_input_variables(spec, host_dirs["ExecSystemInputDir"], exec_system)
         repo.update_job_fields(session, uuid, host_dirs=host_dirs, spec=spec, exec_login=login)
     return Outcome.CONTINUE
+
+
+def input_variables(spec: dict, input_dir: str, exec_system: SystemSpec) -> dict[str, str]:
+    """``envKey`` -> where that input is on the exec host (``domain.file_inputs``): a staged input's path in
+    the input dir, an array's ``targetDir``, a ``tapislocal`` input's own path."""
+    view = JobSpecView.of(spec)
+    values = {}
+    for item in view.fileInputs:
+        if item.envKey:
+            source = parse_source(item.sourceUrl)
+            values[item.envKey] = (host_path(exec_system.rootDir, source.path, "sourceUrl path")
+                                   if source.kind == "local" else join(input_dir, item.targetPath or source.default_name))
+    for array in view.fileInputArrays:
+        if array.envKey:
+            values[array.envKey] = join(input_dir, array.targetDir) if array.targetDir else input_dir
+    return values
+
+
+def with_input_variables(spec: dict, input_dir: str, exec_system: SystemSpec) -> dict:
+    """``spec``'s parameter set with the input variables last in ``envVariables`` (as Tapis adds them); a
+    re-run replaces the ones an earlier run added (submission made sure no other variable has their names)."""
+    values = input_variables(spec, input_dir, exec_system)
+    params = dict(spec["parameterSet"])
+    kept = [pair for pair in params.get("envVariables", []) if pair["key"] not in values]
+    params["envVariables"] = kept + [{"key": key, "value": value, "description": "envKey of a file input"}
+                                     for key, value in values.items()]
+    return params
 
 
 def stage_inputs(uuid: str) -> Outcome:
@@ -91,6 +120,10 @@ def stage_inputs(uuid: str) -> Outcome:
 
     for item in inputs:
         source = parse_source(item.sourceUrl)
+        if source.kind == "local":  # tapislocal: used in place, nothing to copy
+            check_in_place(source, transport, host_path(exec_system.rootDir, "/"),
+                           host_path(exec_system.rootDir, source.path, "sourceUrl path"))
+            continue
         target = join(dirs["ExecSystemInputDir"], item.targetPath or source.default_name)
         if "/" in (item.targetPath or ""):
             transport.makedirs(target.rsplit("/", 1)[0])

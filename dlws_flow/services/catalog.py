@@ -10,6 +10,7 @@ from dlws_flow.adapters.transports.ssh import fetch_host_key as fetch_host_key_o
 from dlws_flow.domain.records import AppSpec, SystemSpec
 from dlws_flow.domain.resolve import SBATCH_WORD
 from dlws_flow.errors import ValidationError
+from dlws_flow.services.host_keys import VIEW_FIELDS, require_trust_policy
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
@@ -24,8 +25,9 @@ def pydantic_message(exc: PydanticValidationError) -> str:
 
 
 def parse_system(data: dict[str, Any]) -> SystemSpec:
+    """A system record from a request; the fingerprints a view shows (``VIEW_FIELDS``) are never input."""
     try:
-        spec = SystemSpec.model_validate(data)
+        spec = SystemSpec.model_validate({key: value for key, value in data.items() if key not in VIEW_FIELDS})
     except PydanticValidationError as exc:
         raise ValidationError(f"invalid system: {pydantic_message(exc)}") from exc
     for queue in spec.batchLogicalQueues:
@@ -48,16 +50,16 @@ def add_system(data: dict[str, Any] | SystemSpec, *, owner: str | None = None, r
     """Register an execution/storage system.
 
     Args:
-        fetch_host_key: when the record carries no ``hostKey``, ask the host for it once and record it
-            (an explicit trust-on-first-use; without it an SSH system must come with its key).
+        fetch_host_key: when the record carries no ``hostKey``, ask the host for its key now and record it with
+            the system, as if given (strict from the start). Without it, an SSH system without ``hostKey`` is
+            trusted on its first connection, or refused under ``DLWS_HOST_KEY_TRUST=strict``.
     """
     spec = data if isinstance(data, SystemSpec) else parse_system(data)
     settings = get_settings()
     owner = owner or spec.owner or settings.default_user
-    if spec.transport == "SSH" and not spec.hostKey:
-        if not fetch_host_key:
-            raise ValidationError(f"system {spec.id}: give hostKey (the host's public key line) or ask to fetch it once")
+    if spec.transport == "SSH" and not spec.hostKey and fetch_host_key:
         spec = spec.model_copy(update={"hostKey": fetch_host_key_of(spec.host, spec.port, settings.ssh_connect_timeout)})
+    require_trust_policy(spec)
     with session_scope() as session:
         row = repo.add_system(session, spec, owner, settings.tenant, replace=replace)
         return dict(row.spec)

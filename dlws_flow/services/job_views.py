@@ -41,6 +41,8 @@ def job_to_dict(row: JobRow) -> dict[str, Any]:
         "remoteLastStatusCheck": repo.when(row.remote_last_status_check), "visible": row.visible,
         "tags": spec.get("tags", []), "exitCode": row.exit_code, "remoteNode": row.remote_node,
         "parentJobUuid": row.parent_uuid,
+        "mpi": spec.get("isMpi", False), "mpiCmd": spec.get("mpiCmd"), "cmdPrefix": spec.get("cmdPrefix"),
+        "notes": spec.get("notes", {}),
     }
 
 

@@ -28,6 +28,7 @@ from dlws_flow.services import subscriptions
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.services.catalog import pydantic_message
 from dlws_flow.services.job_views import event_to_dict, job_to_dict, search_conditions, search_order
+from dlws_flow.services.scheduler_profiles import check_job_profile
 from dlws_flow.services.systems import worker_queue
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
@@ -95,6 +96,7 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
             perms.require(session, principal, "file", archive_id, archive_row.owner, "MODIFY",
                           what=f"{archive_id}:{archive_dir} (archiveSystemDir)", path=archive_dir)
         _check_tapis_inputs(session, principal, resolved.fileInputs)
+        check_job_profile(session, resolved, exec_system, exec_row.owner)  # its scheduler profile exists, may be used
         row = _job_row(request, resolved, app, uuid=job_uuid, owner=owner, tenant=settings.tenant, exec_id=exec_id,
                        archive_id=archive_id, parent_uuid=parent_uuid, created=created)
         repo.insert_job(session, row)

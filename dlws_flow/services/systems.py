@@ -13,6 +13,7 @@ from typing import Any
 
 from dlws_flow.domain.records import NOTES_ADDITIONS, Credential, SystemSpec
 from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.services import host_keys
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.services.catalog import parse_system, pydantic_message
@@ -57,7 +58,7 @@ def public_view(row: SystemRow) -> dict[str, Any]:
     data = dict(row.spec)
     data.pop("authnCredential", None)
     data.update({"owner": row.owner, "enabled": row.enabled, "deleted": row.deleted, "tenant": row.tenant,
-                 "created": repo.when(row.created), "updated": repo.when(row.updated)})
+                 "created": repo.when(row.created), "updated": repo.when(row.updated), **host_keys.view_fields(row)})
     return data
 
 
@@ -70,8 +71,7 @@ def create(principal: Principal, data: dict[str, Any], *, skip_credential_check:
     """
     spec = parse_system({**data, "owner": principal.username})
     _local_needs_admin(principal, spec)
-    if spec.transport == "SSH" and not spec.hostKey:
-        raise ValidationError(f"system {spec.id}: give hostKey, the host's public key line (ssh-keyscan prints it)")
+    host_keys.require_trust_policy(spec)
     with session_scope() as session:
         existing = session.get(SystemRow, spec.id)
         if existing is not None and not (existing.deleted and perms.owns(principal, existing.owner)):
@@ -124,8 +124,10 @@ def update(principal: Principal, system_id: str, changes: dict[str, Any], *, ful
         credential = merged.pop("authnCredential", None)
         spec = parse_system(merged)
         _local_needs_admin(principal, spec)
-        if not is_owner:
-            _owner_fields_unchanged(principal, system_id, repo.system_spec(row), spec)
+        if row.host_key is None or (spec.host, spec.port) != (row.host, row.port):  # else the pin is kept
+            host_keys.require_trust_policy(spec)
+        if not is_owner:  # compared with the record as given: a key pinned on first use is no hostKey of it
+            _owner_fields_unchanged(principal, system_id, SystemSpec.model_validate(row.spec), spec)
         repo.add_system(session, spec, row.owner, row.tenant, replace=True)
         if credential:
             repo.set_credential(session, system_id, row.owner, Credential.model_validate(credential), repo.static_login(spec))

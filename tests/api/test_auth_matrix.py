@@ -363,6 +363,9 @@ TABLE: dict[tuple[str, str], Row] = {
     # A deleted system is invisible to everyone but its owner (and admins), rita included.
     ("POST", "/v3/systems/{systemId}/undelete"): Row(404, 404, fresh={"system_deleted": True}, modifier=404),
     ("POST", "/v3/systems/{systemId}/changeOwner/{userName}"): owner_only(fresh={}, modifier=403),
+    ("GET", "/v3/systems/{systemId}/history"): reads(modifier=OK),
+    # Only the owner (or an admin) accepts a changed host key; this system's host offered none (404 for them).
+    ("POST", "/v3/systems/{systemId}/hostKey/accept"): owner_only(owner=404, admin=404, modifier=403),
     # Credentials: the owner manages anyone's, a user their own; rita asks about TARGET's.
     ("POST", "/v3/systems/credential/{systemId}/user/{userName}"): owner_only(json={"password": "target-secret"},
                                                                               modifier=403),
@@ -378,6 +381,11 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/v3/systems/unshare/{systemId}"): owner_only(json=TARGET_USERS, modifier=403),
     # Public sharing is not offered: 400 to whoever can see the system.
     ("POST", "/v3/systems/share_public/{systemId}"): Row(404, 400, owner=400, admin=400, modifier=400),
+    # Scheduler profiles (Tapis): anyone creates one, everyone in the tenant reads them; the owner or an admin deletes.
+    ("GET", "/v3/systems/schedulerProfile"): anyone(),
+    ("POST", "/v3/systems/schedulerProfile"): anyone(json={"name": "{new_id}", "hiddenOptions": ["MEM"]}),
+    ("GET", "/v3/systems/schedulerProfile/{name}"): anyone(),
+    ("DELETE", "/v3/systems/schedulerProfile/{name}"): Row(403, 403, fresh={}),
 
     # Apps (alice's, on her system; rita has READ + EXECUTE).
     ("GET", "/v3/apps"): anyone(params={"owner": ALICE}),
@@ -545,7 +553,7 @@ class World:
     """alice's resources, each created on first use; ``str.format_map(world)`` fills paths and bodies."""
 
     ALIASES: ClassVar[dict[str, str]] = {"systemId": "system", "appId": "app", "jobUuid": "job", "uuid": "subscription",
-                                         "jobName": "pai_job", "vcName": "vc"}
+                                         "jobName": "pai_job", "vcName": "vc", "name": "profile"}
     VALUES: ClassVar[dict[str, str]] = {"appVersion": "1", "userName": TARGET, "user": TARGET, "username": ALICE, "permission": "READ",
                                         "path": "shared/a.txt", "outputPath": "out.txt", "site_id": "dlws"}
 
@@ -608,6 +616,15 @@ class World:
                                    host_dirs={"ExecSystemOutputDir": "/work/out"})
         jobs.share(alice, job_uuid, READER)
         return job_uuid
+
+    @cached_property
+    def profile(self) -> str:
+        """A Tapis scheduler profile of alice's."""
+        from dlws_flow.services import scheduler_profiles
+
+        name = new_id()
+        scheduler_profiles.create(principal(ALICE), {"name": name, "moduleLoads": [{"moduleLoadCommand": "module load"}]})
+        return name
 
     @cached_property
     def subscription(self) -> str:
@@ -822,7 +839,8 @@ def test_a_hidden_system_or_app_answers_exactly_as_a_missing_one(client, matrix)
     hidden = (SHARED, World(system_deleted=True, app_deleted=True))
     compared = 0
     for (method, template), row in TABLE.items():
-        if not template.startswith(("/v3/systems/", "/v3/apps/")) or "healthcheck" in template:
+        if not template.startswith(("/v3/systems/", "/v3/apps/")) or "healthcheck" in template \
+                or template.startswith("/v3/systems/schedulerProfile"):  # profiles: public in the tenant
             continue
         answers = []
         for world in (MissingWorld(), *hidden):

@@ -44,7 +44,13 @@ def test_default_dirs_and_macros():
     assert job.execSystemExecDir == "/work/jobs/u-1"
     assert job.execSystemInputDir == "/work/jobs/u-1"
     assert job.execSystemOutputDir == "/work/jobs/u-1/output"
-    assert job.archiveSystemDir == "/jobs/u-1/archive"
+    # Issue 16, as Tapis: archiving to the exec system leaves the outputs in place (the archive dir is the
+    # output dir); only another archive system gets /jobs/${JobUUID}/archive.
+    assert job.archiveSystemDir == "/work/jobs/u-1/output"
+    other = SYSTEM.model_copy(update={"id": "store", "canExec": False})
+    req = JobRequest(name="j", appId="app", appVersion="1")
+    assert resolve_job(req, APP, SYSTEM, other, uuid="u-1", owner="alice", tenant="t",
+                       created=datetime(2026, 1, 2, tzinfo=UTC)).archiveSystemDir == "/jobs/u-1/archive"
     job = resolve(execSystemOutputDir="${ExecSystemExecDir}/out-${JobName}",
                   parameterSet={"appArgs": [{"arg": "--dir ${ExecSystemOutputDir} --date ${JobCreateDate}"}]})
     assert job.execSystemOutputDir == "/work/jobs/u-1/out-j"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 
-from dlws_flow.adapters.runtimes.base import ContainerRuntime, LaunchRequest, quote_all
+from dlws_flow.adapters.runtimes.base import ContainerRuntime, LaunchRequest, launcher_prefix, quote_all
 
 
 class SingularityRuntime(ContainerRuntime):
@@ -21,7 +21,7 @@ class SingularityRuntime(ContainerRuntime):
     def build_command(self, request: LaunchRequest) -> str:
         # ``run`` honours the image's runscript, as Tapis does; SINGULARITY_RUN is the only option it defines.
         parts = [self.binary, "run"]
-        command = " ".join(parts)
+        command = launcher_prefix(request) + " ".join(parts)
         if request.container_args:
             command += " " + quote_all(request.container_args)
         command += f" {shlex.quote(request.image)}"

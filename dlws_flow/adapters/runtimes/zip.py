@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 
-from dlws_flow.adapters.runtimes.base import ContainerRuntime, LaunchRequest, quote_all
+from dlws_flow.adapters.runtimes.base import ContainerRuntime, LaunchRequest, launcher_prefix, quote_all
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 
@@ -23,4 +23,4 @@ class ZipRuntime(ContainerRuntime):
         else:
             program, prefix = shlex.quote(request.image), ""
         args = (" " + quote_all(request.app_args)) if request.app_args else ""
-        return f"( {prefix}exec {program}{args} )"
+        return f"( {prefix}exec {launcher_prefix(request)}{program}{args} )"

@@ -57,6 +57,8 @@ class ScriptRequest:
     queue: str | None = None
     scheduler_options: list[str] = field(default_factory=list)
     setup_lines: list[str] = field(default_factory=list)
+    #: ``#SBATCH`` options the scheduler profile hides (``MEM``: no ``--mem``, ``PARTITION``: no ``--partition``).
+    hidden_options: frozenset[str] = frozenset()
 
 
 def script_body(request: ScriptRequest, header: list[str]) -> str:

@@ -123,7 +123,8 @@ class SlurmScheduler(Scheduler):
             f"#SBATCH --comment=dlws-{request.job_uuid}",
             f"#SBATCH --nodes={request.node_count}",
             f"#SBATCH --ntasks-per-node={request.cores_per_node}",
-            f"#SBATCH --mem={request.memory_mb}M",
+            # A scheduler profile's hiddenOptions leave out what the site forbids: MEM, PARTITION (below).
+            *([] if "MEM" in request.hidden_options else [f"#SBATCH --mem={request.memory_mb}M"]),
             f"#SBATCH --time={request.max_minutes // 60:02d}:{request.max_minutes % 60:02d}:00",
             f"#SBATCH --output={request.stdout_path}",
             f"#SBATCH --error={request.stderr_path}",
@@ -131,7 +132,7 @@ class SlurmScheduler(Scheduler):
         for path in (request.stdout_path, request.stderr_path):
             if not SBATCH_WORD.fullmatch(path):
                 raise ValidationError(f"output path {path!r} cannot be used in an #SBATCH line")
-        if request.queue:
+        if request.queue and "PARTITION" not in request.hidden_options:
             lines.append(f"#SBATCH --partition={request.queue}")
         return script_body(request, lines + sbatch_lines(options))
 

@@ -1,4 +1,9 @@
-"""Archiving: copy the chosen outputs (and launch files) to the archive system and directory."""
+"""Archiving: copy the chosen outputs (and launch files) to the archive system and directory.
+
+When the archive dir is the output dir on the exec system (Tapis' default without another archive system),
+the outputs stay where they are: nothing is copied onto itself, the chosen files are still the job's
+``archivedPaths`` (what its outputs serve), and the launch files are copied in when ``includeLaunchFiles``.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ def root_guard(root: str, target: str) -> str:
 
 def archive_outputs(exec_host: Transport, output_dir: str, exec_dir: str, archive_host: Transport, archive_dir: str,
                     files: list[str], include_launch_files: bool, *, same_host: bool, links: frozenset[str],
-                    archived_env: str, archive_root: str) -> list[str]:
+                    archived_env: str, archive_root: str, in_place: bool = False) -> list[str]:
     """Copy ``files`` (relative to ``output_dir``) into ``archive_dir``; safe to repeat. Returns the
     archive-relative path of each file copied: what the job's outputs serve once it is archived.
 
@@ -47,16 +52,21 @@ def archive_outputs(exec_host: Transport, output_dir: str, exec_dir: str, archiv
     fails with ``PermissionDeniedError``. ``links`` are the output files that are symlinks (from the
     caller's walk of ``output_dir``). With launch files, ``archived_env`` is written as the archive's
     ``tapisjob.env``: the job's own holds service secrets (``FAMILY_TOKEN``) that whoever may read the
-    archive must not get."""
-    launch = [posixpath.join(exec_dir, f) for f in COPIED_LAUNCH_FILES] if include_launch_files else []
+    archive must not get. ``in_place``: ``archive_dir`` is ``output_dir`` on the same host, see the module
+    docstring."""
+    same_dir = same_host and posixpath.normpath(exec_dir) == posixpath.normpath(archive_dir)
+    launch = [posixpath.join(exec_dir, f) for f in COPIED_LAUNCH_FILES] if include_launch_files and not same_dir else []
     guard = root_guard(archive_root, archive_dir)
-    if same_host:
+    if in_place:
+        copied = _copy_on_host(exec_host, output_dir, archive_dir, [], launch, guard) + list(files)
+    elif same_host:
         copied = _copy_on_host(exec_host, output_dir, archive_dir, files, launch, guard)
     else:
         _checked(archive_host.run(guard), archive_dir)
         copied = _copy_across(exec_host, output_dir, archive_host, archive_dir, [f for f in files if f not in links],
                               launch)
     if include_launch_files:
+        copied += list(COPIED_LAUNCH_FILES) if same_dir else []  # already in the archive dir: nothing to copy
         archive_host.put_bytes(archived_env.encode(), posixpath.join(archive_dir, "tapisjob.env"), mode=0o600)
         copied.append("tapisjob.env")
     return copied

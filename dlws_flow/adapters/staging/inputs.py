@@ -1,5 +1,6 @@
-"""Job inputs: ``http(s)://`` URLs, ``tapis://<system>/<path>`` on a registered system, and paths that
-already exist on the exec system (``file:///path`` or a bare absolute path).
+"""Job inputs: ``http(s)://`` URLs, ``tapis://<system>/<path>`` on a registered system, paths that
+already exist on the exec system (``file:///path`` or a bare absolute path, copied), and Tapis' in-place
+inputs (``tapislocal://exec.tapis/<path>``, under the exec system's rootDir, used where they are).
 
 HTTP downloads run in the worker and are streamed to the exec host over SFTP, because an HPC login
 node often has no route to the internet while the service does. That also puts the worker's own network
@@ -36,7 +37,7 @@ CHUNK = 1 << 20
 @dataclass(frozen=True)
 class InputSource:
     kind: str
-    """"http", "tapis" or "exec"."""
+    """"http", "tapis", "exec" (a host path, copied) or "local" (``tapislocal``: rootDir-relative, not copied)."""
     url: str
     system_id: str | None = None
     path: str = ""
@@ -64,7 +65,9 @@ def parse_source(url: str) -> InputSource:
         return InputSource("exec", url, None, "/" + clean_relative(url, "sourceUrl path"))
     if parsed.scheme == "file":
         return InputSource("exec", url, None, "/" + clean_relative(unquote(parsed.path), "sourceUrl path"))
-    raise ValidationError(f"sourceUrl {url!r}: supported schemes are http, https, tapis and file")
+    if parsed.scheme == "tapislocal":  # the host part is a placeholder (Tapis writes exec.tapis): not read
+        return InputSource("local", url, None, "/" + clean_relative(unquote(parsed.path), "sourceUrl path"))
+    raise ValidationError(f"sourceUrl {url!r}: supported schemes are http, https, tapis, tapislocal and file")
 
 
 def network_failure(exc: httpx.HTTPError) -> str:
@@ -140,6 +143,16 @@ def check_inside_root(transport: Transport, root: str, path: str, url: str) -> N
     real_root, real_path = lines
     if real_path != real_root and not real_path.startswith(real_root.rstrip("/") + "/"):
         raise PermissionDeniedError(f"input {url} points outside the root directory of its system")
+
+
+def check_in_place(source: InputSource, exec_host: Transport, exec_root: str, host_path: str) -> None:
+    """A ``tapislocal`` input is not copied: check that it is there, and (symlinks followed) under the exec
+    system's rootDir, as a ``tapis://`` source must be.
+
+    Raises:
+        ValidationError: it does not exist. PermissionDeniedError: it resolves outside the rootDir.
+    """
+    check_inside_root(exec_host, exec_root, host_path, source.url)
 
 
 def stage_input(source: InputSource, target_path: str, exec_host: Transport, exec_system_id: str,

@@ -26,18 +26,18 @@ import paramiko
 
 from dlws_flow.adapters.transports.base import STATS, CommandResult, FileEntry, Transport
 from dlws_flow.adapters.transports.deadline import WATCHDOG, capped
+from dlws_flow.adapters.transports.ssh_keys import HostKeyTrust, fetch_host_key
 from dlws_flow.adapters.transports.ssh_pool import (
     POOL,
     Connection,
     ConnectionGate,
     ConnectionPool,
     SSHTarget,
-    open_socket,
     sftp_session,
 )
 from dlws_flow.errors import CommandTimeoutError, HostError, TransportError
 
-__all__ = ["POOL", "ConnectionGate", "ConnectionPool", "SSHTarget", "SSHTransport", "fetch_host_key"]
+__all__ = ["POOL", "ConnectionGate", "ConnectionPool", "HostKeyTrust", "SSHTarget", "SSHTransport", "fetch_host_key"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,20 +48,6 @@ FILE_ANSWERS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirec
 CONNECTION_FAULTS = (paramiko.SSHException, EOFError, OSError)
 #: The watchdog gives Paramiko's own timeouts this long to fire before it closes the connection.
 WATCHDOG_MARGIN = 2.0
-
-
-def fetch_host_key(host: str, port: int, timeout: float = 15.0) -> str:
-    """Ask the host for its public key once (an explicit trust-on-first-use step, never implicit)."""
-    sock = open_socket(host, port, timeout)
-    transport = paramiko.Transport(sock)
-    try:
-        transport.start_client(timeout=timeout)
-        key = transport.get_remote_server_key()
-        return f"{key.get_name()} {key.get_base64()}"
-    except paramiko.SSHException as exc:
-        raise TransportError(f"cannot read the host key of {host}:{port}: {exc}") from exc
-    finally:
-        transport.close()
 
 
 class _Watch:
@@ -91,9 +77,17 @@ class _Watch:
 
 
 class SSHTransport(Transport):
+    """Commands and files on one (host, port, login).
+
+    Args:
+        trust: pins the key a host without a pinned key (``target.host_key`` None) shows at the first
+            connection, and words the refusal of a changed key (``ssh_keys.HostKeyTrust``).
+    """
+
     def __init__(self, target: SSHTarget, *, connect_timeout: float = 15.0, command_timeout: float = 120.0,
-                 pool: ConnectionPool = POOL, system_id: str | None = None) -> None:
+                 pool: ConnectionPool = POOL, system_id: str | None = None, trust: HostKeyTrust | None = None) -> None:
         self.target = target
+        self.trust = trust
         self.system_id = system_id
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
@@ -108,9 +102,12 @@ class SSHTransport(Transport):
 
     def _conn(self) -> Connection:
         try:
-            return self.pool.get(self.target, capped(self.connect_timeout))
+            conn = self.pool.get(self.target, capped(self.connect_timeout), self.trust)
         except HostError as exc:
             raise self._named(exc) from exc.__cause__
+        if self.target.host_key is None:  # pinned now: later operations need no trust
+            self.target = conn.target
+        return conn
 
     def _no_answer(self, what: str, timeout: float) -> CommandTimeoutError:
         return self._named(CommandTimeoutError(

@@ -11,11 +11,15 @@ time. Idle sessions are kept for reuse; every session and exec channel counts ag
 ``max_sessions`` (sshd's ``MaxSessions``, 10 by default), so a busy thread pool waits for a free channel
 instead of being refused by the host. ``bench/transport.py`` measures this against one session behind a
 lock per operation.
+
+Host keys: a target with a ``host_key`` connects only to a host showing that key. A target without one
+(trust on first use) accepts the key the host shows and hands it to the caller's ``HostKeyTrust`` before
+the connection is used or pooled; the trust pins it (``engine.hosts``) or refuses it. A host showing another
+key than the pinned one is refused with the error the trust gives (it records the offered key).
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import logging
 import os
@@ -24,13 +28,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import paramiko
 
 from dlws_flow.adapters.transports.base import STATS
-from dlws_flow.errors import AuthenticationFailedError, HostKeyMismatchError, TransportError
+from dlws_flow.adapters.transports.ssh_keys import HostKeyPolicy, HostKeyTrust, KeyChanged, key_line, parse_host_key
+from dlws_flow.errors import AuthenticationFailedError, ConfigurationError, HostKeyMismatchError, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,8 @@ class SSHTarget:
     host: str
     port: int
     username: str
-    host_key: str
+    #: The key the host must show (``TYPE BASE64``); None: trust on first use (``ConnectionPool.get``'s ``trust``).
+    host_key: str | None
     private_key: str | None = None
     password: str | None = None
     #: Connections to (host, port) across the deployment (0: no limit) and seconds between new ones.
@@ -66,14 +72,6 @@ def _load_private_key(text: str) -> paramiko.PKey:
         except (paramiko.SSHException, ValueError):
             continue
     raise TransportError("the stored private key is not an Ed25519, ECDSA or RSA key in OpenSSH/PEM format")
-
-
-def _parse_host_key(line: str) -> paramiko.PKey:
-    try:
-        key_type, blob = line.split()[:2]
-        return paramiko.PKey.from_type_string(key_type, base64.b64decode(blob))
-    except Exception as exc:
-        raise TransportError(f"recorded host key is not an OpenSSH public key line: {exc}") from exc
 
 
 def open_socket(host: str, port: int, timeout: float) -> socket.socket:
@@ -109,16 +107,19 @@ class Connection:
         self._lock = threading.Lock()
         self._idle_sftp: list[paramiko.SFTPClient] = []
         self._channels = threading.BoundedSemaphore(max_sessions)
+        #: The key the host showed when the target pinned none (the pool hands it to the trust), else None.
+        self.first_use_key: str | None = None
         self.client = self._connect(target, connect_timeout)
         STATS["connections"] += 1
 
-    @staticmethod
-    def _connect(target: SSHTarget, connect_timeout: float) -> paramiko.SSHClient:
+    def _connect(self, target: SSHTarget, connect_timeout: float) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
-        expected = _parse_host_key(target.host_key)
-        name = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
-        client.get_host_keys().add(name, expected.get_name(), expected)
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        expected = parse_host_key(target.host_key) if target.host_key else None
+        if expected is not None:  # also makes Paramiko ask the host for a key of the pinned type first
+            name = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
+            client.get_host_keys().add(name, expected.get_name(), expected)
+        policy = HostKeyPolicy(expected)
+        client.set_missing_host_key_policy(policy)
         sock = open_socket(target.host, target.port, connect_timeout)
         try:
             client.connect(
@@ -130,11 +131,7 @@ class Connection:
             )
         except paramiko.BadHostKeyException as exc:
             sock.close()
-            raise HostKeyMismatchError(
-                f"host key of {target.host}:{target.port} changed: expected {expected.get_name()} "
-                f"{expected.get_fingerprint().hex()}, got {exc.key.get_fingerprint().hex()}; refusing to connect. "
-                "If the change is legitimate, record the new key on the system (systems add --replace --host-key ...)."
-            ) from exc
+            raise KeyChanged(key_line(expected), key_line(exc.key)) from exc
         except paramiko.AuthenticationException as exc:
             sock.close()
             raise AuthenticationFailedError(f"authentication as {target.username}@{target.host}:{target.port} failed") from exc
@@ -144,6 +141,8 @@ class Connection:
         transport = client.get_transport()
         assert transport is not None
         transport.set_keepalive(30)
+        if expected is None:
+            self.first_use_key = key_line(policy.shown or transport.get_remote_server_key())
         return client
 
     @property
@@ -216,6 +215,13 @@ class Connection:
         _close_quietly(self.client)
 
 
+def _serves(conn: Connection, target: SSHTarget) -> bool:
+    """Whether ``conn`` may serve ``target``: the same target, or the same but for a first-use target's missing
+    key (the caller's trust then pins the key the connection checked: another system on the same host and
+    login, or this one's transports opened before its first connection pinned the key)."""
+    return conn.target == target or (target.host_key is None and conn.target == replace(target, host_key=conn.target.host_key))
+
+
 def _close_quietly(closable) -> None:
     try:
         closable.close()
@@ -239,7 +245,18 @@ class ConnectionPool:
         self.max_sessions = 10
         self._forget_after_fork()
 
-    def get(self, target: SSHTarget, connect_timeout: float) -> Connection:
+    def get(self, target: SSHTarget, connect_timeout: float, trust: HostKeyTrust | None = None) -> Connection:
+        """The live connection for ``target``, connecting if there is none.
+
+        Args:
+            trust: what to do with the host's key: required when the target pins none (first use), and asked
+                for the error when the host shows another key than the pinned one.
+
+        Raises:
+            HostKeyMismatchError: the host showed another key than the pinned one (or than one pinned meanwhile).
+        """
+        if target.host_key is None and trust is None:
+            raise ConfigurationError(f"no host key is recorded for {target.host}:{target.port} and nothing may pin one")
         key = target.pool_key
         with self._lock:
             if self._closed:
@@ -247,7 +264,9 @@ class ConnectionPool:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
             conn = self._connections.get(key)
-            if conn is not None and conn.alive and conn.target == target:
+            if conn is not None and conn.alive and _serves(conn, target):
+                if target.host_key is None:  # the key this live connection checked is the one the host shows
+                    trust.first_use(conn.target.host_key)
                 conn.last_used = time.monotonic()
                 if conn.slot is not None and conn.last_used - conn.last_renewed > self.RENEW_SECONDS / 2:
                     self._renew(conn)
@@ -258,16 +277,37 @@ class ConnectionPool:
             if target.gated and self.gate is not None:
                 slot = self.gate.acquire(target.host, target.port, target.max_connections, target.connect_interval)
             try:
-                conn = Connection(target, connect_timeout, self.max_sessions)
+                conn = self._trusted(Connection(target, connect_timeout, self.max_sessions), trust)
+            except KeyChanged as exc:
+                self._release(target, slot)
+                error = trust.changed(exc.pinned, exc.offered) if trust else HostKeyMismatchError(
+                    f"{target.host}:{target.port}: {exc}; refusing to connect")
+                raise error from exc
             except BaseException:
-                if slot is not None:
-                    self.gate.release(target.host, target.port, slot)
+                self._release(target, slot)
                 raise
             conn.slot = slot
             self._connections[key] = conn
             if slot is not None:
                 self._start_reaper()
             return conn
+
+    @staticmethod
+    def _trusted(conn: Connection, trust: HostKeyTrust | None) -> Connection:
+        """A first-use connection is used only once the trust pinned the key it showed (else it is closed)."""
+        if conn.first_use_key is None:
+            return conn
+        try:
+            trust.first_use(conn.first_use_key)
+        except BaseException:
+            conn.close()
+            raise
+        conn.target = replace(conn.target, host_key=conn.first_use_key)
+        return conn
+
+    def _release(self, target: SSHTarget, slot: int | None) -> None:
+        if slot is not None:
+            self.gate.release(target.host, target.port, slot)
 
     def _renew(self, conn: Connection) -> None:
         try:

@@ -7,12 +7,13 @@ boundaries (``session_scope()``) stay with the services and the engine.
 
 Which module writes which tables:
 
-* :mod:`.systems` - ``systems`` (and the row lock of job-limit counts); :mod:`.credentials` - ``credentials``;
+* :mod:`.systems` - ``systems`` and ``system_events`` (and the row lock of job-limit counts); :mod:`.credentials` - ``credentials``;
   :mod:`.grants` - ``grants``; :mod:`.apps` - ``apps``;
 * :mod:`.jobs` - ``jobs`` and ``job_events`` (status changes through :func:`transition`, a compare-and-set);
 * :mod:`.polls` - ``system_polls``; :mod:`.recovery` - ``recovery_conditions``;
 * :mod:`.users` - ``users``; :mod:`.virtual_clusters` - ``virtual_clusters``, ``vc_members``, ``vc_jobs``;
 * :mod:`.openpai_jobs` - ``openpai_jobs``; :mod:`.families` - ``job_families``.
+* :mod:`.scheduler_profiles` - ``scheduler_profiles`` (Tapis scheduler profiles).
 
 Subscriptions and the notification outbox are written by ``dlws_flow.store.outbox`` (in the event's own
 transaction), SSH connection slots by ``dlws_flow.store.ssh_slots``.
@@ -75,15 +76,28 @@ from dlws_flow.store.repositories.recovery import (
     record_failed_probe,
     reschedule_probe,
 )
+from dlws_flow.store.repositories.scheduler_profiles import (
+    add_scheduler_profile,
+    delete_scheduler_profile,
+    find_scheduler_profile,
+    get_scheduler_profile,
+    list_scheduler_profiles,
+)
 from dlws_flow.store.repositories.systems import (
+    accept_offered_host_key,
     add_system,
+    add_system_event,
     get_system,
+    host_key_of,
     list_systems,
     lock_system_row,
+    offer_host_key,
+    pin_host_key,
     set_system_deleted,
     set_system_enabled,
     set_system_owner,
     static_login,
+    system_history,
     system_spec,
 )
 from dlws_flow.store.repositories.users import add_user, delete_user, set_user_admin, set_user_password
@@ -98,6 +112,7 @@ from dlws_flow.store.repositories.virtual_clusters import (
 )
 
 __all__ = [
+    "accept_offered_host_key",
     "active_remote_jobs",
     "add_app",
     "add_grants",
@@ -105,7 +120,9 @@ __all__ = [
     "add_job_family",
     "add_openpai_job",
     "add_poll_stamp",
+    "add_scheduler_profile",
     "add_system",
+    "add_system_event",
     "add_user",
     "add_vc_job",
     "add_vc_member",
@@ -118,26 +135,33 @@ __all__ = [
     "delete_credentials",
     "delete_grants",
     "delete_grants_on",
+    "delete_scheduler_profile",
     "delete_unstarted_openpai_job",
     "delete_user",
     "delete_vc_memberships",
     "delete_virtual_cluster",
     "erase_openpai_key",
+    "find_scheduler_profile",
     "finish_poll",
     "forget_system_access",
     "get_app",
     "get_credential",
     "get_job",
+    "get_scheduler_profile",
     "get_system",
+    "host_key_of",
     "insert_job",
     "job_history",
     "list_apps",
     "list_jobs",
+    "list_scheduler_profiles",
     "list_systems",
     "lock_system_row",
     "mark_openpai_stopped",
+    "offer_host_key",
     "open_condition",
     "open_recovery_row",
+    "pin_host_key",
     "poll_count",
     "put_virtual_cluster",
     "record_failed_probe",
@@ -160,6 +184,7 @@ __all__ = [
     "set_user_password",
     "stamp_stalled_job",
     "static_login",
+    "system_history",
     "system_spec",
     "transition",
     "update_job_fields",
