@@ -13,8 +13,10 @@ INCLUDE_ON_DEMAND             left out                                     in th
 INCLUDE_BY_DEFAULT, or none   in the job                                   in the job unless ``include: false``
 ============================  ===========================================  =====================================
 
-Order (as the seed notebook says): the request's entries first, an app entry the request names taking the
-request entry's place, then the app's other entries. An argument whose ``arg`` is left empty or
+Order: the request's own entries (those naming no app argument) first, as the seed notebook says ("arguments
+specified in the application definition are appended"), then the app's, in the app's order; an app argument
+a request entry names keeps its place (Tapis: "application arguments maintain their place even when
+overridden"), so a FIXED flag stays before the REQUIRED value that follows it. An argument whose ``arg`` is left empty or
 ``!tapis_not_set`` is dropped (REQUIRED: 400). Where we differ from Tapis: an app argument *without*
 ``inputMode`` is included (Tapis' default is INCLUDE_ON_DEMAND), as it always was here, so existing app
 records keep their meaning; write ``INCLUDE_ON_DEMAND`` to get Tapis' behaviour.
@@ -25,6 +27,8 @@ REQUIRED too. ``inputMode`` defaults to INCLUDE_BY_DEFAULT, as in Tapis. A reque
 ``value`` keeps the defined one (Tapis' default value for a request is "not set"). A value still
 ``!tapis_not_set`` after the merge is a 400 for a REQUIRED variable and drops any other; the empty string is a
 value. Duplicate keys or names within one layer are a 400, as in Tapis.
+
+The launch prefix (:func:`launch_prefix`): ``isMpi``, ``mpiCmd`` and ``cmdPrefix``, merged as Tapis merges them.
 """
 
 from __future__ import annotations
@@ -101,21 +105,14 @@ def merge_args(request_args: list[ArgSpec], app_args: list[ArgSpec], field: str 
     _refuse_duplicates((a.name for a in app_args), f"the app's {field}")
     _refuse_duplicates((a.name for a in request_args), f"the request's {field}")
     by_name = {a.name: a for a in app_args if a.name}
-    merged: list[ArgSpec] = []
-    for request in request_args:
-        app = by_name.get(request.name) if request.name else None
-        if app is not None:
-            item = _merged_arg(request, app, field)
-        else:
-            item = None if request.include is False or is_unset(request.arg) else request
+    requested = {a.name: a for a in request_args if a.name}
+    merged = [a for a in request_args if not (a.name and a.name in by_name)
+              and a.include is not False and not is_unset(a.arg)]
+    for app in app_args:
+        request = requested.get(app.name) if app.name else None
+        item = _merged_arg(request, app, field) if request is not None else _unnamed_app_arg(app, field)
         if item is not None:
             merged.append(item)
-    named = {a.name for a in request_args if a.name}
-    for app in app_args:
-        if not (app.name and app.name in named):
-            item = _unnamed_app_arg(app, field)
-            if item is not None:
-                merged.append(item)
     return merged
 
 

@@ -160,7 +160,8 @@ def _merge_settings(request: JobRequest, app: AppSpec, exec_system: SystemSpec,
 
 
 def _check_settings(settings: _Settings, request: JobRequest, app: AppSpec, exec_system: SystemSpec) -> None:
-    """Refuse a job the app or the exec system cannot run as merged: wrong version, queue or size."""
+    """Refuse a job the app or the exec system cannot run as merged: wrong version, a runtime the system's
+    ``jobRuntimes`` does not list, queue or size."""
     if request.appVersion != app.version:
         raise ValidationError(f"app {app.id} has no version {request.appVersion!r}")
     if not exec_system.canExec:

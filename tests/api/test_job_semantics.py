@@ -118,15 +118,15 @@ def test_app_args_follow_their_input_mode(client, headers, records):
     refused(client, headers, app_id, "appArgs", "'blank'", "REQUIRED")  # the app leaves its value to the request
     blank = {"name": "blank", "arg": "--blank-given"}
     job = accepted(client, headers, app_id, parameterSet={"appArgs": [blank]})
-    # Request entries first (an app entry the request names in its place), then the app's other entries;
-    # INCLUDE_ON_DEMAND left out; the INCLUDE_BY_DEFAULT entry still !tapis_not_set dropped.
-    assert args_of(job) == ["--blank-given", "--required", "--fixed", "--default"]
+    # The app's entries in the app's order (one the request names keeps its place); INCLUDE_ON_DEMAND left out;
+    # the INCLUDE_BY_DEFAULT entry still !tapis_not_set dropped.
+    assert args_of(job) == ["--required", "--blank-given", "--fixed", "--default"]
     job = accepted(client, headers, app_id, parameterSet={"appArgs": [
         blank, {"name": "demand"}, {"name": "default", "include": False}, {"arg": "--anonymous"}]})
-    assert args_of(job) == ["--blank-given", "--demand", "--anonymous", "--required", "--fixed"]
+    assert args_of(job) == ["--anonymous", "--required", "--blank-given", "--fixed", "--demand"]  # the request's own first
     job = accepted(client, headers, app_id, parameterSet={"appArgs": [
         blank, {"name": "first", "arg": "--required-replaced"}, {"name": "fixed", "arg": "--fixed"}]})
-    assert args_of(job) == ["--blank-given", "--required-replaced", "--fixed", "--default"]
+    assert args_of(job) == ["--required-replaced", "--blank-given", "--fixed", "--default"]
     assert "!tapis_not_set" not in str(job["parameterSet"])
     refused(client, headers, app_id, "appArgs", "'fixed'", "FIXED",
             parameterSet={"appArgs": [blank, {"name": "fixed", "arg": "--other"}]})

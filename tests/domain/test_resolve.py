@@ -29,7 +29,9 @@ def test_defaults_merged_under_request_values():
 
 def test_app_args_appended_after_request_args_and_named_args_overridden():
     job = resolve(parameterSet={"appArgs": [{"arg": "--first"}, {"name": "shared", "arg": "--from-request"}]})
-    assert [a["arg"] for a in job.parameterSet["appArgs"]] == ["--first", "--from-request", "--app-arg"]
+    # Issue 16, as Tapis: an app argument the request names keeps the app's place (a FIXED flag stays before
+    # the value that follows it); the request's own arguments still come first, as the seed says.
+    assert [a["arg"] for a in job.parameterSet["appArgs"]] == ["--first", "--app-arg", "--from-request"]
 
 
 def test_env_request_wins_and_reserved_prefix_refused():

@@ -42,6 +42,9 @@ def test_full_job_on_vm(sif_app, store_system, http_files, host_shell):
         name="spine-full", appId=sif_app["id"], appVersion=sif_app["version"],
         execSystemExecDir="${JobWorkingDir}/runs/${JobUUID}",
         execSystemOutputDir="${ExecSystemExecDir}/results",
+        # Archiving to the exec system now leaves outputs in place by default (issue 16); this test is about
+        # copying them, with filters, into an archive dir.
+        archiveSystemDir="/jobs/${JobUUID}/archive",
         fileInputs=[{"name": "web", "sourceUrl": f"{base_url}/greeting.txt"},
                     {"name": "stored", "sourceUrl": "tapis://store-test/data/in.txt", "targetPath": "sub/in.txt"}],
         parameterSet={**script_args(script), "envVariables": [{"key": "MY_VAR", "value": "it's $(not) run; really"}],
