@@ -1,8 +1,9 @@
 """Tapis-shaped records for systems and apps, and the argument and input models job requests share.
 
 Field names are the ones in ``shared/tapis-openapi`` so a Tapis JSON document loads unchanged.
-Unknown Tapis fields are kept (``extra="allow"``) so that a record round-trips; the fields this
-service acts on are typed and validated here, with messages that name the field.
+What reaches these models from a request has been checked by :mod:`dlws_flow.domain.field_support`
+(unknown and refused fields are a 400 there); ``extra="allow"`` only keeps what the store itself adds to a
+record (``locked``). The fields this service acts on are typed and validated here, naming the field.
 """
 
 from __future__ import annotations
@@ -178,6 +179,14 @@ class SystemSpec(TapisModel):
     @classmethod
     def _valid_id(cls, value: str) -> str:
         return _check_id(value, "system id")
+
+    @field_validator("systemType")
+    @classmethod
+    def _linux_only(cls, value: str) -> str:
+        if value.upper() != "LINUX":
+            raise ValueError(f"systemType {value!r} is not supported here: only LINUX systems (S3, IRODS and GLOBUS "
+                             "are not)")
+        return "LINUX"
 
     @field_validator("hostKey")
     @classmethod

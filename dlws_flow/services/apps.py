@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlws_flow.domain.field_support import check_owner
 from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
@@ -36,6 +37,7 @@ def _visible(session, principal: Principal, app_id: str, version: str | None = N
 
 def create(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
     """Add a version: of a new id, or of one the caller owns (deleted versions count: the id stays taken)."""
+    check_owner(data, principal.username)  # another owner is a 400, not ignored
     spec = parse_app({**data, "owner": principal.username})
     with session_scope() as session:
         rows = repo.app_versions(session, spec.id, include_deleted=True)

@@ -7,10 +7,11 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from dlws_flow.adapters.transports.ssh import fetch_host_key as fetch_host_key_of
+from dlws_flow.domain.field_support import checked
 from dlws_flow.domain.records import AppSpec, SystemSpec
 from dlws_flow.domain.resolve import SBATCH_WORD
 from dlws_flow.errors import ValidationError
-from dlws_flow.services.host_keys import VIEW_FIELDS, require_trust_policy
+from dlws_flow.services.host_keys import require_trust_policy
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
@@ -24,10 +25,18 @@ def pydantic_message(exc: PydanticValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_system(data: dict[str, Any]) -> SystemSpec:
-    """A system record from a request; the fingerprints a view shows (``VIEW_FIELDS``) are never input."""
+def checked_request(data: dict[str, Any], record: str, what: str) -> dict[str, Any]:
+    """Every field accounted for (``domain.field_support``): unknown and refused fields are a 400 naming them."""
     try:
-        spec = SystemSpec.model_validate({key: value for key, value in data.items() if key not in VIEW_FIELDS})
+        return checked(data, record)
+    except ValidationError as exc:
+        raise ValidationError(f"invalid {what}: {exc}") from exc
+
+
+def parse_system(data: dict[str, Any]) -> SystemSpec:
+    """A system record from a request; read-only fields (``uuid``, the fingerprints a view shows) are never input."""
+    try:
+        spec = SystemSpec.model_validate(checked_request(data, "system", "system"))
     except PydanticValidationError as exc:
         raise ValidationError(f"invalid system: {pydantic_message(exc)}") from exc
     for queue in spec.batchLogicalQueues:
@@ -40,7 +49,7 @@ def parse_system(data: dict[str, Any]) -> SystemSpec:
 
 def parse_app(data: dict[str, Any]) -> AppSpec:
     try:
-        return AppSpec.model_validate(data)
+        return AppSpec.model_validate(checked_request(data, "app", "app"))
     except PydanticValidationError as exc:
         raise ValidationError(f"invalid app: {pydantic_message(exc)}") from exc
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from dlws_flow.adapters import registry
 from dlws_flow.adapters.staging.inputs import parse_source
+from dlws_flow.domain.field_support import check_submitter
 from dlws_flow.domain.job_request import JobRequest
 from dlws_flow.domain.records import AppSpec
 from dlws_flow.domain.resolve import ResolvedJob, resolve_job
@@ -26,7 +27,7 @@ from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
 from dlws_flow.services import permissions as perms
 from dlws_flow.services import subscriptions
 from dlws_flow.services.auth import Principal, user_exists
-from dlws_flow.services.catalog import pydantic_message
+from dlws_flow.services.catalog import checked_request, pydantic_message
 from dlws_flow.services.job_views import event_to_dict, job_to_dict, search_conditions, search_order
 from dlws_flow.services.scheduler_profiles import check_job_profile
 from dlws_flow.services.systems import worker_queue
@@ -53,7 +54,7 @@ def parse_request(data: dict[str, Any] | JobRequest) -> JobRequest:
     if isinstance(data, JobRequest):
         return data
     try:
-        return JobRequest.model_validate(data)
+        return JobRequest.model_validate(checked_request(data, "job", "job request"))
     except PydanticValidationError as exc:
         raise ValidationError(f"invalid job request: {pydantic_message(exc)}") from exc
 
@@ -69,7 +70,8 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
     """
     settings = get_settings()
     request = parse_request(data)
-    owner = principal.username if principal else owner or settings.default_user
+    owner = principal.username if principal else owner or request.owner or settings.default_user
+    check_submitter(request.owner, request.tenant, owner, settings.tenant)
     job_uuid = f"{uuidlib.uuid4()}-007"  # Tapis job UUIDs end in a type suffix; 007 is "job"
     created = utcnow()
     with session_scope() as session:
@@ -323,6 +325,7 @@ def resubmit_request(principal: Principal, job_uuid: str) -> dict[str, Any]:
     with session_scope() as session:
         row = _readable(session, principal, job_uuid)
         request = dict(row.request)
+        request.pop("owner", None)  # the new job is the caller's (Tapis), whoever owned the first
         if not perms.owns(principal, row.owner):
             request.pop("subscriptions", None)
         return request

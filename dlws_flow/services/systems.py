@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlws_flow.domain.field_support import check_owner
 from dlws_flow.domain.records import NOTES_ADDITIONS, Credential, SystemSpec
 from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.services import host_keys
@@ -69,6 +70,7 @@ def create(principal: Principal, data: dict[str, Any], *, skip_credential_check:
     again, and everyone else hears what they would for a live one, nothing more (Tapis answers 409). The
     re-created system starts with no credential and no grant (``repo.add_system``).
     """
+    check_owner(data, principal.username)  # another owner is a 400, not ignored
     spec = parse_system({**data, "owner": principal.username})
     _local_needs_admin(principal, spec)
     host_keys.require_trust_policy(spec)

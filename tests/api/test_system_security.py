@@ -189,7 +189,7 @@ def test_on_an_api_user_id_system_each_user_logs_in_with_their_own_login_only(cl
     {"jobEnvVariables": [{"key": "PATH", "value": "/tmp/mine"}]},
     {"host": "198.51.100.7"}, {"port": 2200}, {"hostKey": HOST_KEY.replace("AAAAC3", "AAAAC4")},
     {"effectiveUserId": "root"}, {"rootDir": "/"}, {"mpiCmd": "sh -c id"}, {"enableCmdPrefix": True},
-    {"proxyHost": "198.51.100.8"}, {"notes": {"schedulerProfiles": [{"name": "p", "setupLines": ["id"]}]}},
+    {"notes": {"schedulerProfiles": [{"name": "p", "setupLines": ["id"]}]}},
 ], ids=lambda changes: ",".join(changes))
 def test_a_grantee_may_not_change_what_runs_as_shell_or_where_the_owners_login_goes(client, changes):
     system_id = new_system(client)
