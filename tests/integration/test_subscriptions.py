@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import api_user, script_args, wait_for, wait_status
+from tests.integration.conftest import api_password, api_user, script_args, wait_for, wait_status
 from tests.store.test_outbox import Hook
 
 pytestmark = [pytest.mark.ssh]
@@ -64,7 +64,7 @@ def test_webhooks_receive_every_status_in_order(api, app_id):
     steady, flaky, late = Hook(), Hook(fail=2), Hook()
     try:
         response = api.post("/v3/jobs/submit", json={
-            "name": "subscribed", "appId": app_id, "appVersion": "1.0", **script_args("sleep 2; echo done"),
+            "name": "subscribed", "appId": app_id, "appVersion": "1.0", "parameterSet": script_args("sleep 2; echo done"),
             "subscriptions": [webhook(steady.url), webhook(flaky.url, "ALL")]})
         assert response.status_code == 200, response.text
         job_uuid = response.json()["result"]["uuid"]
@@ -112,9 +112,9 @@ def test_bad_subscriptions_are_refused(api, app_id):
 def test_tapipy_subscribe_list_delete(api, api_server, app_id):
     from tapipy.tapis import Tapis
 
-    client = Tapis(base_url=api_server, username=USER, password=api_user(USER))
+    client = Tapis(base_url=api_server, username=USER, password=api_password(USER))
     client.get_tokens()
-    job = client.jobs.submitJob(name="tapipy-sub", appId=app_id, appVersion="1.0", **script_args("true"))
+    job = client.jobs.submitJob(name="tapipy-sub", appId=app_id, appVersion="1.0", parameterSet=script_args("true"))
     created = client.jobs.subscribe(jobUuid=job.uuid, description="via tapipy", enabled=True, ttlminutes=60,
                                     eventCategoryFilter="JOB_NEW_STATUS",
                                     deliveryTargets=[{"deliveryMethod": "EMAIL", "deliveryAddress": "someone@example.org"}])
