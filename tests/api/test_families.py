@@ -25,6 +25,10 @@ class RecordingDispatcher:
     def cancel(self, job_uuid: str) -> None:
         self.cancelled.append(job_uuid)
 
+    def pause(self, job_uuid: str) -> None: ...
+
+    def resume_paused(self, job_uuid: str) -> None: ...
+
 
 @pytest.fixture(scope="module")
 def dispatcher() -> RecordingDispatcher:

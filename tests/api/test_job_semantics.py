@@ -11,24 +11,11 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOKDFfyMMM5ORnm92TcBX9Etl7a52d6xv5p+3U6VJtT5"
+from tests.api.test_families import HOST_KEY, RecordingDispatcher
+
 USER = "sem_uma"
 RUN = uuid.uuid4().hex[:6]
 VM, STORE, MPI_VM, ZIP_ONLY = (f"sem-{name}-{RUN}" for name in ("vm", "store", "mpi", "zip"))
-
-
-class RecordingDispatcher:
-    def __init__(self) -> None:
-        self.started: list[str] = []
-
-    def start(self, job_uuid: str, queue: str | None = None) -> None:
-        self.started.append(job_uuid)
-
-    def cancel(self, job_uuid: str) -> None: ...
-
-    def pause(self, job_uuid: str) -> None: ...
-
-    def resume_paused(self, job_uuid: str) -> None: ...
 
 
 @pytest.fixture(scope="module")
