@@ -17,9 +17,11 @@ import api.families
 import api.metrics
 import api.openpai
 import api.tapis
+import api.tapis.health
 import dlws_flow
 from api.body_limit import BodyLimit
 from api.envelope import install_error_handlers
+from api.tapis.unbuilt import install_unbuilt_routes
 from dlws_flow.services.auth import ensure_admin, prepare_logins
 from dlws_flow.store.db import migrate
 
@@ -44,13 +46,17 @@ def create_app() -> FastAPI:
         return {"status": "ok"}
 
     # Every module under api/tapis (and other surface packages) that defines ``router`` is mounted.
+    routers = [api.tapis.health.router,  # first: /v3/apps/healthcheck is not an app id
+               api.families.router,  # the DLWS /child API (family tokens, not access tokens)
+               api.metrics.router]  # Prometheus, public (docs/operations.md)
     for package in (api.tapis, api.openpai):
         for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
             module = importlib.import_module(f"{package.__name__}.{module_info.name}")
-            if hasattr(module, "router"):
-                app.include_router(module.router)
-    app.include_router(api.families.router)  # the DLWS /child API (family tokens, not access tokens)
-    app.include_router(api.metrics.router)  # Prometheus, public (docs/operations.md)
+            if hasattr(module, "router") and module.router not in routers:
+                routers.append(module.router)
+    for router in routers:
+        app.include_router(router)
+    install_unbuilt_routes(app, [route for router in routers for route in router.routes])
     return app
 
 

@@ -44,9 +44,23 @@ STATUS_FOR: list[tuple[type[Exception], int]] = [
 ErrorFormat = Callable[[int, str, Exception | None], dict[str, Any]]
 
 
+def without_nulls(value: Any) -> Any:
+    """``value`` with every ``None``-valued key left out, at any depth.
+
+    The Tapis documents type their fields without ``nullable``: a field with no value is absent, as the Tapis
+    services' own serializers leave it out, and a client validating against the documents reads no null.
+    """
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
 def ok(result: Any, message: str = "Success", metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"result": result, "status": "success", "message": message, "version": dlws_flow.__version__,
-            "commit": "", "build": "", "metadata": metadata or {}}
+    """The Tapis success envelope; no result is ``{}`` (the documents' ``result`` is an object, never null)."""
+    return {"result": {} if result is None else without_nulls(result), "status": "success", "message": message,
+            "version": dlws_flow.__version__, "commit": "", "build": "", "metadata": without_nulls(metadata or {})}
 
 
 def tapis_error(status: int, message: str, exc: Exception | None = None) -> dict[str, Any]:

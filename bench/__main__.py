@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): P1-P4 against their in-run baselines; see docs/operations.md.
+"""``python -m bench`` (``make bench``): P1-P6 against their in-run baselines; see docs/operations.md.
 
 It brings up what it needs (test hosts, PostgreSQL, Redis, a fresh database, a Celery worker, the API), runs
 the benchmarks, prints one line per measure and writes ``bench/results/latest.json`` and ``latest.png``.
@@ -16,7 +16,7 @@ import time
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller run (about 3 minutes)")
-    parser.add_argument("--only", default="P1,P2,P4,P3,P5", help="comma-separated benchmarks to run (default all)")
+    parser.add_argument("--only", default="P1,P2,P4,P3,P5,P6", help="comma-separated benchmarks to run (default all)")
     parser.add_argument("--p1-jobs", type=int, help="jobs submitted in P1 (default 1000, quick 300)")
     parser.add_argument("--p1-clients", type=int, default=8, help="concurrent API clients in P1")
     parser.add_argument("--p1-processes", type=int, default=os.cpu_count() or 1,
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--p2-runs", type=int, help="runs per side in P2 (default 9, quick 3)")
     parser.add_argument("--p3-jobs", type=int, help="jobs in flight in P3 (default 1000, quick 150; 10000 is the long run)")
     parser.add_argument("--p3-fill", type=float, help="seconds allowed for P3's jobs to reach Slurm (default 300, quick 90)")
-    parser.add_argument("--p5-rows", type=int, help="jobs in the table for P5's list (default 100000, quick 20000)")
+    parser.add_argument("--p5-rows", type=int, help="jobs in the table for P5's list and P6's search (default 100000, quick 20000)")
     parser.add_argument("--p4-jobs", type=int, help="jobs in P4 (default 100, quick 30)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             done(runs.p3_monitoring(stack, ids, options["p3_jobs"], options["p3_fill"], polls=5))
         if "P5" in wanted:  # after the others: its 100,000 inserts would disturb them (WAL, autovacuum)
             done(runs.p5_job_list(stack, ids, api_url, options["p5_rows"]))
+        if "P6" in wanted:  # P5's filler rows serve it too (topped up when P5 did not run)
+            from bench import search
+
+            done(search.p6_job_search(stack, ids, options["p5_rows"]))
     finally:
         stack_module.teardown(stack)
     seconds = time.perf_counter() - started

@@ -132,11 +132,11 @@ class Client:
         return self._call("GET", f"/v3/systems/{quote(system['id'])}")
 
     def list_systems(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/v3/systems")
+        return self._call("GET", "/v3/systems", params={"select": "allAttributes", "listType": "ALL", "limit": -1})
 
     def add_app(self, app: dict[str, Any]) -> dict[str, Any]:
         self._call("POST", "/v3/apps", json=app)
         return self._call("GET", f"/v3/apps/{quote(app['id'])}/{quote(app['version'])}")
 
     def list_apps(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/v3/apps")
+        return self._call("GET", "/v3/apps", params={"select": "allAttributes", "listType": "ALL", "limit": -1})

@@ -1,4 +1,4 @@
-"""Encryption at rest for stored credentials.
+"""Encryption at rest for stored credentials and the tenants' token signing keys.
 
 The key comes from ``DLWS_SECRET_KEY`` (any string; a Fernet key is derived from it). Without one, a
 random key is created once in the data directory with mode 0600, so a single-machine install is
@@ -70,10 +70,11 @@ def encrypt(plain: str | None) -> bytes | None:
     return None if plain is None else _fernet(secret()).encrypt(plain.encode())
 
 
-def decrypt(token: bytes | None) -> str | None:
+def decrypt(token: bytes | None, what: str = "stored credential") -> str | None:
+    """``token`` decrypted; ``what`` names it in the error (credentials, the tenants' token signing keys)."""
     if token is None:
         return None
     try:
         return _fernet(secret()).decrypt(token).decode()
     except InvalidToken as exc:
-        raise ConfigurationError("stored credential cannot be decrypted: DLWS_SECRET_KEY changed?") from exc
+        raise ConfigurationError(f"{what} cannot be decrypted: DLWS_SECRET_KEY changed?") from exc

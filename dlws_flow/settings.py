@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     #: Longest access token lifetime anyone may ask for (OpenPAI's own maximum: 7 days); longer is a 400.
     token_max_seconds: int = Field(default=604_800, ge=1)
+    #: Lifetime of each refresh token (every refresh hands out a new one, single use, with this lifetime).
+    refresh_token_seconds: int = Field(default=604_800, ge=1)
     #: Failed logins allowed per user name and per client address, as ``limits`` rate strings: each
     #: window, once full, refuses further tries (429) until its oldest failure leaves it. Empty: no limit.
     login_limit_per_user: str = "5/minute;30/hour;100/day"
@@ -97,6 +99,9 @@ class Settings(BaseSettings):
     reconcile_interval: float = 30.0
     reconcile_stall_seconds: float = 900.0
     reconcile_poll_seconds: float = 120.0
+    #: A worker copying a transfer element renews its lease on it at least every third of this; a lease left
+    #: to expire (the worker died) is taken over by the reconciler's next sweep.
+    transfer_lease_seconds: float = Field(default=60.0, ge=1)
     notify_timeout: float = 10.0
     notify_retry_base: float = 2.0
     notify_retry_max_interval: float = 600.0

@@ -157,7 +157,8 @@ def _scanned_files() -> list[str]:
 
 def _mapped_columns() -> frozenset[str]:
     """The attribute names of every mapped column (the models and the quota tables' models)."""
-    import dlws_flow.store.quota_models  # noqa: F401  (maps the quota tables on the same Base)
+    import dlws_flow.store.models_transfers
+    import dlws_flow.store.quota_models
     from dlws_flow.store.models import Base
 
     return frozenset(attr.key for mapper in Base.registry.mappers for attr in mapper.column_attrs)

@@ -1,5 +1,5 @@
-"""Periodic (beat) tasks: the reconciler that re-enqueues stages whose task was lost, and the recovery
-sweep that probes blocked systems and resumes their jobs."""
+"""Periodic (beat) tasks: the reconciler that re-enqueues stages whose task was lost (and transfer elements
+whose worker died), and the recovery sweep that probes blocked systems and resumes their jobs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dlws_flow.engine.probes import probe_system
 from dlws_flow.services import quotas
 from workers.app import app
 from workers.dispatch import CeleryDispatcher
+from workers.transfer_tasks import requeue_stalled_transfers
 
 
 @app.task(name="dlws.reconcile", ignore_result=True)
@@ -20,7 +21,7 @@ def reconcile_jobs() -> int:
     restarts = reconcile.find_stalled()
     for restart in restarts:
         dispatcher.resume(restart.job_uuid, restart.stage)
-    return len(restarts)
+    return len(restarts) + requeue_stalled_transfers()
 
 
 @app.task(name="dlws.recover", ignore_result=True)

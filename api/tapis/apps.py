@@ -8,13 +8,13 @@ from fastapi import APIRouter, Body, Request
 
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
-from api.tapis.search import equality_search
+from api.tapis.search import PagingParams, list_request
 from api.tapis.sharing import add_sharing_routes
 from dlws_flow.services import apps as app_service
+from dlws_flow.services import history as history_service
 
 router = APIRouter(prefix="/v3/apps", tags=["apps"], route_class=EnvelopeRoute)
-PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty", "search",
-          "showDeleted", "impersonationId"}
+
 
 
 def _url(request: Request, app_id: str, version: str | None = None) -> dict[str, str]:
@@ -22,16 +22,27 @@ def _url(request: Request, app_id: str, version: str | None = None) -> dict[str,
     return {"url": f"{str(request.base_url).rstrip('/')}/v3/apps/{app_id}{tail}"}
 
 
-@router.get("/healthcheck", summary="Health check (no token needed)")
-def health_check() -> dict[str, Any]:
-    return ok(None, "healthy")
+@router.get("", summary="List the apps the caller may see (search=(field.op.value)~...)")
+def get_apps(user: User, request: Request, paging: PagingParams, search: str | None = None, select: str | None = None,
+             showDeleted: bool = False) -> dict[str, Any]:
+    page = app_service.search(user, list_request(request, paging, select=select, show_deleted=showDeleted, search=search,
+                                                 named={"search", "select", "showDeleted"}, conditions=True))
+    return ok(page.records, "Apps retrieved", page.metadata)
 
 
-@router.get("", summary="List the apps the caller may see (latest version of each)")
-def get_apps(user: User, request: Request, limit: int = 100, skip: int = 0, search: str | None = None) -> dict[str, Any]:
-    conditions = equality_search(request.query_params, PAGING, search)
-    apps = app_service.list_for(user, search=conditions, limit=limit, skip=skip)
-    return ok(apps, "Apps retrieved", {"recordCount": len(apps), "recordLimit": limit, "recordsSkipped": skip})
+@router.get("/search", summary="Search apps: field.op=value query parameters (field=value means eq)")
+def search_apps_query_parameters(user: User, request: Request, paging: PagingParams,
+                                   select: str | None = None) -> dict[str, Any]:
+    page = app_service.search(user, list_request(request, paging, select=select, named={"select"}, conditions=True))
+    return ok(page.records, "Apps retrieved", page.metadata)
+
+
+@router.post("/search", summary="Search apps with a body {\"search\": [...]}: SQL-like text, or (field.op.value) terms")
+def search_apps_request_body(user: User, request: Request, paging: PagingParams,
+                               body: Annotated[dict[str, Any], Body(description="A Tapis ReqSearchApps")],
+                               select: str | None = None) -> dict[str, Any]:
+    page = app_service.search(user, list_request(request, paging, select=select, body=body, named={"select"}))
+    return ok(page.records, "Apps retrieved", page.metadata)
 
 
 @router.post("", summary="Create an app version", status_code=201)
@@ -52,6 +63,12 @@ def get_app_latest_version(user: User, appId: str) -> dict[str, Any]:
 @router.get("/{appId}/isEnabled", summary="Whether an app is enabled")
 def is_enabled(user: User, appId: str, version: str | None = None) -> dict[str, Any]:
     return ok({"aBool": app_service.is_enabled(user, appId, version)}, "App enabled status retrieved")
+
+
+@router.get("/{appId}/history", summary="An app's history: every version's changes, enable/disable, lock, owner, "
+            "permissions")
+def get_app_history(user: User, appId: str) -> dict[str, Any]:
+    return ok(history_service.app_history(user, appId), "App history retrieved")
 
 
 @router.get("/{appId}/{appVersion}", summary="Get an app version")

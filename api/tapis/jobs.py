@@ -12,17 +12,20 @@ from pydantic import BaseModel
 from api.dependencies import Dispatcher, Gateway
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
-from api.tapis.search import search_term
+from api.tapis.search import PagingParams, list_request
 from dlws_flow.errors import ValidationError
 from dlws_flow.services import jobs as job_service
 from dlws_flow.services import outputs
 
 router = APIRouter(prefix="/v3/jobs", tags=["jobs"], route_class=EnvelopeRoute)
 
-#: Query parameters of list/search that are paging and display, not search conditions.
-PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty"}
-LIST_FIELDS = ("uuid", "name", "owner", "appId", "created", "status", "condition", "remoteStarted", "ended", "tenant",
-               "execSystemId", "archiveSystemId", "appVersion", "lastUpdated")
+#: Tapis' Job keeps these as JSON text (the documents type them string); a Tapis client json.loads them.
+JSON_TEXT_FIELDS = ("fileInputs", "parameterSet", "execSystemConstraints", "subscriptions", "notes")
+
+
+def tapis_job(job: dict[str, Any]) -> dict[str, Any]:
+    """A job as the Tapis Jobs API shows it (the Python API and the CLI keep the structures)."""
+    return {k: json.dumps(v) if k in JSON_TEXT_FIELDS and not isinstance(v, str) else v for k, v in job.items()}
 
 
 class ShareRequest(BaseModel):
@@ -36,62 +39,35 @@ class UserEvent(BaseModel):
     eventDetail: str | None = None
 
 
-def _summary(job: dict[str, Any], select: str | None) -> dict[str, Any]:
-    if select == "allAttributes":
-        return job
-    fields = [f.strip() for f in select.split(",")] if select and select != "summaryAttributes" else LIST_FIELDS
-    return {k: job.get(k) for k in fields if k in job}
-
-
-def _list(user, request: Request, filters: dict[str, str], limit: int, skip: int, order_by: str | None,
-          select: str | None, list_type: str | None) -> dict[str, Any]:
-    include_shared = (list_type or "ALL_JOBS").upper() != "MY_JOBS"
-    jobs = job_service.search_for(user, filters=filters, limit=limit, skip=skip, order_by=order_by,
-                                  include_shared=include_shared)
-    return ok([_summary(j, select) for j in jobs], "Jobs listed",
-              {"recordCount": len(jobs), "recordLimit": limit, "recordsSkipped": skip, "orderBy": order_by})
-
-
-@router.get("/healthcheck", summary="Health check (no token needed)")
-def healthcheck() -> dict[str, Any]:
-    return ok({"checkNum": 1}, "healthy")
-
-
 @router.post("/submit", summary="Submit a job", status_code=200)
 def submit_job(user: User, dispatcher: Dispatcher, body: Annotated[dict[str, Any], Body(description="A Tapis ReqSubmitJob")]) -> dict[str, Any]:
     job = job_service.submit(body, dispatcher, principal=user)
-    return ok(job, f"Job {job['uuid']} submitted")
+    return ok(tapis_job(job), f"Job {job['uuid']} submitted")
 
 
-@router.get("/list", summary="List the caller's jobs (and jobs shared with them)")
-def get_job_list(user: User, request: Request, limit: int = 100, skip: int = 0, orderBy: str | None = None,
-                 listType: str | None = None, computeTotal: bool = False, startAfter: str | None = None) -> dict[str, Any]:
-    return _list(user, request, {}, limit, skip, orderBy, None, listType)
+@router.get("/list", summary="List the caller's jobs (listType MY_JOBS, SHARED_JOBS or ALL_JOBS)")
+def get_job_list(user: User, request: Request, paging: PagingParams) -> dict[str, Any]:
+    page = job_service.search_page(user, list_request(request, paging))
+    return ok([tapis_job(j) for j in page.records], "Jobs listed", page.metadata)
 
 
-@router.get("/search", summary="Search jobs by field=value or field.op=value query parameters")
-def get_job_search_list(user: User, request: Request, limit: int = 100, skip: int = 0, orderBy: str | None = None,
-                        select: str | None = None, listType: str | None = None) -> dict[str, Any]:
-    filters = {k: v for k, v in request.query_params.items() if k not in PAGING}
-    return _list(user, request, filters, limit, skip, orderBy, select, listType)
+@router.get("/search", summary="Search jobs: field.op=value query parameters (field=value means eq)")
+def get_job_search_list(user: User, request: Request, paging: PagingParams, select: str | None = None) -> dict[str, Any]:
+    page = job_service.search_page(user, list_request(request, paging, select=select, named={"select"},
+                                                      conditions=True))
+    return ok([tapis_job(j) for j in page.records], "Jobs retrieved", page.metadata)
 
 
-@router.post("/search", summary="Search jobs with a body {\"search\": [\"(field.op.value)\", ...]}")
-def get_job_search_list_by_post(user: User, request: Request, body: Annotated[dict[str, Any], Body()],
-                                limit: int = 100, skip: int = 0, orderBy: str | None = None,
-                                select: str | None = None, listType: str | None = None) -> dict[str, Any]:
-    filters: dict[str, str] = {}
-    for term in body.get("search", []) if isinstance(body.get("search", []), list) else []:
-        field, op, value = search_term(term)
-        if not field or not op:
-            raise ValidationError(f"search term {term!r} must look like (field.op.value)")
-        filters[f"{field}.{op}"] = value
-    return _list(user, request, filters, limit, skip, orderBy, select, listType)
+@router.post("/search", summary="Search jobs with a body {\"search\": [...]}: SQL-like text, or (field.op.value) terms")
+def get_job_search_list_by_post(user: User, request: Request, paging: PagingParams,
+                                body: Annotated[dict[str, Any], Body()], select: str | None = None) -> dict[str, Any]:
+    page = job_service.search_page(user, list_request(request, paging, select=select, body=body, named={"select"}))
+    return ok([tapis_job(j) for j in page.records], "Jobs retrieved", page.metadata)
 
 
 @router.get("/{jobUuid}", summary="Get a job")
 def get_job(user: User, jobUuid: str) -> dict[str, Any]:
-    return ok(job_service.get_for(user, jobUuid), "Job retrieved")
+    return ok(tapis_job(job_service.get_for(user, jobUuid)), "Job retrieved")
 
 
 @router.get("/{jobUuid}/output/list/{outputPath:path}", summary="List a job's outputs under a path")
@@ -115,7 +91,8 @@ def get_job_output_download(user: User, gateway: Gateway, jobUuid: str, outputPa
 
 @router.get("/{jobUuid}/status", summary="Get a job's status")
 def get_job_status(user: User, jobUuid: str) -> dict[str, Any]:
-    return ok({"status": job_service.get_for(user, jobUuid)["status"]}, "Job status retrieved")
+    job = job_service.get_for(user, jobUuid)
+    return ok({"status": job["status"], "condition": job.get("condition")}, "Job status retrieved")
 
 
 @router.get("/{jobUuid}/history", summary="Get a job's history")
@@ -159,13 +136,13 @@ def unhide_job(user: User, jobUuid: str) -> dict[str, Any]:
 
 @router.get("/{jobUuid}/resubmit_request", summary="The request a resubmission would send")
 def get_resubmit_request_json(user: User, jobUuid: str) -> dict[str, Any]:
-    return ok(json.dumps(job_service.resubmit_request(user, jobUuid)), "Resubmit request retrieved")
+    return ok(job_service.resubmit_request(user, jobUuid), "Resubmit request retrieved")
 
 
 @router.post("/{jobUuid}/resubmit", summary="Submit the job's original request again")
 def resubmit_job(user: User, dispatcher: Dispatcher, jobUuid: str) -> dict[str, Any]:
     job = job_service.resubmit(user, jobUuid, dispatcher)
-    return ok(job, f"Job {job['uuid']} submitted")
+    return ok(tapis_job(job), f"Job {job['uuid']} submitted")
 
 
 @router.post("/{jobUuid}/sendEvent", summary="Record a user event on the job")
@@ -185,10 +162,13 @@ def share_job(user: User, jobUuid: str, body: ShareRequest) -> dict[str, Any]:
 @router.get("/{jobUuid}/share", summary="Who a job is shared with")
 def get_job_share(user: User, jobUuid: str, limit: int = 100, skip: int = 0) -> dict[str, Any]:
     shares = job_service.share_info(user, jobUuid)
-    return ok({"jobShares": shares[skip:skip + limit] if limit >= 0 else shares[skip:]}, "Job shares retrieved")
+    page = shares[skip:skip + limit] if limit >= 0 else shares[skip:]
+    return ok(page, "Job shares retrieved", {"recordCount": len(page), "recordLimit": limit, "recordsSkipped": skip,
+                                             "totalCount": len(shares)})
 
 
 @router.delete("/{jobUuid}/share/{user}", summary="Stop sharing a job with a user")
 def delete_job_share(caller: User, jobUuid: str, user: str) -> dict[str, Any]:
-    job_service.unshare(caller, jobUuid, user)
-    return ok({"changes": 1}, "Job share removed")
+    changes = job_service.unshare(caller, jobUuid, user)
+    message = f"Job {jobUuid} {'no longer' if changes else 'was not'} shared with {user}"
+    return ok({"message": message, "changes": changes}, message)

@@ -1,31 +1,67 @@
-"""The Tapis search syntax the list routes share: terms ``(field.op.value)``, joined by ``~`` in the
-``search`` query parameter of the systems and apps lists, or a list of them in a job search's body."""
+"""The query parameters the Tapis list and search routes share, read into a ``domain.listing.ListRequest``.
+
+Parameters a route does not name are search conditions (``field.op=value``, ``field=value``) where the route
+takes them (the dedicated GET search routes, and getApps/getSystems as before), and a 400 naming them
+elsewhere. ``pretty`` is accepted and changes nothing (responses are JSON either way).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Collection
+from typing import Annotated, Any
 
+from fastapi import Depends, Query, Request
+
+from dlws_flow.domain.listing import ListRequest
 from dlws_flow.errors import ValidationError
 
+#: Tapis parameters this deployment does not act on, with why; sending one is a 400.
+UNSUPPORTED = {
+    "impersonationId": "impersonation is not offered here",
+    "hasCredentials": "filtering systems by stored credentials is not offered here",
+    "resourceTenant": "one tenant per deployment: resourceTenant is not offered",
+}
 
-def search_term(term: object) -> tuple[str, str, str]:
-    """One term, ``(field.op.value)``, as (field, op, value); a missing part is ``""``. The value may hold dots."""
-    text = str(term).strip().removeprefix("(").removesuffix(")")
-    field, op, value = (text.split(".", 2) + ["", ""])[:3]
-    return field, op, value
+
+class Paging:
+    """``limit``, ``skip``, ``startAfter``, ``orderBy``, ``computeTotal``, ``listType`` and ``pretty``."""
+
+    NAMES = frozenset({"limit", "skip", "startAfter", "orderBy", "computeTotal", "listType", "pretty"})
+
+    def __init__(self,
+                 limit: Annotated[int | None, Query(description="Records per page (default 100; -1: all)")] = None,
+                 skip: Annotated[int | None, Query(description="Records to skip (not with startAfter)")] = None,
+                 startAfter: Annotated[str | None, Query(description="A value of the first orderBy field to start "
+                                                                     "after (needs orderBy)")] = None,
+                 orderBy: Annotated[str | None, Query(description="field, field(asc), field(desc); several with "
+                                                                  "commas")] = None,
+                 computeTotal: Annotated[bool, Query(description="Count every match: metadata.totalCount")] = False,
+                 listType: Annotated[str | None, Query(description="Whose records: owned, shared or all")] = None,
+                 pretty: bool = False):
+        self.limit, self.skip, self.start_after, self.order_by = limit, skip, startAfter, orderBy
+        self.compute_total, self.list_type = computeTotal, listType
 
 
-def equality_search(params: Mapping[str, str], paging: Container[str], search: str | None) -> dict[str, str]:
-    """The conditions of a systems or apps list (field -> value): every query parameter but ``paging`` ones
-    (``field=value``), and the terms of ``search`` (``(field.eq.value)~(...)``), where only ``eq`` is offered.
+PagingParams = Annotated[Paging, Depends()]
+
+
+def list_request(request: Request, paging: Paging, *, select: str | None = None, show_deleted: bool = False,
+                 search: str | None = None, body: Any = None, named: Collection[str] = (),
+                 conditions: bool = False) -> ListRequest:
+    """The list request of a route: ``paging``, the route's own parameters (``named``), and the rest as search
+    conditions when the route takes them (``conditions``).
 
     Raises:
-        ValidationError: a search term with another operator, or none.
+        ValidationError: a parameter the route does not take, or one of ``UNSUPPORTED``.
     """
-    conditions = {k: v for k, v in params.items() if k not in paging}
-    for term in search.split("~") if search else []:
-        field, op, value = search_term(term)
-        if op != "eq":
-            raise ValidationError(f"search term {term!r}: only (field.eq.value) is supported")
-        conditions[field] = value
-    return conditions
+    known = Paging.NAMES | set(named)
+    for name in request.query_params:
+        if name in UNSUPPORTED:
+            raise ValidationError(f"query parameter {name}: {UNSUPPORTED[name]}")
+    rest = [(k, v) for k, v in request.query_params.multi_items() if k not in known]
+    if rest and not conditions:
+        raise ValidationError(f"unknown query parameter(s): {', '.join(sorted({k for k, _ in rest}))}")
+    return ListRequest(limit=paging.limit, skip=paging.skip, start_after=paging.start_after,
+                       order_by=paging.order_by, compute_total=paging.compute_total, select=select,
+                       list_type=paging.list_type, show_deleted=show_deleted, search=search, params=tuple(rest),
+                       body=body)

@@ -9,31 +9,42 @@ from fastapi import APIRouter, Body, Request
 
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
-from api.tapis.search import equality_search
+from api.tapis.search import PagingParams, list_request
 from api.tapis.sharing import add_sharing_routes
 from dlws_flow.errors import NotFoundError, ValidationError
+from dlws_flow.services import history as history_service
 from dlws_flow.services import host_keys as host_key_service
 from dlws_flow.services import systems as system_service
 
 router = APIRouter(prefix="/v3/systems", tags=["systems"], route_class=EnvelopeRoute)
-PAGING = {"limit", "skip", "startAfter", "orderBy", "computeTotal", "select", "listType", "pretty", "search",
-          "showDeleted", "impersonationId", "sharedAppCtx", "resourceTenant", "hasCredentials", "fetchCredentials"}
+
 
 
 def _url(request: Request, system_id: str) -> dict[str, str]:
     return {"url": f"{str(request.base_url).rstrip('/')}/v3/systems/{system_id}"}
 
 
-@router.get("/healthcheck", summary="Health check (no token needed)")
-def health_check() -> dict[str, Any]:
-    return ok(None, "healthy")
+@router.get("", summary="List the systems the caller may see (search=(field.op.value)~...)")
+def get_systems(user: User, request: Request, paging: PagingParams, search: str | None = None, select: str | None = None,
+             showDeleted: bool = False) -> dict[str, Any]:
+    page = system_service.search(user, list_request(request, paging, select=select, show_deleted=showDeleted, search=search,
+                                                 named={"search", "select", "showDeleted"}, conditions=True))
+    return ok(page.records, "Systems retrieved", page.metadata)
 
 
-@router.get("", summary="List the systems the caller may see")
-def get_systems(user: User, request: Request, limit: int = 100, skip: int = 0, search: str | None = None) -> dict[str, Any]:
-    conditions = equality_search(request.query_params, PAGING, search)  # search=(id.eq.x)~(host.eq.y)
-    systems = system_service.list_for(user, search=conditions, limit=limit, skip=skip)
-    return ok(systems, "Systems retrieved", {"recordCount": len(systems), "recordLimit": limit, "recordsSkipped": skip})
+@router.get("/search", summary="Search systems: field.op=value query parameters (field=value means eq)")
+def search_systems_query_parameters(user: User, request: Request, paging: PagingParams,
+                                   select: str | None = None) -> dict[str, Any]:
+    page = system_service.search(user, list_request(request, paging, select=select, named={"select"}, conditions=True))
+    return ok(page.records, "Systems retrieved", page.metadata)
+
+
+@router.post("/search", summary="Search systems with a body {\"search\": [...]}: SQL-like text, or (field.op.value) terms")
+def search_systems_request_body(user: User, request: Request, paging: PagingParams,
+                               body: Annotated[dict[str, Any], Body(description="A Tapis ReqSearchSystems")],
+                               select: str | None = None) -> dict[str, Any]:
+    page = system_service.search(user, list_request(request, paging, select=select, body=body, named={"select"}))
+    return ok(page.records, "Systems retrieved", page.metadata)
 
 
 @router.post("", summary="Create a system", status_code=201)
@@ -92,9 +103,10 @@ def change_system_owner(user: User, systemId: str, userName: str) -> dict[str, A
     return ok({"changes": system_service.change_owner(user, systemId, userName)}, f"System {systemId} owner changed")
 
 
-@router.get("/{systemId}/history", summary="A system's history (here: its host key pinned, changed, accepted)")
+@router.get("/{systemId}/history", summary="A system's history: changes, enable/disable, owner, credentials, "
+            "permissions, host key events")
 def get_system_history(user: User, systemId: str) -> dict[str, Any]:
-    return ok(host_key_service.history(user, systemId), "System history retrieved")
+    return ok(history_service.system_history(user, systemId), "System history retrieved")
 
 
 @router.post("/{systemId}/hostKey/accept", summary="Accept the host key a changed host offered (owner or admin)")
@@ -109,7 +121,7 @@ def accept_host_key(user: User, systemId: str, body: Annotated[dict[str, Any] | 
 
 
 @router.post("/credential/{systemId}/user/{userName}", summary="Store a user's login for a system (the owner: anyone's; "
-              "any other user: their own)", status_code=201)
+              "any other user: their own)")
 def create_user_credential(user: User, request: Request, systemId: str, userName: str,
                            body: Annotated[dict[str, Any], Body(description="privateKey/publicKey, or password; loginUser")],
                            skipCredentialCheck: bool = True) -> dict[str, Any]:
@@ -135,8 +147,5 @@ def remove_user_credential(user: User, systemId: str, userName: str) -> dict[str
 add_sharing_routes(router, system_service.SHARING, id_param="systemId", noun="a system",
                    share_use="they may see it and run jobs", granted="Permissions granted to {user} on {id}")
 
-
-@router.post("/share_public/{systemId}", summary="Public sharing (not offered: share with named users)")
-def share_system_public(user: User, systemId: str) -> dict[str, Any]:
-    system_service.get(user, systemId)
-    raise ValidationError("public sharing is not offered by this deployment; share with named users")
+# Public sharing (share_public/unshare_public) is not offered, for systems as for apps: a system shared with
+# the whole tenant would run everyone's jobs as its owner's login. They answer 501 (api/tapis/unbuilt.py).

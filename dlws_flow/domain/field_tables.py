@@ -85,7 +85,7 @@ SYSTEM: dict[str, Row] = {
     "batchDefaultLogicalQueue": acted("the queue of BATCH jobs that name none"),
     "batchSchedulerProfile": acted("the scheduler profile of BATCH jobs that name none"),
     "jobCapabilities": refused("capability matching (there is no dynamic exec system selection)"),
-    "tags": acted("kept, shown back and searchable (its whole purpose)"),
+    "tags": acted("kept and shown back (its whole purpose; not searchable, as in Tapis)"),
     "notes": acted("kept and shown back; read for our additions below and a virtual cluster's resources"),
     "transport": ours("`SSH` (default) or `LOCAL` (this machine, admins only)"),
     "hostKey": ours("the host's public key; every connection must show it (left out: trusted on first use)"),
@@ -236,7 +236,7 @@ JOB_COMMON: dict[str, Row] = {
     "coresPerNode": acted("`#SBATCH --ntasks-per-node`; `_tapisCoresPerNode`"),
     "memoryMB": acted("`#SBATCH --mem`; `_tapisMemoryMB`"),
     "maxMinutes": acted("`#SBATCH --time`; FORK jobs are ended FAILED past it"),
-    "tags": acted("kept, shown back and searchable (its whole purpose)"),
+    "tags": acted("kept and shown back (its whole purpose; not searchable, as in Tapis)"),
 }
 JOB_ATTRIBUTES: dict[str, Row] = {
     **JOB_COMMON,
@@ -265,7 +265,7 @@ APP: dict[str, Row] = {
                               -1, 2147483647),
     "strictFileInputs": acted("every input of a job request must name one of the app's"),
     "jobAttributes": acted("defaults of every job of the app", "JobAttributes"),
-    "tags": acted("kept, shown back and searchable (its whole purpose)"),
+    "tags": acted("kept and shown back (its whole purpose; not searchable, as in Tapis)"),
     "notes": acted("kept and shown back; a job's notes when its request gives none"),
     **{name: read_only(_RO_TAPIS) for name in ("tenant", "uuid", "isPublic", "sharedWithUsers", "sharedAppCtx",
                                                 "deleted", "created", "updated")},

@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from dlws_flow.domain.field_support import check_owner
+from dlws_flow.domain.listing import ListRequest
+from dlws_flow.domain.listing_resources import APPS
 from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.services import history
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.services.catalog import parse_app
-from dlws_flow.services.listing import search_page
+from dlws_flow.services.listing import Page, list_page
 from dlws_flow.services.sharing import Sharing
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
@@ -49,7 +52,10 @@ def create(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
         if rows and not versions:
             perms.revoke_all(session, "app", spec.id)  # an id brought back starts with no shares
         owner = versions[0].owner if versions else principal.username
-        return public_view(repo.add_app(session, spec, owner, principal.tenant, replace=True))
+        row = repo.add_app(session, spec, owner, principal.tenant, replace=True)
+        history.record_app(session, spec.id, spec.version, principal.tenant, principal, "CREATE",
+                           f"app {spec.id} version {spec.version} created")
+        return public_view(row)
 
 
 def get(principal: Principal, app_id: str, version: str | None = None) -> dict[str, Any]:
@@ -57,18 +63,10 @@ def get(principal: Principal, app_id: str, version: str | None = None) -> dict[s
         return public_view(_visible(session, principal, app_id, version))
 
 
-def list_for(principal: Principal, *, search: dict[str, str] | None = None, limit: int | None = None,
-             skip: int = 0, latest_only: bool = True) -> list[dict[str, Any]]:
-    with session_scope() as session:
-        rows = perms.visible_records(session, principal, "app", repo.list_apps(session))
-        if latest_only:
-            newest: dict[str, AppRow] = {}
-            for row in rows:
-                if row.id not in newest or row.created > newest[row.id].created:
-                    newest[row.id] = row
-            rows = sorted(newest.values(), key=lambda r: r.id)
-        result = [public_view(r) for r in rows]
-    return search_page(result, search, limit, skip)
+def search(principal: Principal, request: ListRequest) -> Page:
+    """getApps and the app searches: of the apps the caller may see (``listType``), the latest version of each
+    id, or every matching version when the search names ``version``."""
+    return list_page(principal, APPS, request, public_view)
 
 
 def update(principal: Principal, app_id: str, version: str, changes: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
@@ -80,13 +78,21 @@ def update(principal: Principal, app_id: str, version: str, changes: dict[str, A
             if key in changes and changes[key] != row.spec[key]:
                 raise ValidationError(f"{key} cannot be changed")
         merged = {**({} if full else row.spec), **changes, "id": app_id, "version": version, "owner": row.owner}
-        return public_view(repo.add_app(session, parse_app(merged), row.owner, row.tenant, replace=True))
+        updated = repo.add_app(session, parse_app(merged), row.owner, row.tenant, replace=True)
+        history.record_app(session, app_id, version, row.tenant, principal, "MODIFY",
+                           f"{'replaced' if full else 'patched'}: {', '.join(sorted(changes)) or 'no fields'}")
+        return public_view(updated)
 
 
 def set_enabled(principal: Principal, app_id: str, enabled: bool, version: str | None = None) -> int:
     with session_scope() as session:
-        _visible(session, principal, app_id, version, "MODIFY")
-        return repo.set_app_enabled(session, app_id, enabled, version)
+        row = _visible(session, principal, app_id, version, "MODIFY")
+        changed = repo.set_app_enabled(session, app_id, enabled, version)
+        if changed:
+            what = f"version {version}" if version else "every version"
+            history.record_app(session, app_id, version, row.tenant, principal, "ENABLE" if enabled else "DISABLE",
+                               f"{what} {'enabled' if enabled else 'disabled'}")
+        return changed
 
 
 def is_enabled(principal: Principal, app_id: str, version: str | None = None) -> bool:
@@ -96,7 +102,12 @@ def is_enabled(principal: Principal, app_id: str, version: str | None = None) ->
 
 def set_locked(principal: Principal, app_id: str, version: str, locked: bool) -> int:
     with session_scope() as session:
-        return repo.set_app_locked(session, _visible(session, principal, app_id, version, "MODIFY"), locked)
+        row = _visible(session, principal, app_id, version, "MODIFY")
+        changed = repo.set_app_locked(session, row, locked)
+        if changed:
+            history.record_app(session, app_id, version, row.tenant, principal, "LOCK" if locked else "UNLOCK",
+                               f"version {version} {'locked' if locked else 'unlocked'}")
+        return changed
 
 
 def set_deleted(principal: Principal, app_id: str, deleted: bool) -> int:
@@ -108,17 +119,23 @@ def set_deleted(principal: Principal, app_id: str, deleted: bool) -> int:
                 _visible(session, principal, app_id)
                 raise PermissionDeniedError(f"only the owner of app {app_id} may delete it")
             raise NotFoundError(f"app {app_id} not found")
-        return repo.set_apps_deleted(session, mine, deleted)
+        changed = repo.set_apps_deleted(session, mine, deleted)
+        if changed:
+            history.record_app(session, app_id, None, mine[0].tenant, principal, "DELETE" if deleted else "UNDELETE",
+                               f"app {app_id} {'deleted' if deleted else 'undeleted'}")
+        return changed
 
 
 def change_owner(principal: Principal, app_id: str, new_owner: str) -> int:
     with session_scope() as session:
-        perms.require_owner(principal, _visible(session, principal, app_id).owner,
-                            f"only the owner of app {app_id} may change its permissions")
+        row = _visible(session, principal, app_id)
+        perms.require_owner(principal, row.owner, f"only the owner of app {app_id} may change its permissions")
         if not user_exists(new_owner):
             raise NotFoundError(f"user {new_owner} not found")
         # Deleted versions too: the id is the new owner's whole (create refuses an id with another owner's rows).
+        previous = row.owner
         repo.set_app_owner(session, app_id, new_owner)
+        history.record_app(session, app_id, None, row.tenant, principal, "CHANGE_OWNER", f"owner {previous} -> {new_owner}")
         return len(repo.app_versions(session, app_id))
 
 

@@ -4,6 +4,7 @@ The API process never calls these directly; it hands an operation to a ``FileGat
 (``dlws_flow.services.files``). ``DirectFileGateway`` runs them in the calling process (the in-process
 client, tests); ``workers.file_gateway.CeleryFileGateway`` sends them to a worker (``dlws.file_op``).
 
+``file_ops_linux`` holds move/copy, stat and chmod/chown/chgrp; ``file_containment`` the path checks.
 Every operation takes ``system_id`` and ``username`` (whose credential opens the connection, falling
 back to the system owner's), an absolute host ``root`` that nothing may leave, and a ``path`` relative to
 it that the caller already cleaned (``clean_relative``). Containment is checked on the host with
@@ -25,6 +26,10 @@ from dlws_flow.adapters.transports import Transport
 from dlws_flow.domain.paths import clean_relative
 from dlws_flow.engine.hosts import open_transport
 from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.services.file_containment import existing as _existing
+from dlws_flow.services.file_containment import inside
+from dlws_flow.services.file_containment import resolve as _resolve
+from dlws_flow.services.file_ops_linux import LINUX_OPERATIONS
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 
@@ -37,45 +42,6 @@ def _open(system_id: str, username: str) -> Transport:
     with session_scope() as session:
         system = repo.system_spec(repo.get_system(session, system_id))
         return open_transport(session, system, username)
-
-
-def _resolve(transport: Transport, root: str, relative: str) -> tuple[str, str, str]:
-    """``(real root, real target, kind)``, kind being ``dir``, ``file`` or ``missing``.
-
-    Symlinks are followed for the existing part of the path (``realpath -m``), so a target that does
-    not exist yet (mkdir, upload) is judged by where its nearest existing ancestor really is.
-
-    Raises:
-        NotFoundError: the root itself does not exist.
-        PermissionDeniedError: the target resolves outside the root.
-    """
-    target = posixpath.join(root, relative) if relative else root
-    script = (f"r=$(realpath -e -- {shlex.quote(root)}) || exit 3; t=$(realpath -m -- {shlex.quote(target)}) || exit 4; "
-              'printf "%s\\n%s\\n" "$r" "$t"; if [ -d "$t" ]; then echo dir; elif [ -e "$t" ]; then echo file; '
-              "else echo missing; fi")
-    result = transport.run(script)
-    lines = result.stdout.splitlines()
-    if result.exit_code == 3:
-        raise NotFoundError(f"root directory {root} does not exist on the host")
-    if result.exit_code != 0 or len(lines) != 3:
-        result.check()
-        raise NotFoundError(f"path {relative or '/'} not found")
-    real_root, real_target, kind = lines
-    if not inside(real_root, real_target):
-        raise PermissionDeniedError(f"path {relative or '/'} points outside the root directory")
-    return real_root, real_target, kind
-
-
-def inside(root: str, target: str) -> bool:
-    """Whether ``target`` is ``root`` or below it (both already resolved)."""
-    return target == root or target.startswith(root.rstrip("/") + "/")
-
-
-def _existing(transport: Transport, root: str, relative: str) -> tuple[str, str]:
-    _, real, kind = _resolve(transport, root, relative)
-    if kind == "missing":
-        raise NotFoundError(f"path {relative or '/'} not found")
-    return real, kind
 
 
 def _find(transport: Transport, real: str, kind: str, recurse: bool) -> list[dict[str, Any]]:
@@ -231,20 +197,64 @@ OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
-def perform(operation: str, *, system_id: str, username: str, root: str, path: str = "", **kwargs: Any) -> dict[str, Any]:
+def _operation(name: str) -> Callable[..., dict[str, Any]]:
+    function = OPERATIONS.get(name) or LINUX_OPERATIONS.get(name)
+    if function is None:
+        raise ValidationError(f"unknown file operation {name!r}")
+    return function
+
+
+#: Operations that act on a final symlink itself rather than on what it points to, by argument.
+_ON_THE_LINK = {("delete", "path"), ("move_copy", "path")}
+
+
+def _require_within(transport: Transport, root: str, relative: str, scope: str, *, on_the_link: bool) -> None:
+    """Refuse ``relative`` unless it stays, on the host, inside ``scope`` (a root-relative path).
+
+    A caller who holds a permission only through a grant or a share on ``scope`` named a path below it,
+    but a symlink there may lead elsewhere under rootDir, which they were never given. The operation's
+    target (or, for one acting on a final symlink itself, its parent) must resolve inside ``scope``'s
+    real location, which itself must be inside the root.
+
+    Raises:
+        PermissionDeniedError: it does not.
+    """
+    if not (relative == scope or not scope or relative.startswith(scope + "/")):
+        raise PermissionDeniedError(f"path {relative or '/'} is outside /{scope}")
+    if not scope:  # the whole root: what every operation checks anyway
+        return
+    _, real_scope, _ = _resolve(transport, root, scope)
+    if on_the_link and relative == scope:
+        return
+    checked = posixpath.dirname(relative) if on_the_link else relative
+    _, real, _ = _resolve(transport, root, checked)
+    if not inside(real_scope, real):
+        raise PermissionDeniedError(f"path {relative or '/'} leads outside /{scope}, where access was granted")
+
+
+def perform(operation: str, *, system_id: str, username: str, root: str, path: str = "",
+            scopes: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
     """Run one operation on ``system_id``'s host as ``username``.
+
+    Args:
+        scopes: for a caller whose access comes from grants or shares, the root-relative path each path
+            argument (``path``, ``new_path``) must stay inside on the host (``_require_within``).
 
     Raises:
         ValidationError: unknown operation, or a bad path.
         NotFoundError, PermissionDeniedError: see the operations.
         TransportError: the host could not be reached or a command failed.
     """
-    function = OPERATIONS.get(operation)
-    if function is None:
-        raise ValidationError(f"unknown file operation {operation!r}")
+    function = _operation(operation)
     relative = clean_relative(path)
+    if "new_path" in kwargs:
+        kwargs["new_path"] = clean_relative(kwargs["new_path"])
     transport = _open(system_id, username)
     try:
+        for argument, scope in (scopes or {}).items():
+            value = relative if argument == "path" else kwargs[argument]
+            on_the_link = (operation, argument) in _ON_THE_LINK or (operation == "stat" and not kwargs.get("follow_links"))
+            _require_within(transport, root, value, clean_relative(scope), on_the_link=on_the_link)
         return function(transport, root=root, path=relative, **kwargs)
     except FileNotFoundError as exc:  # SFTP: the file vanished between the check and the transfer
         raise NotFoundError(f"path {relative or '/'} not found") from exc

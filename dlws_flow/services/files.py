@@ -4,11 +4,15 @@ Paths are relative to the system's ``rootDir`` and never leave it. Who may do wh
 from the database only; the host I/O goes through a ``FileGateway`` (the API uses the Celery one, so the
 API process never opens an SSH connection). The rules:
 
-- the system must be visible to the caller: owner, admin, or any grant on it (system or file);
-  otherwise it does not exist (``NotFoundError``);
-- reads (list, download) need file READ on the path or an ancestor, writes (mkdir, insert, delete)
-  file MODIFY; the system owner and admins hold both everywhere;
-- only the system owner or an admin grants and revokes file permissions.
+- the system must be visible to the caller: owner, admin, any grant on it (system or file), or a share
+  of one of its paths reaching them; otherwise it does not exist (``NotFoundError``);
+- reads (list, download, stat, the source of a copy) need file READ on the path or an ancestor, or a
+  share of one (``services.file_shares``); writes (mkdir, insert, delete, chmod, both ends of a move, the
+  destination of a copy) file MODIFY, which only a grant gives; the system owner and admins hold both
+  everywhere; chown and chgrp are theirs alone;
+- a caller whose access comes from a grant or a share is kept, on the host, inside the granted or shared
+  path: a symlink below it that leads elsewhere under rootDir is refused (``scopes``);
+- only the system owner or an admin grants and revokes file permissions, and shares.
 """
 
 from __future__ import annotations
@@ -19,15 +23,17 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dlws_flow.domain.paths import clean_relative
-from dlws_flow.errors import NotFoundError, ValidationError
+from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
+from dlws_flow.services import file_ops_linux, file_shares
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
-from dlws_flow.store.models import SystemRow
+from dlws_flow.store.models import GrantRow, SystemRow
 
 #: Tapis' default and largest page of a listing.
 DEFAULT_LIMIT = 1000
@@ -51,18 +57,58 @@ def _path(path: str | None) -> str:
 
 def _system(session: Session, principal: Principal, system_id: str) -> SystemRow:
     row = repo.get_system(session, system_id)
-    perms.require_files_visible(session, principal, row.id, row.owner)
+    try:
+        perms.require_files_visible(session, principal, row.id, row.owner)
+    except NotFoundError:
+        if not file_shares.shares_for(session, principal, row.id):  # a share of a path shows the system too
+            raise
     return row
 
 
-def _authorize(principal: Principal, system_id: str, path: str, permission: str) -> dict[str, Any]:
-    """The gateway arguments for ``path`` on the system, if the caller holds ``permission`` there."""
+def _granted_paths(session: Session, username: str, system_id: str, permission: str) -> list[str]:
+    """The paths of ``username``'s file grants on the system that give ``permission`` (MODIFY gives READ)."""
+    wanted = ("MODIFY",) if permission == "MODIFY" else ("READ", "MODIFY")
+    return list(session.scalars(select(GrantRow.path).where(
+        GrantRow.kind == "file", GrantRow.resource_id == system_id, GrantRow.username == username,
+        GrantRow.permission.in_(wanted))))
+
+
+def _scope(session: Session, principal: Principal, row: SystemRow, path: str, permission: str) -> str | None:
+    """None for the owner and admins; for anyone else the widest granted (or, for READ, shared) path
+    covering ``path``, which the host then keeps the operation inside (``file_ops._require_within``).
+
+    Raises:
+        NotFoundError, PermissionDeniedError: as ``permissions.require``: no grant or share covers ``path``.
+    """
+    if perms.owns(principal, row.owner):
+        return None
+    paths = [p for p in _granted_paths(session, principal.username, row.id, permission) if file_shares.covers(p, path)]
+    shared = file_shares.shared_scope(session, principal, row.id, path) if permission == "READ" else None
+    if shared is not None:
+        paths.append(shared)
+    if not paths:
+        perms.require(session, principal, "file", row.id, row.owner, permission, what=f"path /{path} of system {row.id}",
+                      path=path)
+        raise PermissionDeniedError(f"user {principal.username} lacks {permission} permission on path /{path}")
+    return min(paths, key=len)
+
+
+def _authorize(principal: Principal, system_id: str, path: str, permission: str, *,
+               new_path: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The gateway arguments for ``path`` on the system, if the caller holds ``permission`` there (and,
+    given ``new_path=(path, permission)``, that permission on the second path too)."""
     with session_scope() as session:
         row = _system(session, principal, system_id)
-        perms.require(session, principal, "file", row.id, row.owner, permission,
-                      what=f"path /{path} of system {system_id}", path=path)
         root = repo.system_spec(row).rootDir or "/"
-        return {"system_id": row.id, "username": principal.username, "root": root, "path": path}
+        args: dict[str, Any] = {"system_id": row.id, "username": principal.username, "root": root, "path": path}
+        scopes = {"path": _scope(session, principal, row, path, permission)}
+        if new_path is not None:
+            args["new_path"] = new_path[0]
+            scopes["new_path"] = _scope(session, principal, row, *new_path)
+        scopes = {name: scope for name, scope in scopes.items() if scope is not None}
+        if scopes:
+            args["scopes"] = scopes
+        return args
 
 
 def _owner_only(session: Session, principal: Principal, system_id: str) -> SystemRow:
@@ -144,6 +190,43 @@ def delete(principal: Principal, system_id: str, path: str, *, gateway: FileGate
         raise ValidationError("the system's root directory cannot be deleted")
     gateway.run("delete", **_authorize(principal, system_id, relative, "MODIFY"))
     return relative
+
+
+def move_copy(principal: Principal, system_id: str, path: str, operation: str, new_path: str, *,
+              gateway: FileGateway) -> str:
+    """Tapis moveCopy within one system. MOVE needs MODIFY on both paths, COPY READ on ``path`` and MODIFY
+    on ``new_path``; ``new_path`` is relative to rootDir like ``path`` (``..`` refused)."""
+    if operation not in file_ops_linux.MOVE_COPY:
+        raise ValidationError(f"operation: {operation!r} is not MOVE or COPY")
+    relative, target = _path(path), _path(new_path)
+    if not relative:
+        raise ValidationError("the root directory cannot be moved or copied")
+    source_permission = "MODIFY" if operation == "MOVE" else "READ"
+    args = _authorize(principal, system_id, relative, source_permission, new_path=(target, "MODIFY"))
+    gateway.run("move_copy", **args, action=operation)
+    return target
+
+
+def stat_info(principal: Principal, system_id: str, path: str, follow_links: bool = False, *,
+              gateway: FileGateway) -> dict[str, Any]:
+    """Tapis getStatInfo: a ``FileStatInfo`` of ``path`` (of a symlink itself unless ``follow_links``)."""
+    args = _authorize(principal, system_id, _path(path), "READ")
+    return gateway.run("stat", **args, follow_links=follow_links)
+
+
+def native_op(principal: Principal, system_id: str, path: str, operation: str, argument: str, recursive: bool = False,
+              *, gateway: FileGateway) -> dict[str, Any]:
+    """Tapis runLinuxNativeOp: ``chmod`` (MODIFY needed), ``chown`` or ``chgrp`` (the system owner or an
+    admin only: they hand files to another host account or group, a decision about the host login that a
+    path grant does not carry). The result is a ``NativeLinuxOpResult`` with the host's exit code."""
+    file_ops_linux.validate_native_op(operation, argument)
+    relative = _path(path)
+    if operation != "CHMOD":
+        with session_scope() as session:
+            row = _system(session, principal, system_id)
+            perms.require_owner(principal, row.owner, f"only the owner of system {system_id} may run {operation}")
+    args = _authorize(principal, system_id, relative, "MODIFY")
+    return gateway.run("native", **args, action=operation, argument=argument, recursive=recursive)
 
 
 # --- permissions ----------------------------------------------------------------------------------

@@ -97,11 +97,3 @@ def accept_as_operator(system_id: str, fingerprint: str | None) -> dict[str, Any
     operator = Principal(settings.default_user, settings.tenant, is_admin=True)
     return accept(operator, system_id, {"fingerprint": fingerprint} if fingerprint else None)
 
-
-def history(principal: Principal, system_id: str) -> list[dict[str, Any]]:
-    """The system's history (Tapis ``SystemHistory``): what happened to its host key."""
-    with session_scope() as session:
-        row = _row(session, principal, system_id)
-        return [{"jwtTenant": event.tenant, "jwtUser": event.username, "oboTenant": row.tenant,
-                 "oboUser": event.username, "operation": event.operation, "description": event.description,
-                 "created": repo.when(event.created)} for event in repo.system_history(session, system_id)]

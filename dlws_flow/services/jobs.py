@@ -1,7 +1,7 @@
 """Submitting, reading and cancelling jobs. Synchronous up to the response, as Tapis does:
 authorize -> validate and resolve -> write the job row -> enqueue -> return the job.
 
-The shapes jobs are shown in, and the Tapis search syntax ``search_for`` takes, are in ``services.job_views``.
+The shapes jobs are shown in are in ``services.job_views``; lists and searches go through ``services.listing``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from dlws_flow.adapters import registry
 from dlws_flow.adapters.staging.inputs import parse_source
 from dlws_flow.domain.field_support import check_submitter
 from dlws_flow.domain.job_request import JobRequest
+from dlws_flow.domain.listing import ListRequest
+from dlws_flow.domain.listing_resources import JOBS
 from dlws_flow.domain.records import AppSpec
 from dlws_flow.domain.resolve import ResolvedJob, resolve_job
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
@@ -28,7 +30,8 @@ from dlws_flow.services import permissions as perms
 from dlws_flow.services import subscriptions
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.services.catalog import checked_request, pydantic_message
-from dlws_flow.services.job_views import event_to_dict, job_to_dict, search_conditions, search_order
+from dlws_flow.services.job_views import event_to_dict, job_to_dict
+from dlws_flow.services.listing import Page, list_page
 from dlws_flow.services.scheduler_profiles import check_job_profile
 from dlws_flow.services.systems import worker_queue
 from dlws_flow.settings import get_settings
@@ -259,20 +262,17 @@ def history_for(principal: Principal, job_uuid: str) -> list[dict[str, Any]]:
         return [event_to_dict(e) for e in repo.job_history(session, job_uuid)]
 
 
-def search_for(principal: Principal, *, filters: dict[str, str] | None = None, limit: int = 100, skip: int = 0,
-               order_by: str | None = None, include_hidden: bool = False, include_shared: bool = True) -> list[dict[str, Any]]:
-    """Jobs the caller may read, filtered Tapis-style: ``field=value``, ``field.eq/neq/like/lt/gt/lte/gte``.
+def search_page(principal: Principal, request: ListRequest) -> Page:
+    """getJobList and the job searches: the caller's jobs (``listType`` MY_JOBS, the default), those shared with
+    them (SHARED_JOBS) or both (ALL_JOBS; an admin's ALL_JOBS is every job); hidden jobs never."""
+    return list_page(principal, JOBS, request, job_to_dict)
 
-    Raises:
-        ValidationError: an unknown field, operator or date.
-    """
-    with session_scope() as session:
-        shared = perms.visible_ids(session, "job", principal.username) if include_shared else set()
-        rows = repo.search_jobs(session, owner=None if principal.is_admin else principal.username, shared=shared,
-                                conditions=search_conditions(filters or {}), include_hidden=include_hidden,
-                                limit=max(1, min(limit, 10_000)) if limit >= 0 else 10_000, skip=max(0, skip),
-                                order_by=search_order(order_by))
-        return [job_to_dict(r) for r in rows]
+
+def search_for(principal: Principal, *, limit: int = 100, skip: int = 0, order_by: str | None = None,
+               list_type: str = "ALL_JOBS") -> list[dict[str, Any]]:
+    """Every attribute of a page of the jobs the caller may read (``search_page`` for Python callers)."""
+    request = ListRequest(limit=limit, skip=skip, order_by=order_by, list_type=list_type, select="allAttributes")
+    return search_page(principal, request).records
 
 
 def cancel_for(principal: Principal, job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
@@ -307,10 +307,13 @@ def share(principal: Principal, job_uuid: str, username: str) -> None:
         perms.grant(session, "job", job_uuid, username, ["READ"], by=principal.username)
 
 
-def unshare(principal: Principal, job_uuid: str, username: str) -> None:
+def unshare(principal: Principal, job_uuid: str, username: str) -> int:
+    """Stop sharing the job with ``username``: 1 if it was shared with them, else 0."""
     with session_scope() as session:
         _owned(session, principal, job_uuid)
+        shared = username in perms.users_with(session, "job", job_uuid)
         perms.revoke(session, "job", job_uuid, username)
+        return int(shared)
 
 
 def share_info(principal: Principal, job_uuid: str) -> list[dict[str, Any]]:

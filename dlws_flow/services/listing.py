@@ -1,14 +1,37 @@
-"""The search and paging of the systems and apps lists, done on the records their callers see."""
+"""The job, app and system lists and searches, Tapis-style: check the request against what the resource
+offers (``domain.listing``), run it as one SQL statement limited to what the caller may see
+(``repo.search_records``), show each row as its resource shows it, keep the selected attributes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from dlws_flow.domain.listing import ListRequest, Resource, build_query, metadata, project
+from dlws_flow.services.auth import Principal
+from dlws_flow.store import repositories as repo
+from dlws_flow.store.db import session_scope
 
-def search_page(records: list[dict[str, Any]], search: dict[str, str] | None, limit: int | None,
-                skip: int) -> list[dict[str, Any]]:
-    """The records whose every ``search`` field, as text, equals the value given; of those, ``limit`` from
-    ``skip`` on (all from ``skip`` on when ``limit`` is None or negative)."""
-    if search:
-        records = [r for r in records if all(str(r.get(k)) == v for k, v in search.items())]
-    return records[skip:] if limit is None or limit < 0 else records[skip:skip + limit]
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: the records (their selected attributes) and the envelope's ``metadata``."""
+
+    records: list[dict[str, Any]]
+    metadata: dict[str, Any]
+
+
+def list_page(principal: Principal, resource: Resource, request: ListRequest, view: Callable[[Any], dict[str, Any]]
+              ) -> Page:
+    """The page of ``resource`` that ``request`` asks for, of the records ``principal`` may see.
+
+    Raises:
+        ValidationError: anything in the request the resource does not offer, named.
+    """
+    query = build_query(resource, request)
+    with session_scope() as session:
+        rows, total = repo.search_records(session, resource, query, username=principal.username,
+                                          is_admin=principal.is_admin)
+        records = [project(view(row), query.select) for row in rows]
+    return Page(records, metadata(request, query, len(records), total))

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from dlws_flow.services import history
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal
 from dlws_flow.store.db import session_scope
@@ -20,6 +21,7 @@ from dlws_flow.store.db import session_scope
 
 class Owned(Protocol):
     owner: str
+    tenant: str
 
 
 @dataclass(frozen=True)
@@ -34,17 +36,22 @@ class Sharing:
 
     kind: str
     visible: Callable[[Session, Principal, str], Owned]
-    public_flags: dict[str, bool] = field(default_factory=lambda: {"isPublic": False})
+    public_flags: dict[str, bool] = field(default_factory=lambda: {"public": False, "isPublic": False})
 
     def grant(self, principal: Principal, resource_id: str, username: str, permissions: list[str]) -> list[str]:
         with session_scope() as session:
             row = self.visible(session, principal, resource_id)
-            return perms.grant_user(session, principal, self.kind, resource_id, row.owner, username, permissions)
+            granted = perms.grant_user(session, principal, self.kind, resource_id, row.owner, username, permissions)
+            history.record(session, self.kind, resource_id, row.tenant, principal, "GRANT_PERMS",
+                           f"granted {', '.join(granted)} to {username}")
+            return granted
 
     def revoke(self, principal: Principal, resource_id: str, username: str, permissions: list[str] | None) -> None:
         with session_scope() as session:
             row = self.visible(session, principal, resource_id)
             perms.revoke_user(session, principal, self.kind, resource_id, row.owner, username, permissions)
+            history.record(session, self.kind, resource_id, row.tenant, principal, "REVOKE_PERMS",
+                           f"revoked {', '.join(permissions) if permissions else 'every permission'} from {username}")
 
     def user_permissions(self, principal: Principal, resource_id: str, username: str) -> list[str]:
         with session_scope() as session:

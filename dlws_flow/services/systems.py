@@ -12,13 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from dlws_flow.domain.field_support import check_owner
+from dlws_flow.domain.listing import ListRequest
+from dlws_flow.domain.listing_resources import SYSTEMS
 from dlws_flow.domain.records import NOTES_ADDITIONS, Credential, SystemSpec
 from dlws_flow.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from dlws_flow.services import host_keys
+from dlws_flow.services import history, host_keys
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.services.catalog import parse_system, pydantic_message
-from dlws_flow.services.listing import search_page
+from dlws_flow.services.listing import Page, list_page
 from dlws_flow.services.sharing import Sharing
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
@@ -44,6 +46,10 @@ OWNER_FIELDS = ("schedulerProfiles", "batchSchedulerProfile", "jobEnvVariables",
 OWNER_NOTES = tuple(key for key in NOTES_ADDITIONS if key in OWNER_FIELDS)
 
 
+#: The fields of a system that Tapis' PUT body (ReqPutSystem) has no place for: a PUT keeps the stored ones.
+KEPT_BY_PUT = frozenset({"systemType", "effectiveUserId", "rootDir", "canExec", "bucketName"})
+
+
 def worker_queue(system: SystemSpec) -> str:
     """The Celery queue the system's job stages go to."""
     return system.workerQueue or get_settings().queue
@@ -58,6 +64,8 @@ def _visible(session, principal: Principal, system_id: str, permission: str = "R
 def public_view(row: SystemRow) -> dict[str, Any]:
     data = dict(row.spec)
     data.pop("authnCredential", None)
+    if not data.get("jobRuntimes"):  # none given: the document's jobRuntimes has minItems 1, so it is absent
+        data.pop("jobRuntimes", None)
     data.update({"owner": row.owner, "enabled": row.enabled, "deleted": row.deleted, "tenant": row.tenant,
                  "created": repo.when(row.created), "updated": repo.when(row.updated), **host_keys.view_fields(row)})
     return data
@@ -79,6 +87,8 @@ def create(principal: Principal, data: dict[str, Any], *, skip_credential_check:
         if existing is not None and not (existing.deleted and perms.owns(principal, existing.owner)):
             raise ConflictError(f"system {spec.id} already exists")
         row = repo.add_system(session, spec, principal.username, principal.tenant, replace=True)
+        history.record_system(session, spec.id, principal.tenant, principal, "CREATE",
+                              f"system {spec.id} created ({spec.host}, {spec.transport})")
         return public_view(row)
 
 
@@ -93,12 +103,9 @@ def get(principal: Principal, system_id: str) -> dict[str, Any]:
         return public_view(_visible(session, principal, system_id))
 
 
-def list_for(principal: Principal, *, include_disabled: bool = True, search: dict[str, str] | None = None,
-             limit: int | None = None, skip: int = 0) -> list[dict[str, Any]]:
-    with session_scope() as session:
-        rows = perms.visible_records(session, principal, "system", repo.list_systems(session))
-        result = [public_view(r) for r in rows if include_disabled or r.enabled]
-    return search_page(result, search, limit, skip)
+def search(principal: Principal, request: ListRequest) -> Page:
+    """getSystems and the system searches, of the systems the caller may see (``listType``)."""
+    return list_page(principal, SYSTEMS, request, public_view)
 
 
 def update(principal: Principal, system_id: str, changes: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
@@ -121,7 +128,8 @@ def update(principal: Principal, system_id: str, changes: dict[str, Any], *, ful
                 raise ValidationError(f"these fields cannot be changed by a patch: {', '.join(sorted(unknown))}")
         if full and changes.get("id", system_id) != system_id:
             raise ValidationError("the id in the body differs from the one in the path")
-        base = {} if full else dict(row.spec)
+        # Tapis' ReqPutSystem has no id, systemType, effectiveUserId, rootDir, canExec: a PUT keeps them.
+        base = {k: v for k, v in row.spec.items() if k in KEPT_BY_PUT} if full else dict(row.spec)
         merged = {**base, **changes, "id": system_id, "owner": row.owner}
         credential = merged.pop("authnCredential", None)
         spec = parse_system(merged)
@@ -131,6 +139,8 @@ def update(principal: Principal, system_id: str, changes: dict[str, Any], *, ful
         if not is_owner:  # compared with the record as given: a key pinned on first use is no hostKey of it
             _owner_fields_unchanged(principal, system_id, SystemSpec.model_validate(row.spec), spec)
         repo.add_system(session, spec, row.owner, row.tenant, replace=True)
+        history.record_system(session, system_id, row.tenant, principal, "MODIFY",
+                              f"{'replaced' if full else 'patched'}: {', '.join(sorted(changes)) or 'no fields'}")
         if credential:
             repo.set_credential(session, system_id, row.owner, Credential.model_validate(credential), repo.static_login(spec))
         return public_view(repo.get_system(session, system_id))
@@ -151,7 +161,12 @@ def _owner_fields_unchanged(principal: Principal, system_id: str, before: System
 
 def set_enabled(principal: Principal, system_id: str, enabled: bool) -> int:
     with session_scope() as session:
-        return repo.set_system_enabled(session, _visible(session, principal, system_id, "MODIFY"), enabled)
+        row = _visible(session, principal, system_id, "MODIFY")
+        changed = repo.set_system_enabled(session, row, enabled)
+        if changed:
+            history.record_system(session, system_id, row.tenant, principal, "ENABLE" if enabled else "DISABLE",
+                                  f"system {system_id} {'enabled' if enabled else 'disabled'}")
+        return changed
 
 
 def is_enabled(principal: Principal, system_id: str) -> bool:
@@ -172,6 +187,9 @@ def set_deleted(principal: Principal, system_id: str, deleted: bool) -> int:
         changed = repo.set_system_deleted(session, row, deleted)
         if deleted:
             repo.delete_credentials(session, system_id)
+        if changed:
+            history.record_system(session, system_id, row.tenant, principal, "DELETE" if deleted else "UNDELETE",
+                                  f"system {system_id} {'deleted' if deleted else 'undeleted'}")
         return changed
 
 
@@ -185,8 +203,11 @@ def change_owner(principal: Principal, system_id: str, new_owner: str) -> int:
             raise NotFoundError(f"user {new_owner} not found")
         if row.owner == new_owner:
             return 0
+        previous = row.owner
         repo.set_system_owner(session, row, new_owner)
         repo.forget_system_access(session, system_id)
+        history.record_system(session, system_id, row.tenant, principal, "CHANGE_OWNER",
+                              f"owner {previous} -> {new_owner}; credentials, grants and shares removed")
         return 1
 
 
@@ -204,13 +225,18 @@ def set_credential(principal: Principal, system_id: str, username: str, credenti
         _may_manage_credential(principal, row, username)
         login = repo.static_login(repo.system_spec(row))
         repo.set_credential(session, system_id, username, parsed, login if username == row.owner else None)
+        history.record_system(session, system_id, row.tenant, principal, "SET_CRED", f"credential of {username} stored")
 
 
 def remove_credential(principal: Principal, system_id: str, username: str) -> int:
     with session_scope() as session:
         row = _visible(session, principal, system_id)
         _may_manage_credential(principal, row, username)
-        return repo.delete_credentials(session, system_id, username)
+        removed = repo.delete_credentials(session, system_id, username)
+        if removed:
+            history.record_system(session, system_id, row.tenant, principal, "REMOVE_CRED",
+                                  f"credential of {username} removed")
+        return removed
 
 
 def has_credential(principal: Principal, system_id: str, username: str) -> bool:
@@ -230,7 +256,8 @@ def _may_manage_credential(principal: Principal, row: SystemRow, username: str) 
 
 # --- permissions and sharing: as for apps (``services.sharing``) ----------------------------------
 
-SHARING = Sharing("system", _visible, public_flags={"isPublic": False, "isPublicAuthn": False})
+SHARING = Sharing("system", _visible, public_flags={"public": False, "isPublic": False,
+                                                                 "isPublicAuthn": False})
 grant = SHARING.grant
 revoke = SHARING.revoke
 user_permissions = SHARING.user_permissions

@@ -26,7 +26,7 @@ class UTCDateTime(TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime()}  # noqa: RUF012  (SQLAlchemy's hook)
+    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime()}
 
 
 class SystemRow(Base):
@@ -161,6 +161,21 @@ class SystemEventRow(Base):
     created: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AppEventRow(Base):
+    """An app's history (Tapis AppHistory): every create, change, enable, lock, delete and permission change."""
+
+    __tablename__ = "app_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(String(80), index=True)
+    app_version: Mapped[str | None] = mapped_column(String(80))
+    tenant: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str | None] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SchedulerProfileRow(Base):
     """A Tapis scheduler profile: module loads and hidden ``#SBATCH`` options that systems and jobs name."""
 
@@ -235,6 +250,47 @@ class UserRow(Base):
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class TenantSigningKeyRow(Base):
+    """A tenant's RS256 key pair for access and refresh tokens: the newest ``generation`` is in force.
+
+    The primary key makes creation and rotation compare-and-set: of two processes inserting the same
+    generation, one wins. The private key is Fernet-encrypted, as credentials are."""
+
+    __tablename__ = "tenant_signing_keys"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_key: Mapped[str] = mapped_column(Text)
+    private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RefreshTokenRow(Base):
+    """A refresh token issued (looked up by its ``jti``): single use, and revocable with all of its session.
+
+    ``session_id`` is the jti of the first refresh token of a login; every token refreshed from it shares it,
+    so a refresh token presented twice ends the whole chain (a copy was used by someone)."""
+
+    __tablename__ = "refresh_tokens"
+
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(36), index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    expires: Mapped[datetime] = mapped_column(index=True)
+    used: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RevokedTokenRow(Base):
+    """An access token revoked before its time; kept until it would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    expires: Mapped[datetime] = mapped_column(index=True)
+
+
 class GrantRow(Base):
     """One permission one user holds on a resource someone else owns (owners hold every permission).
 
@@ -250,6 +306,23 @@ class GrantRow(Base):
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
     permission: Mapped[str] = mapped_column(String(16), primary_key=True)
     granted_by: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FileShareRow(Base):
+    """A path of a system shared (Tapis Files sharing): READ on ``path`` and below for ``username``.
+
+    ``path`` is relative to the system's rootDir ("" is the root). ``username`` is "" for a public share,
+    which reaches every user of ``tenant`` (no real username is empty: ``services.auth.USERNAME``)."""
+
+    __tablename__ = "file_shares"
+    __table_args__ = (Index("ix_file_shares_user", "username", "system_id"),)
+
+    system_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True, default="")
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    shared_by: Mapped[str] = mapped_column(String(64))
     created: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -70,7 +70,7 @@ def tapis_login(client: TestClient, username: str, password: str = PASSWORD, **e
 
 def tapis_token(client: TestClient, username: str, password: str = PASSWORD) -> str:
     response = tapis_login(client, username, password)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     return response.json()["result"]["access_token"]["access_token"]
 
 
@@ -80,6 +80,14 @@ def whoami(client: TestClient, token: str):
 
 def claims_of(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
+
+
+def signed(claims: dict) -> str:
+    """``claims`` signed with this deployment's own key (RS256): only the claims can make it fail."""
+    from dlws_flow.services import signing_keys
+    from dlws_flow.settings import get_settings
+
+    return signing_keys.sign(claims, get_settings().tenant)
 
 
 # --- 1. revocation to the microsecond, and the lifetime cap ------------------------------------------------
@@ -117,13 +125,11 @@ def test_a_user_removed_and_added_again_does_not_get_the_old_tokens_back(app):
 
 
 def test_a_token_without_the_microsecond_claim_is_refused(app):
-    from dlws_flow.services.auth import _signing_key
-
     client = caller(app)
     token = tapis_token(client, make_user("noclaim"))
     claims = claims_of(token)
     del claims["dlws/issued_us"]  # what a token of the old code carries: whole seconds only
-    response = whoami(client, jwt.encode(claims, _signing_key(), algorithm="HS256"))
+    response = whoami(client, signed(claims))
     assert response.status_code == 401
 
 
@@ -159,13 +165,13 @@ def test_tapis_token_lifetime_above_the_cap_is_refused(app, monkeypatch):
     response = tapis_login(client, name, access_token_ttl=get_settings().token_max_seconds + 1)
     assert response.status_code == 400 and "DLWS_TOKEN_MAX_SECONDS" in response.json()["message"]
     response = tapis_login(client, name, access_token_ttl=120)
-    assert response.status_code == 200 and response.json()["result"]["access_token"]["expires_in"] == 120
+    assert response.status_code == 201 and response.json()["result"]["access_token"]["expires_in"] == 120
 
     monkeypatch.setattr(get_settings(), "token_max_seconds", 600)  # a deployment with a short cap
     assert client.post("/api/v1/token", data={"username": name, "password": PASSWORD,
                                               "expiration": "3600"}).status_code == 400
     response = tapis_login(client, name)  # asked for nothing: the default, shortened to the cap
-    assert response.status_code == 200 and response.json()["result"]["access_token"]["expires_in"] == 600
+    assert response.status_code == 201 and response.json()["result"]["access_token"]["expires_in"] == 600
 
 
 # --- 2. password guessing ----------------------------------------------------------------------------------
@@ -217,8 +223,8 @@ def test_failures_for_one_user_are_throttled_from_any_address_and_others_are_not
     assert response.json()["error"] == "TooManyRequests" and "too many failed logins" in response.json()["message"]
     # Another user, from another address, logs in as if nothing happened; from the attacker's address too,
     # since five failures are far from that address's own limit.
-    assert tapis_login(elsewhere, bystander).status_code == 200
-    assert tapis_login(attacker, bystander).status_code == 200
+    assert tapis_login(elsewhere, bystander).status_code == 201
+    assert tapis_login(attacker, bystander).status_code == 201
     assert elsewhere.post("/api/v1/token", data={"username": bystander, "password": PASSWORD}).status_code == 200
 
 
@@ -234,7 +240,7 @@ def test_failures_from_one_address_are_throttled_for_every_name(app, monkeypatch
     assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1
     response = sprayer.post("/api/v1/token", json={"username": honest, "password": PASSWORD})
     assert response.status_code == 429  # the address is held back, whoever it names
-    assert tapis_login(elsewhere, honest).status_code == 200
+    assert tapis_login(elsewhere, honest).status_code == 201
 
 
 def test_the_wait_grows_with_the_failures(app, monkeypatch):
@@ -262,7 +268,7 @@ def test_the_throttle_counts_in_memory_when_redis_cannot_be_reached(app, monkeyp
     monkeypatch.setattr(get_settings(), "login_limit_storage", "redis://127.0.0.1:1/0")  # nothing listens there
     client = caller(app)
     name = make_user("noredis")
-    assert tapis_login(client, name).status_code == 200
+    assert tapis_login(client, name).status_code == 201
     for _ in range(5):
         assert tapis_login(client, name, "guess").status_code == 401
     assert tapis_login(client, name, "guess").status_code == 429
@@ -281,7 +287,7 @@ def start_together(count: int) -> tuple[list[str], list[Exception]]:
         barrier.wait()
         try:
             keys.append(secrets.secret())
-        except Exception as exc:  # noqa: BLE001 - reported by the caller
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=start) for _ in range(count)]
@@ -357,22 +363,21 @@ def test_an_empty_key_file_is_refused_not_used(app, tmp_path, monkeypatch):
 
 
 def test_tokens_of_another_issuer_or_tenant_are_refused(app):
-    from dlws_flow.services.auth import Principal, _signing_key, issue_token
+    from dlws_flow.services.auth import Principal, issue_token
 
     client = caller(app)
     name = make_user("iss")
     genuine = claims_of(tapis_token(client, name))
     for change in ({"iss": "https://other.example.org/v3/tokens"}, {"tapis/tenant_id": "other"}):
-        forged = jwt.encode({**genuine, **change}, _signing_key(), algorithm="HS256")
-        response = whoami(client, forged)
+        response = whoami(client, signed({**genuine, **change}))
         assert response.status_code == 401, (change, response.text)
     for missing in ("iss", "tapis/tenant_id"):
         claims = {k: v for k, v in genuine.items() if k != missing}
-        assert whoami(client, jwt.encode(claims, _signing_key(), algorithm="HS256")).status_code == 401
-    # The service's own issuing, for a tenant that is not this deployment's:
+        assert whoami(client, signed(claims)).status_code == 401
+    # The service's own issuing, for a tenant that is not this deployment's (signed with that tenant's key):
     other = issue_token(Principal(name, "other-tenant"))["access_token"]
     assert whoami(client, other).status_code == 401
-    assert whoami(client, jwt.encode(genuine, _signing_key(), algorithm="HS256")).status_code == 200
+    assert whoami(client, signed(genuine)).status_code == 200
 
 
 # --- 5. deeply nested JSON ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ records): ``inputMode`` on arguments, variables and file inputs, ``!tapis_not_se
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -84,12 +85,17 @@ def refused(client, headers, app_id: str, *words: str, **request) -> str:
     return message
 
 
+def parsed(job: dict, field: str):
+    """A field Tapis' Job keeps as JSON text (parameterSet, fileInputs, notes), as the structure it holds."""
+    return json.loads(job[field])
+
+
 def args_of(job: dict, kind: str = "appArgs") -> list[str]:
-    return [a["arg"] for a in job["parameterSet"][kind]]
+    return [a["arg"] for a in parsed(job, "parameterSet")[kind]]
 
 
 def env_of(job: dict) -> dict[str, str]:
-    return {e["key"]: e["value"] for e in job["parameterSet"]["envVariables"]}
+    return {e["key"]: e["value"] for e in parsed(job, "parameterSet")["envVariables"]}
 
 
 APP_ARGS = [{"name": "first", "arg": "--required", "inputMode": "REQUIRED"},
@@ -175,12 +181,12 @@ def test_file_inputs_follow_their_input_mode(client, headers, records):
     refused(client, headers, app_id, "fileInputs", "'needed'", "sourceUrl")
     needed = {"name": "needed", "sourceUrl": "https://example.org/needed.dat"}
     job = accepted(client, headers, app_id, fileInputs=[needed])
-    by_name = {i["name"]: i for i in job["fileInputs"]}
+    by_name = {i["name"]: i for i in parsed(job, "fileInputs")}
     assert set(by_name) == {"needed", "given", "fixed"}  # the OPTIONAL input without a source is skipped
     assert by_name["needed"]["targetPath"] == "needed.dat" and by_name["fixed"]["targetPath"] == "f.txt"
     job = accepted(client, headers, app_id, fileInputs=[needed, {"name": "maybe", "sourceUrl": "https://example.org/m"},
                                                         {"sourceUrl": "https://example.org/extra.txt"}])
-    assert {i.get("name") for i in job["fileInputs"]} == {"needed", "maybe", None, "given", "fixed"}
+    assert {i.get("name") for i in parsed(job, "fileInputs")} == {"needed", "maybe", None, "given", "fixed"}
     refused(client, headers, app_id, "'fixed'", "FIXED", fileInputs=[needed, {"name": "fixed", "targetPath": "g.txt"}])
     refused(client, headers, app_id, "inputMode", fileInputs=[{**needed, "inputMode": "OPTIONAL"}])
     refused(client, headers, app_id, "twice", fileInputs=[needed, needed])
@@ -205,7 +211,7 @@ def test_file_input_arrays_become_one_input_per_source_in_target_dir(client, hea
     job = accepted(client, headers, app_id, fileInputArrays=[
         {"name": "batch", "sourceUrls": ["https://example.org/a.txt", f"tapis://{STORE}/data/b.csv"]},
         {"sourceUrls": ["https://example.org/c.bin"], "targetDir": "*"}])
-    targets = {i["sourceUrl"]: i["targetPath"] for i in job["fileInputs"]}
+    targets = {i["sourceUrl"]: i["targetPath"] for i in parsed(job, "fileInputs")}
     assert targets == {"https://example.org/a.txt": "in/sem/a.txt", f"tapis://{STORE}/data/b.csv": "in/sem/b.csv",
                        "https://example.org/c.bin": "c.bin"}  # the request's sourceUrls replaced the app's
     refused(client, headers, app_id, "tapislocal", "fileInputArrays",
@@ -219,7 +225,7 @@ def test_env_keys_and_tapislocal_inputs_are_checked(client, headers, records):
     job = accepted(client, headers, app_id, fileInputs=[
         {"name": "here", "sourceUrl": "tapislocal://exec.tapis/data/big.dcm", "envKey": "BIG"},
         {"name": "web", "sourceUrl": "https://example.org/w.txt", "envKey": "WEB"}])
-    assert {i["name"]: i.get("envKey") for i in job["fileInputs"]} == {"here": "BIG", "web": "WEB"}
+    assert {i["name"]: i.get("envKey") for i in parsed(job, "fileInputs")} == {"here": "BIG", "web": "WEB"}
     refused(client, headers, app_id, "envKey", "'TAKEN'",
             fileInputs=[{"name": "x", "sourceUrl": "https://example.org/x", "envKey": "TAKEN"}])
     refused(client, headers, app_id, "envKey", "_tapis",
@@ -236,7 +242,7 @@ def test_mpi_and_command_prefix_as_tapis_merges_them(client, headers, records):
     refused(client, headers, app_id, "isMpi", "mpiCmd", isMpi=True)
     refused(client, headers, app_id, "cmdPrefix", "enableCmdPrefix", cmdPrefix="time")
     job = accepted(client, headers, app_id, isMpi=True, mpiCmd="mpirun -np 4")
-    assert (job["mpi"], job["mpiCmd"], job["cmdPrefix"]) == (True, "mpirun -np 4", None)
+    assert (job["mpi"], job["mpiCmd"], job.get("cmdPrefix")) == (True, "mpirun -np 4", None)
     job = accepted(client, headers, app_id, execSystemId=MPI_VM, isMpi=True)  # the system's mpiCmd
     assert job["mpiCmd"] == "mpirun -np 2"
     refused(client, headers, app_id, "mutually exclusive", execSystemId=MPI_VM, isMpi=True, cmdPrefix="time")
@@ -263,9 +269,9 @@ def test_job_runtimes_of_the_exec_system_are_checked(client, headers, records):
 
 def test_notes_are_returned_on_the_job(client, headers, records):
     app_id = new_app(client, headers, app_fields={"notes": {"from": "app"}})
-    assert accepted(client, headers, app_id)["notes"] == {"from": "app"}
+    assert parsed(accepted(client, headers, app_id), "notes") == {"from": "app"}
     job = accepted(client, headers, app_id, notes={"run": 7, "tags": ["a"]})
-    assert client.get(f"/v3/jobs/{job['uuid']}", headers=headers).json()["result"]["notes"] == {"run": 7, "tags": ["a"]}
+    assert json.loads(client.get(f"/v3/jobs/{job['uuid']}", headers=headers).json()["result"]["notes"]) == {"run": 7, "tags": ["a"]}
     refused(client, headers, app_id, "notes", notes={"big": "x" * 70000})
 
 

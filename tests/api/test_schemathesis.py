@@ -19,7 +19,17 @@ from hypothesis import HealthCheck, settings
 from api.app import create_app
 
 EXAMPLES = int(os.environ.get("DLWS_SCHEMATHESIS_EXAMPLES", "8"))
-CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
+
+
+def not_a_server_error(ctx, response, case):
+    """No 5xx, but for the 501 of a Tapis operation not offered (api/tapis/unbuilt.py): schemathesis tries
+    other methods on a documented path (POST /v3/tenants beside GET), and some are such operations."""
+    if response.status_code == 501 and "is not offered by dlws-flow" in response.text:
+        return None
+    return schemathesis.checks.not_a_server_error(ctx, response, case)
+
+
+CHECKS = [not_a_server_error, schemathesis.checks.status_code_conformance,
           schemathesis.checks.content_type_conformance, schemathesis.checks.response_headers_conformance,
           schemathesis.checks.response_schema_conformance]
 

@@ -170,7 +170,7 @@ def test_first_use_pins_a_changed_key_fails_and_accepting_it_runs_the_next_job(a
                                                                              app_id):
     from dlws_flow import get_job_history
 
-    assert system_view(api_server, owner, system_id)["hostKeyFingerprint"] is None
+    assert "hostKeyFingerprint" not in system_view(api_server, owner, system_id)
     first_key = own_sshd.fingerprint
     job = run_job(owner, app_id, "first-use", "echo first")
     assert job["status"] == "FINISHED", job["lastMessage"]

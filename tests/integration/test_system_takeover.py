@@ -285,8 +285,7 @@ def test_another_users_private_system_and_app_answer_as_missing_ones(alice, mall
                      ("DELETE", f"/v3/systems/credential/{{id}}/user/{ALICE}", None),
                      ("GET", f"/v3/systems/perms/{{id}}/user/{MALLORY}", None),
                      ("POST", f"/v3/systems/perms/{{id}}/user/{MALLORY}", {"permissions": ["MODIFY"]}),
-                     ("GET", "/v3/systems/share/{id}", None), ("POST", "/v3/systems/share/{id}", {"users": [MALLORY]}),
-                     ("POST", "/v3/systems/share_public/{id}", None)]
+                     ("GET", "/v3/systems/share/{id}", None), ("POST", "/v3/systems/share/{id}", {"users": [MALLORY]})]
     app_routes = [("GET", "/v3/apps/{id}", None), ("GET", "/v3/apps/{id}/1", None),
                   ("PATCH", "/v3/apps/{id}/1", {"description": "x"}), ("PUT", "/v3/apps/{id}/1", {"containerImage": "x"}),
                   ("GET", "/v3/apps/{id}/isEnabled", None), ("POST", "/v3/apps/{id}/1/lock", None),

@@ -7,7 +7,8 @@ def test_models_match_migrations():
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    import dlws_flow.store.quota_models  # noqa: F401  (registers its tables on Base)
+    import dlws_flow.store.models_transfers
+    import dlws_flow.store.quota_models
     from dlws_flow.store.db import get_engine, migrate
     from dlws_flow.store.models import Base
 

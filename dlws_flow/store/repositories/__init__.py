@@ -8,12 +8,15 @@ boundaries (``session_scope()``) stay with the services and the engine.
 Which module writes which tables:
 
 * :mod:`.systems` - ``systems`` and ``system_events`` (and the row lock of job-limit counts); :mod:`.credentials` - ``credentials``;
-  :mod:`.grants` - ``grants``; :mod:`.apps` - ``apps``;
+  :mod:`.grants` - ``grants``; :mod:`.apps` - ``apps``; :mod:`.history` - ``app_events``;
 * :mod:`.jobs` - ``jobs`` and ``job_events`` (status changes through :func:`transition`, a compare-and-set);
 * :mod:`.polls` - ``system_polls``; :mod:`.recovery` - ``recovery_conditions``;
-* :mod:`.users` - ``users``; :mod:`.virtual_clusters` - ``virtual_clusters``, ``vc_members``, ``vc_jobs``;
+* :mod:`.users` - ``users``; :mod:`.tokens` - ``tenant_signing_keys``, ``refresh_tokens``, ``revoked_tokens``;
+  :mod:`.virtual_clusters` - ``virtual_clusters``, ``vc_members``, ``vc_jobs``;
 * :mod:`.openpai_jobs` - ``openpai_jobs``; :mod:`.families` - ``job_families``.
 * :mod:`.scheduler_profiles` - ``scheduler_profiles`` (Tapis scheduler profiles).
+* :mod:`.transfers` - ``transfer_tasks``, ``transfer_parents``, ``transfer_children``; :mod:`.postits` - ``postits``.
+* :mod:`.search` writes nothing: it reads the job, app and system lists and searches, visibility included.
 
 Subscriptions and the notification outbox are written by ``dlws_flow.store.outbox`` (in the event's own
 transaction), SSH connection slots by ``dlws_flow.store.ssh_slots``.
@@ -38,7 +41,15 @@ from dlws_flow.store.repositories.credentials import (
     set_credential,
 )
 from dlws_flow.store.repositories.families import add_job_family, set_family_params
+from dlws_flow.store.repositories.file_shares import (
+    PUBLIC_SHARE,
+    add_file_shares,
+    delete_file_shares,
+    delete_file_shares_on,
+    file_shares_of,
+)
 from dlws_flow.store.repositories.grants import add_grants, delete_grants, delete_grants_on
+from dlws_flow.store.repositories.history import add_app_event, app_history
 from dlws_flow.store.repositories.jobs import (
     active_remote_jobs,
     add_job_event,
@@ -46,7 +57,6 @@ from dlws_flow.store.repositories.jobs import (
     insert_job,
     job_history,
     list_jobs,
-    search_jobs,
     set_job_visible,
     stamp_stalled_job,
     transition,
@@ -68,6 +78,15 @@ from dlws_flow.store.repositories.polls import (
     poll_count,
     restamp_stale_poll,
 )
+from dlws_flow.store.repositories.postits import (
+    add_postit,
+    delete_postit,
+    get_postit,
+    list_postits,
+    return_postit_use,
+    take_postit_use,
+    update_postit,
+)
 from dlws_flow.store.repositories.recovery import (
     claim_recovery_row,
     close_recovery_row,
@@ -83,6 +102,7 @@ from dlws_flow.store.repositories.scheduler_profiles import (
     get_scheduler_profile,
     list_scheduler_profiles,
 )
+from dlws_flow.store.repositories.search import search_records
 from dlws_flow.store.repositories.systems import (
     accept_offered_host_key,
     add_system,
@@ -100,6 +120,34 @@ from dlws_flow.store.repositories.systems import (
     system_history,
     system_spec,
 )
+from dlws_flow.store.repositories.tokens import (
+    add_refresh_token,
+    add_revoked_token,
+    add_signing_key,
+    current_signing_key,
+    refresh_token,
+    revoke_refresh_session,
+    revoke_refresh_token,
+    revoked_token_ids,
+    use_refresh_token,
+)
+from dlws_flow.store.repositories.transfers import (
+    add_transfer,
+    add_transfer_children,
+    cancel_transfer,
+    child_counts,
+    claim_transfer_parent,
+    finish_transfer_task,
+    get_transfer,
+    hand_transfer_parent,
+    list_transfers,
+    stalled_transfer_parents,
+    start_transfer_task,
+    transfer_children,
+    transfer_parents,
+    update_transfer_child,
+    update_transfer_parent,
+)
 from dlws_flow.store.repositories.users import add_user, delete_user, set_user_admin, set_user_password
 from dlws_flow.store.repositories.virtual_clusters import (
     add_vc_job,
@@ -112,50 +160,74 @@ from dlws_flow.store.repositories.virtual_clusters import (
 )
 
 __all__ = [
+    "PUBLIC_SHARE",
     "accept_offered_host_key",
     "active_remote_jobs",
     "add_app",
+    "add_app_event",
+    "add_file_shares",
     "add_grants",
     "add_job_event",
     "add_job_family",
     "add_openpai_job",
     "add_poll_stamp",
+    "add_postit",
+    "add_refresh_token",
+    "add_revoked_token",
     "add_scheduler_profile",
+    "add_signing_key",
     "add_system",
     "add_system_event",
+    "add_transfer",
+    "add_transfer_children",
     "add_user",
     "add_vc_job",
     "add_vc_member",
     "admit_vc_job",
+    "app_history",
     "app_versions",
     "bump_vc_admission",
+    "cancel_transfer",
+    "child_counts",
     "claim_poll",
     "claim_recovery_row",
+    "claim_transfer_parent",
     "close_recovery_row",
+    "current_signing_key",
     "delete_credentials",
+    "delete_file_shares",
+    "delete_file_shares_on",
     "delete_grants",
     "delete_grants_on",
+    "delete_postit",
     "delete_scheduler_profile",
     "delete_unstarted_openpai_job",
     "delete_user",
     "delete_vc_memberships",
     "delete_virtual_cluster",
     "erase_openpai_key",
+    "file_shares_of",
     "find_scheduler_profile",
     "finish_poll",
+    "finish_transfer_task",
     "forget_system_access",
     "get_app",
     "get_credential",
     "get_job",
+    "get_postit",
     "get_scheduler_profile",
     "get_system",
+    "get_transfer",
+    "hand_transfer_parent",
     "host_key_of",
     "insert_job",
     "job_history",
     "list_apps",
     "list_jobs",
+    "list_postits",
     "list_scheduler_profiles",
     "list_systems",
+    "list_transfers",
     "lock_system_row",
     "mark_openpai_stopped",
     "offer_host_key",
@@ -166,9 +238,14 @@ __all__ = [
     "put_virtual_cluster",
     "record_failed_probe",
     "record_openpai_restart",
+    "refresh_token",
     "reschedule_probe",
     "restamp_stale_poll",
-    "search_jobs",
+    "return_postit_use",
+    "revoke_refresh_session",
+    "revoke_refresh_token",
+    "revoked_token_ids",
+    "search_records",
     "set_app_enabled",
     "set_app_locked",
     "set_app_owner",
@@ -182,11 +259,20 @@ __all__ = [
     "set_system_owner",
     "set_user_admin",
     "set_user_password",
+    "stalled_transfer_parents",
     "stamp_stalled_job",
+    "start_transfer_task",
     "static_login",
     "system_history",
     "system_spec",
+    "take_postit_use",
+    "transfer_children",
+    "transfer_parents",
     "transition",
     "update_job_fields",
+    "update_postit",
+    "update_transfer_child",
+    "update_transfer_parent",
+    "use_refresh_token",
     "when",
 ]

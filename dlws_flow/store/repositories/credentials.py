@@ -9,6 +9,7 @@ from dlws_flow import secrets
 from dlws_flow.domain.records import Credential
 from dlws_flow.errors import ValidationError
 from dlws_flow.store.models import CredentialRow
+from dlws_flow.store.repositories.file_shares import delete_file_shares_on
 from dlws_flow.store.repositories.grants import delete_grants_on
 
 
@@ -38,3 +39,4 @@ def forget_system_access(session: Session, system_id: str) -> None:
     """Remove every stored login of a system and every grant on it (system and file permissions, shares)."""
     delete_credentials(session, system_id)
     delete_grants_on(session, ("system", "file"), system_id)
+    delete_file_shares_on(session, system_id)

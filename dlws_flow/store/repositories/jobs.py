@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,32 +50,6 @@ def list_jobs(session: Session, *, owner: str | None = None, status: Iterable[st
     if not include_hidden:
         query = query.where(JobRow.visible.is_(True))
     return session.scalars(query.order_by(JobRow.created.desc()).offset(skip).limit(limit)).all()
-
-
-def _condition(column: Any, op: str, value: Any) -> Any:
-    """The SQL clause of one search condition (``op`` is one of the keys below)."""
-    return {"eq": lambda: column == value, "neq": lambda: column != value, "lt": lambda: column < value,
-            "gt": lambda: column > value, "lte": lambda: column <= value, "gte": lambda: column >= value,
-            "like": lambda: column.like(str(value).replace("*", "%")), "in": lambda: column.in_(value)}[op]()
-
-
-def search_jobs(session: Session, *, owner: str | None, shared: set[str], conditions: list[tuple[str, str, Any]],
-                include_hidden: bool, limit: int, skip: int, order_by: tuple[str, bool]) -> Sequence[JobRow]:
-    """Jobs owned by ``owner`` (any owner when None) or shared with them, matching every condition."""
-    query = select(JobRow)
-    if owner is not None:
-        query = query.where(or_(JobRow.owner == owner, JobRow.uuid.in_(shared)) if shared else JobRow.owner == owner)
-    if not include_hidden:
-        query = query.where(JobRow.visible.is_(True))
-    for column_name, op, value in conditions:
-        query = query.where(_condition(getattr(JobRow, column_name), op, value))
-    column_name, descending = order_by
-    column = getattr(JobRow, column_name)
-    # The tie-break runs in the same direction, so one index (owner, created, uuid) read backwards serves the
-    # default newest-first list without sorting the caller's jobs (100 of 100,000 in milliseconds; bench P5).
-    query = query.order_by(column.desc() if descending else column.asc(),
-                           JobRow.uuid.desc() if descending else JobRow.uuid.asc())
-    return session.scalars(query.offset(skip).limit(limit)).all()
 
 
 def job_history(session: Session, uuid: str) -> Sequence[JobEventRow]:
