@@ -61,6 +61,12 @@ def _admit_waiting_jobs_of_its_vc(job_uuid: str) -> None:
     quotas.on_job_end(job_uuid, CeleryDispatcher())
 
 
+def _send_stage(job_uuid: str, stage: str) -> None:
+    job_chain(job_uuid, stage).apply_async()
+
+
 # Every process that can end a job dispatches through this module first (workers through workers.tasks, the
-# API and the client for their dispatcher), so each of them admits a virtual cluster's waiting jobs.
+# API and the client for their dispatcher), so each of them admits a virtual cluster's waiting jobs, and
+# sends the archive of a job whose end a poll saw.
 hooks.on_job_end(_admit_waiting_jobs_of_its_vc)
+hooks.on_stage_due(_send_stage)

@@ -20,7 +20,7 @@ from workers.file_tasks import decode, encode, file_op
 _ERRORS: dict[str, type[DlwsFlowError]] = {
     cls.__name__: cls for cls in (errors.ValidationError, errors.NotFoundError, errors.PermissionDeniedError,
                                   errors.ConflictError, errors.ConfigurationError, errors.TransportError,
-                                  errors.HostKeyMismatchError)
+                                  errors.HostKeyMismatchError, errors.AuthenticationFailedError)
 }
 
 

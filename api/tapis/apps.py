@@ -55,6 +55,19 @@ def create_app_version(user: User, request: Request, body: Annotated[dict[str, A
 add_sharing_routes(router, app_service.SHARING, id_param="appId", noun="an app", share_use="they may see it and run it")
 
 
+@router.post("/share_public/{appId}", summary="Share an app with every user of the tenant (they may see it and "
+             "run it on systems they may use)")
+def share_app_public(user: User, appId: str) -> dict[str, Any]:
+    app_service.SHARING.share_public(user, appId, True)
+    return ok(None, f"App {appId} shared publicly")
+
+
+@router.post("/unshare_public/{appId}", summary="Stop sharing an app with every user of the tenant")
+def unshare_app_public(user: User, appId: str) -> dict[str, Any]:
+    app_service.SHARING.share_public(user, appId, False)
+    return ok(None, f"App {appId} no longer shared publicly")
+
+
 @router.get("/{appId}", summary="Get the latest version of an app")
 def get_app_latest_version(user: User, appId: str) -> dict[str, Any]:
     return ok(app_service.get(user, appId), "App retrieved")

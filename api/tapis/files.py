@@ -50,6 +50,12 @@ class NativeLinuxOpRequest(_Strict):
     argument: str
 
 
+class NativeLinuxSetFaclRequest(_Strict):
+    operation: str
+    aclString: str = ""
+    recursionMethod: str = "NONE"
+
+
 class ReqShareUpdate(_Strict):
     users: list[str] = Field(min_length=1)
 
@@ -134,6 +140,20 @@ def move_copy(user: User, gateway: Gateway, systemId: str, path: str, body: Move
     target = file_service.move_copy(user, systemId, path, body.operation, body.newPath, gateway=gateway)
     message = f"{body.operation} of /{path.strip('/')} to /{target} done on system {systemId}"
     return ok(message, message)
+
+
+# The facl routes first: /utils/linux/{systemId}/{path} would take /utils/linux/facl/... as system "facl".
+@router.get("/utils/linux/facl/{systemId}/{path:path}", summary="A path's ACL entries (getFacl)")
+def get_facl(user: User, gateway: Gateway, systemId: str, path: str) -> dict[str, Any]:
+    return ok(file_service.get_facl(user, systemId, path, gateway=gateway), "ACL entries retrieved")
+
+
+@router.post("/utils/linux/facl/{systemId}/{path:path}", summary="Add or remove ACL entries (setFacl; the system "
+             "owner only)")
+def set_facl(user: User, gateway: Gateway, systemId: str, path: str, body: NativeLinuxSetFaclRequest) -> dict[str, Any]:
+    result = file_service.set_facl(user, systemId, path, body.operation, body.aclString, body.recursionMethod,
+                                   gateway=gateway)
+    return ok(result, f"setfacl {body.operation} run on /{path.strip('/')} of system {systemId}")
 
 
 @router.get("/utils/linux/{systemId}/{path:path}", summary="Native stat information of a path (getStatInfo)")

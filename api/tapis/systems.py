@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
+from pydantic import BaseModel, ConfigDict
 
+from api.dependencies import Gateway
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
 from api.tapis.search import PagingParams, list_request
 from api.tapis.sharing import add_sharing_routes
 from dlws_flow.errors import NotFoundError, ValidationError
+from dlws_flow.services import child_systems, system_host
 from dlws_flow.services import history as history_service
 from dlws_flow.services import host_keys as host_key_service
 from dlws_flow.services import systems as system_service
@@ -135,6 +138,47 @@ def get_user_credential(user: User, systemId: str, userName: str) -> dict[str, A
         raise NotFoundError(f"no credential for {userName} on {systemId}")
     return ok({"systemId": systemId, "userName": userName, "stored": True,
                "note": "credentials are write-only; secrets are never returned"}, "Credential found")
+
+
+class UnlinkChildrenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    childSystemIds: list[str] | None = None
+
+
+@router.post("/{parentId}/createChildSystem", summary="Make a child system of one you may read (its allowChildren "
+             "set): your own id, login and rootDir, following the parent's changes", status_code=201)
+def create_child_system(user: User, request: Request, parentId: str, body: Annotated[dict[str, Any], Body(
+                        description="ReqPostChildSystem: effectiveUserId, rootDir, id (default parentId-effectiveUserId)")]
+                        ) -> dict[str, Any]:
+    child_id = child_systems.create_child(user, parentId, body)
+    return ok(_url(request, child_id), f"Child system {child_id} of {parentId} created")
+
+
+@router.post("/{childSystemId}/unlinkFromParent", summary="Make a child system standalone (MODIFY on it)")
+def unlink_from_parent(user: User, childSystemId: str) -> dict[str, Any]:
+    return ok({"changes": child_systems.unlink_from_parent(user, childSystemId)}, "Child system unlinked")
+
+
+@router.post("/{parentSystemId}/unlinkChildren", summary="Make children of a system standalone (MODIFY on it)")
+def unlink_children(user: User, parentSystemId: str, body: UnlinkChildrenRequest | None = None,
+                    all: bool = False) -> dict[str, Any]:
+    changes = child_systems.unlink_children(user, parentSystemId, body.childSystemIds if body else None, all)
+    return ok({"changes": changes}, f"{changes} child system(s) unlinked")
+
+
+@router.post("/credential/{systemId}/user/{userName}/check", summary="Log in with a user's stored credential "
+             "(the owner: anyone's; any other user: their own)")
+def check_user_credential(user: User, gateway: Gateway, systemId: str, userName: str,
+                          authnMethod: str | None = None) -> dict[str, Any]:
+    checked = system_host.check_credential(user, systemId, userName, authnMethod, gateway=gateway)
+    return ok(checked, f"Credential of {userName} on {systemId} accepted by the host")
+
+
+@router.get("/{systemId}/hostEval/{envVarName}", summary="An environment variable's value on the host, for the "
+            "caller's login (EXECUTE)")
+def host_eval(user: User, gateway: Gateway, systemId: str, envVarName: str) -> dict[str, Any]:
+    return ok({"name": system_host.host_eval(user, systemId, envVarName, gateway=gateway)},
+              f"{envVarName} resolved on {systemId}")
 
 
 @router.delete("/credential/{systemId}/user/{userName}", summary="Remove a user's login for a system")

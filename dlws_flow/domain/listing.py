@@ -36,8 +36,10 @@ OPS_BY_KIND = {STRING: frozenset(OPERATORS), ENUM: frozenset(OPERATORS),
                TIMESTAMP: frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "between", "nbetween"}),
                BOOL: frozenset({"eq", "neq"})}
 #: Which records a list covers: the caller's own, those shared with them (granted READ or MODIFY, not
-#: owned), both, or none (public sharing is not offered, so Tapis' SHARED_PUBLIC lists nothing).
-OWNED, SHARED, ALL, NONE = "OWNED", "SHARED", "ALL", "NONE"
+#: owned), both (and, for apps, the public ones), the publicly shared ones, or none.
+OWNED, SHARED, ALL, PUBLIC, NONE = "OWNED", "SHARED", "ALL", "PUBLIC", "NONE"
+#: The grantee of a public share (apps only): no username can be it (``services.auth.USERNAME``).
+PUBLIC_GRANTEE = "~public"
 DEFAULT_LIMIT = 100
 
 

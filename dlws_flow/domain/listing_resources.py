@@ -12,6 +12,7 @@ from dlws_flow.domain.listing import (
     INT,
     NONE,
     OWNED,
+    PUBLIC,
     SHARED,
     STRING,
     TIMESTAMP,
@@ -60,8 +61,8 @@ APPS = Resource(
     attributes=frozenset({*AppSpec.model_fields, "owner", "enabled", "deleted", "tenant", "created", "updated",
                           "locked"}),
     summary=("id", "version", "owner"), keys=("id", "version"), default_order=(Order("id"),),
-    # Public sharing is not offered: SHARED_PUBLIC lists nothing; direct shares are READ grants here.
-    list_types={"OWNED": OWNED, "SHARED_PUBLIC": NONE, "SHARED_DIRECT": SHARED, "READ_PERM": SHARED, "MINE": ALL,
+    # Direct shares are READ grants here; public ones are grants to PUBLIC_GRANTEE (shareAppPublic).
+    list_types={"OWNED": OWNED, "SHARED_PUBLIC": PUBLIC, "SHARED_DIRECT": SHARED, "READ_PERM": SHARED, "MINE": ALL,
                 "ALL": ALL},
     default_list_type="OWNED")
 

@@ -120,6 +120,8 @@ class SystemSpec(TapisModel):
     mpiCmd: str | None = Field(default=None, max_length=126)
     #: Tapis: whether apps and requests may set ``cmdPrefix`` for jobs on this system (it runs before their app).
     enableCmdPrefix: bool = False
+    #: Tapis: whether users who may read this system may create child systems of it (``createChildSystem``).
+    allowChildren: bool = False
     jobWorkingDir: str = "HOST_EVAL($HOME)"
     jobEnvVariables: list[KeyValuePair] = Field(default_factory=list)
     jobMaxJobs: int = -1

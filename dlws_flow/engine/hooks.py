@@ -1,7 +1,9 @@
-"""What other parts do when a job ends, registered here so the engine calls them without importing them.
+"""What other parts do when a job ends or its next stage is due, registered here so the engine calls them
+without importing them.
 
 ``workers/dispatch.py`` registers virtual-cluster admission (``services.quotas.on_job_end`` with its Celery
-dispatcher: waiting jobs of the ended job's VC may start); every process that can end a job imports it.
+dispatcher: waiting jobs of the ended job's VC may start) and the sending of a due stage (``stage_due``: the
+poll that sees a job end starts its archive at once); every process that can end a job imports it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 _on_job_end: list[Callable[[str], None]] = []
+_on_stage_due: list[Callable[[str, str], None]] = []
 
 
 def on_job_end(callback: Callable[[str], None]) -> Callable[[str], None]:
@@ -29,3 +32,23 @@ def job_ended(uuid: str) -> None:
             callback(uuid)
         except Exception:
             log.exception("job %s: the job-end hook %s failed", uuid, getattr(callback, "__qualname__", callback))
+
+
+def on_stage_due(callback: Callable[[str, str], None]) -> Callable[[str, str], None]:
+    """Call ``callback(job_uuid, stage)`` when the engine finds a job's next stage due outside its own chain."""
+    if callback not in _on_stage_due:
+        _on_stage_due.append(callback)
+    return callback
+
+
+def stage_due(uuid: str, stage: str) -> bool:
+    """Have ``stage`` run for the job now (after the commit that made it due). False when nobody could send
+    it: the job then waits for the reconciler, which restarts a stage that made no progress."""
+    sent = False
+    for callback in tuple(_on_stage_due):
+        try:
+            callback(uuid, stage)
+            sent = True
+        except Exception:
+            log.exception("job %s: sending its %s stage failed; the reconciler will", uuid, stage)
+    return sent

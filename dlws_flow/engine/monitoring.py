@@ -13,7 +13,7 @@ from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.polling import next_check_delay
 from dlws_flow.domain.states import REMOTE_STATES, TERMINAL_STATES, JobStatus
 from dlws_flow.engine.control import hold_queued
-from dlws_flow.engine.hooks import job_ended
+from dlws_flow.engine.hooks import job_ended, stage_due
 from dlws_flow.engine.hosts import open_transport
 from dlws_flow.engine.lifecycle import MonitorResult, Outcome, remote_job, scheduler_of, stands_still
 from dlws_flow.settings import get_settings
@@ -67,20 +67,25 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
     by_scheduler: dict[str, list[JobRow]] = {}
     for job in jobs:
         by_scheduler.setdefault(job.job_type, []).append(job)
-    for job_type, group in by_scheduler.items():
+    for group in by_scheduler.values():
         scheduler = scheduler_of(group[0], system)
         refs = [remote_job(j) for j in group]
         statuses = scheduler.parse_status_output(transport.run(scheduler.build_status_command(refs)), refs)
-        ended = []  # without archiving: cancelled on the host, or failed with archiveOnAppError false
+        ended, archiving = [], []  # ended: without archiving (cancelled on the host, or failed)
         with session_scope() as session:
             for job in group:
                 status = statuses.get(job.remote_job_id or "")
                 if status is not None:
                     fresh = repo.get_job(session, job.uuid)
-                    if JobStatus(fresh.status) in REMOTE_STATES and apply_status(session, fresh, status) in TERMINAL_STATES:
+                    moved = apply_status(session, fresh, status) if JobStatus(fresh.status) in REMOTE_STATES else None
+                    if moved in TERMINAL_STATES:
                         ended.append(job.uuid)
+                    elif moved == JobStatus.ARCHIVING:
+                        archiving.append(job.uuid)
         for uuid in ended:  # after the commit
             job_ended(uuid)
+        for uuid in archiving:  # the poll that saw the end starts the archive: no job waits for its own timer
+            stage_due(uuid, "archive")
     return len(jobs)
 
 
@@ -92,8 +97,8 @@ def monitor(uuid: str) -> MonitorResult:
         status = JobStatus(job.status)
         if stands_still(status):
             return MonitorResult(Outcome.STOP)
-        if status not in REMOTE_STATES:
-            return MonitorResult(Outcome.CONTINUE if status == JobStatus.ARCHIVING else Outcome.STOP)
+        if status not in REMOTE_STATES:  # ARCHIVING too: the poll that moved it there sent its archive
+            return MonitorResult(Outcome.STOP)
         hold_now = job.pause_requested and status == JobStatus.QUEUED
         too_young = seconds_in_state(job) < settings.monitor_first_interval
         system_id, login, owner = job.exec_system_id, job.exec_login or job.owner, job.owner
@@ -118,7 +123,7 @@ def monitor(uuid: str) -> MonitorResult:
             return MonitorResult(Outcome.POLL, next_check_delay(seconds_in_state(job), settings.monitor_first_interval,
                                                                 settings.monitor_max_interval,
                                                                 settings.monitor_age_fraction))
-    return MonitorResult(Outcome.CONTINUE if status == JobStatus.ARCHIVING else Outcome.STOP)
+    return MonitorResult(Outcome.STOP)  # ended, or ARCHIVING with its archive sent by the poll
 
 
 def seconds_in_state(job: JobRow) -> float:

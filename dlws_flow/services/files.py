@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from dlws_flow.domain.paths import clean_relative
 from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
-from dlws_flow.services import file_ops_linux, file_shares
+from dlws_flow.services import file_ops_acl, file_ops_linux, file_shares
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.store import repositories as repo
@@ -227,6 +227,24 @@ def native_op(principal: Principal, system_id: str, path: str, operation: str, a
             perms.require_owner(principal, row.owner, f"only the owner of system {system_id} may run {operation}")
     args = _authorize(principal, system_id, relative, "MODIFY")
     return gateway.run("native", **args, action=operation, argument=argument, recursive=recursive)
+
+
+def get_facl(principal: Principal, system_id: str, path: str, *, gateway: FileGateway) -> list[dict[str, Any]]:
+    """Tapis getFacl: the path's ACL entries (READ needed)."""
+    return gateway.run("get_facl", **_authorize(principal, system_id, _path(path), "READ"))["entries"]
+
+
+def set_facl(principal: Principal, system_id: str, path: str, operation: str, acl: str, recursion: str, *,
+             gateway: FileGateway) -> dict[str, Any]:
+    """Tapis setFacl: the system owner or an admin only, as chown: an ACL opens files to other host accounts
+    and groups, a decision about the host login that a path grant does not carry."""
+    file_ops_acl.validate_acl(operation, acl, recursion)
+    relative = _path(path)
+    with session_scope() as session:
+        row = _system(session, principal, system_id)
+        perms.require_owner(principal, row.owner, f"only the owner of system {system_id} may set ACLs")
+    args = _authorize(principal, system_id, relative, "MODIFY")
+    return gateway.run("set_facl", **args, action=operation, acl=acl, recursion=recursion)
 
 
 # --- permissions ----------------------------------------------------------------------------------

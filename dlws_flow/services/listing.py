@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dlws_flow.domain.listing import ListRequest, Resource, build_query, metadata, project
@@ -30,8 +31,16 @@ def list_page(principal: Principal, resource: Resource, request: ListRequest, vi
         ValidationError: anything in the request the resource does not offer, named.
     """
     query = build_query(resource, request)
+    plain = query.select is not None and set(query.select) <= repo.PLAIN_FIELDS.get(resource.kind, frozenset())
     with session_scope() as session:
         rows, total = repo.search_records(session, resource, query, username=principal.username,
-                                          is_admin=principal.is_admin)
-        records = [project(view(row), query.select) for row in rows]
+                                          is_admin=principal.is_admin, fields=query.select if plain else None)
+        if plain:
+            records = [{name: _plain(value) for name, value in zip(query.select, row, strict=True)} for row in rows]
+        else:
+            records = [project(view(row), query.select) for row in rows]
     return Page(records, metadata(request, query, len(records), total))
+
+
+def _plain(value: Any) -> Any:
+    return repo.when(value) if isinstance(value, datetime) else value

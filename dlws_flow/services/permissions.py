@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dlws_flow.domain.listing import PUBLIC_GRANTEE
 from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.services.auth import Principal, user_exists
 from dlws_flow.store import repositories as repo
@@ -81,10 +82,15 @@ def revoke_all(session: Session, kind: str, resource_id: str) -> None:
     repo.delete_grants_on(session, (kind,), resource_id)
 
 
+def _grantees(kind: str, username: str) -> tuple[str, ...]:
+    """Whose grants count for ``username``: their own, and for apps the public share's (``PUBLIC_GRANTEE``)."""
+    return (username, PUBLIC_GRANTEE) if kind == "app" else (username,)
+
+
 def held(session: Session, kind: str, resource_id: str, username: str, *, path: str | None = None) -> set[str]:
     """Permissions granted to ``username`` (not counting ownership); for files, on ``path`` or above."""
     query = select(GrantRow.permission, GrantRow.path).where(
-        GrantRow.kind == kind, GrantRow.resource_id == resource_id, GrantRow.username == username)
+        GrantRow.kind == kind, GrantRow.resource_id == resource_id, GrantRow.username.in_(_grantees(kind, username)))
     perms: set[str] = set()
     wanted = file_path(path) if path is not None else None
     for perm, granted_path in session.execute(query):
@@ -106,7 +112,8 @@ def users_with(session: Session, kind: str, resource_id: str, *, path: str | Non
 
 def visible_ids(session: Session, kind: str, username: str) -> set[str]:
     """Resources of ``kind`` that ``username`` was granted anything on."""
-    return set(session.scalars(select(GrantRow.resource_id).where(GrantRow.kind == kind, GrantRow.username == username)))
+    return set(session.scalars(select(GrantRow.resource_id).where(GrantRow.kind == kind,
+                                                                  GrantRow.username.in_(_grantees(kind, username)))))
 
 
 def visible_records(session: Session, principal: Principal, kind: str, rows: Iterable[R]) -> list[R]:
@@ -182,4 +189,9 @@ def permissions_of(session: Session, principal: Principal, kind: str, resource_i
 
 
 def shared_users(session: Session, kind: str, resource_id: str) -> list[str]:
-    return sorted(u for u, p in users_with(session, kind, resource_id).items() if set(SHARE_PERMISSIONS) <= p)
+    return sorted(u for u, p in users_with(session, kind, resource_id).items()
+                  if set(SHARE_PERMISSIONS) <= p and u != PUBLIC_GRANTEE)
+
+
+def shared_publicly(session: Session, kind: str, resource_id: str) -> bool:
+    return set(SHARE_PERMISSIONS) <= users_with(session, kind, resource_id).get(PUBLIC_GRANTEE, set())

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from dlws_flow.domain.listing import PUBLIC_GRANTEE
+from dlws_flow.errors import ValidationError
 from dlws_flow.services import history
 from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal
@@ -67,7 +69,25 @@ class Sharing:
         for username in users:
             self.revoke(principal, resource_id, username, list(perms.SHARE_PERMISSIONS))
 
+    def share_public(self, principal: Principal, resource_id: str, public: bool) -> None:
+        """Tapis public sharing (apps only): every user of the tenant may see and run it (READ + EXECUTE)."""
+        if self.kind != "app":
+            raise ValidationError(f"public sharing is offered for apps only, not for a {self.kind}")
+        with session_scope() as session:
+            row = self.visible(session, principal, resource_id)
+            perms.require_owner(principal, row.owner, f"only the owner of {self.kind} {resource_id} may share it")
+            if public:
+                perms.grant(session, self.kind, resource_id, PUBLIC_GRANTEE, perms.SHARE_PERMISSIONS,
+                            by=principal.username)
+            else:
+                perms.revoke(session, self.kind, resource_id, PUBLIC_GRANTEE, perms.SHARE_PERMISSIONS)
+            history.record(session, self.kind, resource_id, row.tenant, principal,
+                           "GRANT_PERMS" if public else "REVOKE_PERMS",
+                           f"{'shared with' if public else 'no longer shared with'} every user of the tenant")
+
     def share_info(self, principal: Principal, resource_id: str) -> dict[str, Any]:
         with session_scope() as session:
             self.visible(session, principal, resource_id)
-            return {**self.public_flags, "userList": perms.shared_users(session, self.kind, resource_id)}
+            public = self.kind == "app" and perms.shared_publicly(session, self.kind, resource_id)
+            return {**self.public_flags, **({"public": True, "isPublic": True} if public else {}),
+                    "userList": perms.shared_users(session, self.kind, resource_id)}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from dlws_flow.domain.field_support import check_owner
 from dlws_flow.domain.listing import ListRequest
 from dlws_flow.domain.listing_resources import SYSTEMS
@@ -46,6 +48,9 @@ OWNER_FIELDS = ("schedulerProfiles", "batchSchedulerProfile", "jobEnvVariables",
 OWNER_NOTES = tuple(key for key in NOTES_ADDITIONS if key in OWNER_FIELDS)
 
 
+#: Fields of a child system that are its own, never its parent's (``services.child_systems``): a parent's
+#: change reaches its children but for these, so its owner cannot send their logins elsewhere or run shell there.
+CHILD_OWN_FIELDS = frozenset({"id", "owner", "enabled", "effectiveUserId", "rootDir", "allowChildren", *OWNER_FIELDS})
 #: The fields of a system that Tapis' PUT body (ReqPutSystem) has no place for: a PUT keeps the stored ones.
 KEPT_BY_PUT = frozenset({"systemType", "effectiveUserId", "rootDir", "canExec", "bucketName"})
 
@@ -55,7 +60,7 @@ def worker_queue(system: SystemSpec) -> str:
     return system.workerQueue or get_settings().queue
 
 
-def _visible(session, principal: Principal, system_id: str, permission: str = "READ") -> SystemRow:
+def visible_system(session, principal: Principal, system_id: str, permission: str = "READ") -> SystemRow:
     row = repo.get_system(session, system_id)
     perms.require(session, principal, "system", row.id, row.owner, permission, what=f"system {system_id}")
     return row
@@ -67,6 +72,7 @@ def public_view(row: SystemRow) -> dict[str, Any]:
     if not data.get("jobRuntimes"):  # none given: the document's jobRuntimes has minItems 1, so it is absent
         data.pop("jobRuntimes", None)
     data.update({"owner": row.owner, "enabled": row.enabled, "deleted": row.deleted, "tenant": row.tenant,
+                 "parentId": row.parent_id,
                  "created": repo.when(row.created), "updated": repo.when(row.updated), **host_keys.view_fields(row)})
     return data
 
@@ -80,7 +86,7 @@ def create(principal: Principal, data: dict[str, Any], *, skip_credential_check:
     """
     check_owner(data, principal.username)  # another owner is a 400, not ignored
     spec = parse_system({**data, "owner": principal.username})
-    _local_needs_admin(principal, spec)
+    local_needs_admin(principal, spec)
     host_keys.require_trust_policy(spec)
     with session_scope() as session:
         existing = session.get(SystemRow, spec.id)
@@ -92,7 +98,7 @@ def create(principal: Principal, data: dict[str, Any], *, skip_credential_check:
         return public_view(row)
 
 
-def _local_needs_admin(principal: Principal, spec: SystemSpec) -> None:
+def local_needs_admin(principal: Principal, spec: SystemSpec) -> None:
     # A LOCAL system runs commands as the worker's own account: only an admin may register one.
     if spec.transport == "LOCAL" and not principal.is_admin:
         raise PermissionDeniedError("only an admin may register a LOCAL (this machine) system")
@@ -100,7 +106,7 @@ def _local_needs_admin(principal: Principal, spec: SystemSpec) -> None:
 
 def get(principal: Principal, system_id: str) -> dict[str, Any]:
     with session_scope() as session:
-        return public_view(_visible(session, principal, system_id))
+        return public_view(visible_system(session, principal, system_id))
 
 
 def search(principal: Principal, request: ListRequest) -> Page:
@@ -116,7 +122,7 @@ def update(principal: Principal, system_id: str, changes: dict[str, Any], *, ful
         PermissionDeniedError: no MODIFY; or a grantee sets the owner's credential or an ``OWNER_FIELDS`` field.
     """
     with session_scope() as session:
-        row = _visible(session, principal, system_id, "MODIFY")
+        row = visible_system(session, principal, system_id, "MODIFY")
         is_owner = perms.owns(principal, row.owner)
         if not is_owner and changes.get("authnCredential") is not None:
             raise PermissionDeniedError(
@@ -133,7 +139,7 @@ def update(principal: Principal, system_id: str, changes: dict[str, Any], *, ful
         merged = {**base, **changes, "id": system_id, "owner": row.owner}
         credential = merged.pop("authnCredential", None)
         spec = parse_system(merged)
-        _local_needs_admin(principal, spec)
+        local_needs_admin(principal, spec)
         if row.host_key is None or (spec.host, spec.port) != (row.host, row.port):  # else the pin is kept
             host_keys.require_trust_policy(spec)
         if not is_owner:  # compared with the record as given: a key pinned on first use is no hostKey of it
@@ -141,9 +147,28 @@ def update(principal: Principal, system_id: str, changes: dict[str, Any], *, ful
         repo.add_system(session, spec, row.owner, row.tenant, replace=True)
         history.record_system(session, system_id, row.tenant, principal, "MODIFY",
                               f"{'replaced' if full else 'patched'}: {', '.join(sorted(changes)) or 'no fields'}")
+        _follow_parent(session, principal, repo.get_system(session, system_id))
         if credential:
             repo.set_credential(session, system_id, row.owner, Credential.model_validate(credential), repo.static_login(spec))
         return public_view(repo.get_system(session, system_id))
+
+
+def _follow_parent(session: Session, principal: Principal, parent: SystemRow) -> list[str]:
+    """Carry a changed parent's fields into its children (all but their own and the owner's-only ones)."""
+    followed = []
+    for child in repo.child_systems(session, parent.id):
+        kept = {k: v for k, v in child.spec.items() if k in CHILD_OWN_FIELDS}
+        notes = {**(parent.spec.get("notes") or {})}
+        notes.update({k: v for k, v in (child.spec.get("notes") or {}).items() if k in OWNER_NOTES})
+        for key in OWNER_NOTES:
+            if key not in (child.spec.get("notes") or {}):
+                notes.pop(key, None)
+        merged = {**{k: v for k, v in parent.spec.items() if k not in CHILD_OWN_FIELDS}, **kept, "notes": notes}
+        spec = parse_system({**merged, "owner": child.owner})
+        repo.add_system(session, spec, child.owner, child.tenant, replace=True)
+        history.record_system(session, child.id, child.tenant, principal, "MODIFY", f"parent {parent.id} changed")
+        followed.append(child.id)
+    return followed
 
 
 def _owner_fields_unchanged(principal: Principal, system_id: str, before: SystemSpec, after: SystemSpec) -> None:
@@ -161,7 +186,7 @@ def _owner_fields_unchanged(principal: Principal, system_id: str, before: System
 
 def set_enabled(principal: Principal, system_id: str, enabled: bool) -> int:
     with session_scope() as session:
-        row = _visible(session, principal, system_id, "MODIFY")
+        row = visible_system(session, principal, system_id, "MODIFY")
         changed = repo.set_system_enabled(session, row, enabled)
         if changed:
             history.record_system(session, system_id, row.tenant, principal, "ENABLE" if enabled else "DISABLE",
@@ -171,7 +196,7 @@ def set_enabled(principal: Principal, system_id: str, enabled: bool) -> int:
 
 def is_enabled(principal: Principal, system_id: str) -> bool:
     with session_scope() as session:
-        return _visible(session, principal, system_id).enabled
+        return visible_system(session, principal, system_id).enabled
 
 
 def set_deleted(principal: Principal, system_id: str, deleted: bool) -> int:
@@ -182,7 +207,7 @@ def set_deleted(principal: Principal, system_id: str, deleted: bool) -> int:
         if row is None or (row.deleted and not deleted and not perms.owns(principal, row.owner)):
             raise NotFoundError(f"system {system_id} not found")
         if not perms.owns(principal, row.owner):
-            _visible(session, principal, system_id, "MODIFY")
+            visible_system(session, principal, system_id, "MODIFY")
             raise PermissionDeniedError(f"only the owner of system {system_id} may delete it")
         changed = repo.set_system_deleted(session, row, deleted)
         if deleted:
@@ -197,7 +222,7 @@ def change_owner(principal: Principal, system_id: str, new_owner: str) -> int:
     """Give the system away. Its stored credentials (the old owner's and everyone's) and every grant and share
     on it go: the new owner stores their own login before a job can run, and shares it again."""
     with session_scope() as session:
-        row = _visible(session, principal, system_id, "MODIFY")
+        row = visible_system(session, principal, system_id, "MODIFY")
         perms.require_owner(principal, row.owner, f"only the owner of system {system_id} may give it away")
         if not user_exists(new_owner):
             raise NotFoundError(f"user {new_owner} not found")
@@ -221,8 +246,8 @@ def set_credential(principal: Principal, system_id: str, username: str, credenti
     except Exception as exc:  # pydantic's error, reworded
         raise ValidationError(f"invalid credential: {pydantic_message(exc) if hasattr(exc, 'errors') else exc}") from exc
     with session_scope() as session:
-        row = _visible(session, principal, system_id)
-        _may_manage_credential(principal, row, username)
+        row = visible_system(session, principal, system_id)
+        may_manage_credential(principal, row, username)
         login = repo.static_login(repo.system_spec(row))
         repo.set_credential(session, system_id, username, parsed, login if username == row.owner else None)
         history.record_system(session, system_id, row.tenant, principal, "SET_CRED", f"credential of {username} stored")
@@ -230,8 +255,8 @@ def set_credential(principal: Principal, system_id: str, username: str, credenti
 
 def remove_credential(principal: Principal, system_id: str, username: str) -> int:
     with session_scope() as session:
-        row = _visible(session, principal, system_id)
-        _may_manage_credential(principal, row, username)
+        row = visible_system(session, principal, system_id)
+        may_manage_credential(principal, row, username)
         removed = repo.delete_credentials(session, system_id, username)
         if removed:
             history.record_system(session, system_id, row.tenant, principal, "REMOVE_CRED",
@@ -241,12 +266,12 @@ def remove_credential(principal: Principal, system_id: str, username: str) -> in
 
 def has_credential(principal: Principal, system_id: str, username: str) -> bool:
     with session_scope() as session:
-        row = _visible(session, principal, system_id)
-        _may_manage_credential(principal, row, username)
+        row = visible_system(session, principal, system_id)
+        may_manage_credential(principal, row, username)
         return repo.get_credential(session, system_id, username) is not None
 
 
-def _may_manage_credential(principal: Principal, row: SystemRow, username: str) -> None:
+def may_manage_credential(principal: Principal, row: SystemRow, username: str) -> None:
     """The owner (or an admin) manages anyone's credential on the system; any other user only their own."""
     if not (perms.owns(principal, row.owner) or principal.username == username):
         raise PermissionDeniedError(f"user {principal.username} may manage only their own credential on system "
@@ -256,7 +281,7 @@ def _may_manage_credential(principal: Principal, row: SystemRow, username: str) 
 
 # --- permissions and sharing: as for apps (``services.sharing``) ----------------------------------
 
-SHARING = Sharing("system", _visible, public_flags={"public": False, "isPublic": False,
+SHARING = Sharing("system", visible_system, public_flags={"public": False, "isPublic": False,
                                                                  "isPublicAuthn": False})
 grant = SHARING.grant
 revoke = SHARING.revoke

@@ -42,6 +42,8 @@ class SystemRow(Base):
     host_key: Mapped[str | None] = mapped_column(Text)
     #: The key the host showed when it no longer matched ``host_key``: what accepting the change would pin.
     offered_host_key: Mapped[str | None] = mapped_column(Text)
+    #: A child system's parent (Tapis createChildSystem): the parent's changes reach it until it is unlinked.
+    parent_id: Mapped[str | None] = mapped_column(String(80), index=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(default=utcnow)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

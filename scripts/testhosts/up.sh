@@ -26,7 +26,7 @@ export DLWS_TESTHOSTS_LOCKED=1
 
 # Bump LAYOUT whenever a generated configuration below changes: hosts brought up by an older layout
 # then take the slow path once and are reconfigured (write_if_changed restarts what changed).
-LAYOUT=4
+LAYOUT=5
 # Fast path. ctl.sh status slurmd = node idle/mix (or alloc/comp: busy is up too), which needs
 # munge + slurmctld as well.
 if [ -s hosts.env ] && grep -qx "DLWS_TESTHOSTS_LAYOUT=$LAYOUT" hosts.env && [ -s images/busybox.sif ] && [ -e podman/.ready ] && "$CTL" status sshd "$BASE" && "$CTL" status slurmd "$BASE"; then
@@ -35,7 +35,7 @@ fi
 
 # 0. Debian packages; a fresh machine may have no package lists yet, hence the update-and-retry
 PKGS=(openssh-server slurm-wlm munge tini patchelf squashfs-tools uidmap squashfuse fuse2fs busybox-static
-      python3 python3-requests curl podman runc)
+      python3 python3-requests curl podman runc acl)
 MISSING=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || MISSING+=("$p")

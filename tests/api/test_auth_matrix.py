@@ -59,6 +59,10 @@ class FakeHost:
                                                 "mtime": 0.0, "mode": "-rw-r--r--", "owner": "hpc", "group": "hpc"}]}
         if operation == "download":
             return {"filename": "a.txt", "content": b"a", "media_type": "text/plain"}
+        if operation == "host_eval":
+            return {"value": "/home/hpc"}
+        if operation == "get_facl":
+            return {"entries": []}
         return {}
 
 
@@ -325,7 +329,7 @@ def child(**kw) -> Row:
 def system_def(system_id: str = "{new_id}", **notes: Any) -> dict[str, Any]:
     return {"id": system_id, "systemType": "LINUX", "host": "127.0.0.1", "effectiveUserId": "hpc",
             "defaultAuthnMethod": "PKI_KEYS", "canExec": True, "rootDir": "/home/hpc", "jobWorkingDir": "/work",
-            "notes": {"hostKey": HOST_KEY, **notes}}
+            "allowChildren": True, "notes": {"hostKey": HOST_KEY, **notes}}
 
 
 def app_def(app_id: str = "{new_id}", system_id: str | None = None, version: str = "1") -> dict[str, Any]:
@@ -457,6 +461,14 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/v3/files/permissions/{systemId}/{path}"): owner_only(json={"username": TARGET, "permission": "READ"}),
     ("DELETE", "/v3/files/permissions/{systemId}/{path}"): owner_only(params={"username": TARGET}),
     ("GET", "/v3/apps/{appId}/history"): reads(),
+    ("POST", "/v3/apps/share_public/{appId}"): owner_only(fresh={}),  # throwaway apps: public reaches everyone
+    ("POST", "/v3/apps/unshare_public/{appId}"): owner_only(fresh={}),
+    ("GET", "/v3/systems/{systemId}/hostEval/{envVarName}"): reads(),
+    ("POST", "/v3/systems/{parentId}/createChildSystem"): reads(
+        json={"id": "{new_id}", "effectiveUserId": "child", "rootDir": "/home/child"}, modifier=OK),
+    ("POST", "/v3/systems/{childSystemId}/unlinkFromParent"): owner_only(modifier=OK),
+    ("POST", "/v3/systems/{parentSystemId}/unlinkChildren"): owner_only(json={"childSystemIds": ["none"]}, modifier=OK),  # EXECUTE: rita holds it by the share
+    ("POST", "/v3/systems/credential/{systemId}/user/{userName}/check"): owner_only(modifier=403),
     ("POST", "/v3/files/transfers"): owner_only(json={"elements": [{
         "sourceURI": "tapis://{system}/shared/a.txt", "destinationURI": "tapis://{system}/shared/copy.txt"}]}),
     ("GET", "/v3/files/transfers"): anyone(),
@@ -471,6 +483,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/v3/files/postits/redeem/{postitId}"): public(fresh={}),
     ("PUT", "/v3/files/ops/{systemId}/{path}"): owner_only(json={"operation": "COPY", "newPath": "shared/copy"}),
     ("GET", "/v3/files/utils/linux/{systemId}/{path}"): reads(),
+    ("GET", "/v3/files/utils/linux/facl/{systemId}/{path}"): reads(),
+    ("POST", "/v3/files/utils/linux/facl/{systemId}/{path}"): owner_only(json={"operation": "ADD",
+                                                                             "aclString": "user:hpc:rw"}),
     ("POST", "/v3/files/utils/linux/{systemId}/{path}"): owner_only(json={"operation": "CHMOD", "argument": "750"}),
     ("GET", "/v3/files/share/{systemId}/{path}"): owner_only(),
     ("POST", "/v3/files/share/{systemId}/{path}"): owner_only(json=TARGET_USERS),
@@ -609,10 +624,11 @@ def family_token_of(job_uuid: str) -> str:
 class World:
     """alice's resources, each created on first use; ``str.format_map(world)`` fills paths and bodies."""
 
-    ALIASES: ClassVar[dict[str, str]] = {"systemId": "system", "appId": "app", "jobUuid": "job", "uuid": "subscription",
+    ALIASES: ClassVar[dict[str, str]] = {"systemId": "system", "parentId": "system", "childSystemId": "system",
+                                         "parentSystemId": "system", "appId": "app", "jobUuid": "job", "uuid": "subscription",
                                          "jobName": "pai_job", "vcName": "vc", "name": "profile",
                                          "transferTaskId": "transfer", "postitId": "postit"}
-    VALUES: ClassVar[dict[str, str]] = {"appVersion": "1", "userName": TARGET, "user": TARGET, "username": ALICE, "permission": "READ",
+    VALUES: ClassVar[dict[str, str]] = {"envVarName": "HOME", "appVersion": "1", "userName": TARGET, "user": TARGET, "username": ALICE, "permission": "READ",
                                         "path": "shared/a.txt", "outputPath": "out.txt", "site_id": "dlws"}
 
     def __init__(self, *, shared: bool = False, job_status: str = "RUNNING", system_deleted: bool = False,
@@ -918,7 +934,7 @@ def test_a_hidden_system_or_app_answers_exactly_as_a_missing_one(client, matrix)
             continue
         answers = []
         for world in (MissingWorld(), *hidden):
-            resource_id = world.system if "{systemId}" in template else world.app
+            resource_id = world.system if template.startswith("/v3/systems/") else world.app
             request = {"method": method, "url": template.format_map(world), "headers": bob}
             if row.json is not None:
                 request["json"] = fill(row.json, world)

@@ -244,3 +244,21 @@ def test_the_domain_fields_and_the_store_columns_agree():
         assert set(resource.summary) | set(resource.keys) <= resource.attributes
     row = JobRow(uuid="u", spec={}, request={}, remote_checks_success=0, remote_checks_failed=0, blocked_count=0)
     assert set(job_to_dict(row)) == JOB_ATTRIBUTES
+
+
+def test_a_page_of_plain_fields_is_what_the_whole_records_show(client, jobs):
+    """A page whose selected fields are all plain columns is read as columns (``repo.PLAIN_FIELDS``): it
+    must show exactly what the whole records show for those fields."""
+    from dlws_flow.domain.listing import ListRequest
+    from dlws_flow.services import jobs as job_service
+    from dlws_flow.services.auth import Principal
+    from dlws_flow.store import repositories as repo
+
+    caller = Principal(OWNER, "dlws")
+    fields = sorted(repo.PLAIN_FIELDS["job"])
+    for select in ("summaryAttributes", ",".join(fields)):
+        plain = job_service.search_page(caller, ListRequest(select=select, order_by="created(desc)")).records
+        whole = job_service.search_page(caller, ListRequest(select="allAttributes", order_by="created(desc)")).records
+        assert plain and len(plain) == len(whole)
+        for short, full in zip(plain, whole, strict=True):
+            assert short == {name: full[name] for name in short}, short["uuid"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-pytestmark = [pytest.mark.ssh]
+pytestmark = [pytest.mark.ssh, pytest.mark.once]
 
 RUN = uuid.uuid4().hex[:6]
 ROOT = f"/home/hpcuser/ops-test-{RUN}"
@@ -132,6 +132,29 @@ def test_chmod_validates_its_argument_and_chown_is_the_owners(client, host_shell
     call(client, "POST", f"utils/linux/{SYSTEM}/private/secret.txt", GRANTEE, status=403,
          json={"operation": "CHMOD", "argument": "777"})
     call(client, "DELETE", f"permissions/{SYSTEM}/modes", params={"username": GRANTEE})
+
+
+def test_facl_entries_are_set_by_the_owner_and_read_by_readers(client, host_shell, hosts):
+    login = hosts["DLWS_TEST_SSH_USER"]
+    upload(client, "acl/data.txt", b"acl\n")
+    body = call(client, "POST", f"utils/linux/facl/{SYSTEM}/acl/data.txt",
+                json={"operation": "ADD", "aclString": f"user:{login}:rw,group::r"})
+    assert body["result"]["exitCode"] == 0, body
+    assert f"user:{login}:rw-" in host_shell(f"getfacl --omit-header {ROOT}/acl/data.txt")
+    entries = call(client, "GET", f"utils/linux/facl/{SYSTEM}/acl/data.txt")["result"]
+    assert {"defaultAcl": False, "type": "user", "principal": login, "permissions": "rw-"} in entries
+    for bad in ("user:x:rwx;id", "user:$(id):r", "", "mask:rwz"):
+        call(client, "POST", f"utils/linux/facl/{SYSTEM}/acl/data.txt", status=400,
+             json={"operation": "ADD", "aclString": bad})
+    call(client, "POST", f"utils/linux/facl/{SYSTEM}/escape/passwd", status=403, json={"operation": "REMOVE_ALL"})
+    call(client, "POST", f"permissions/{SYSTEM}/acl", json={"username": GRANTEE, "permission": "MODIFY"})
+    assert call(client, "GET", f"utils/linux/facl/{SYSTEM}/acl/data.txt", GRANTEE)["result"]
+    call(client, "POST", f"utils/linux/facl/{SYSTEM}/acl/data.txt", GRANTEE, status=403,
+         json={"operation": "REMOVE_ALL"})  # an ACL opens files to other host accounts: the owner's call
+    call(client, "DELETE", f"permissions/{SYSTEM}/acl", params={"username": GRANTEE})
+    assert call(client, "POST", f"utils/linux/facl/{SYSTEM}/acl/data.txt", json={"operation": "REMOVE_ALL"}
+                )["result"]["exitCode"] == 0
+    assert f"user:{login}" not in host_shell(f"getfacl --omit-header {ROOT}/acl/data.txt")
 
 
 def test_a_grantee_stays_inside_the_granted_path_and_links_are_never_written_through(client, host_shell):

@@ -120,13 +120,12 @@ def test_python_client_over_http(api_server, owner, tapis_system, tapis_app):
 
 
 def test_resubmit_hide_and_user_events(owner, tapis_system, tapis_app, host_shell):
-    import json
 
     job = owner.jobs.submitJob(name="to-resubmit", appId=tapis_app, appVersion="0.1", execSystemId=tapis_system,
                                parameterSet=script_args("echo again"))
     assert wait_finished(owner, job.uuid) == "FINISHED"
-    request = json.loads(owner.jobs.getResubmitRequestJson(jobUuid=job.uuid))
-    assert request["name"] == "to-resubmit" and request["appId"] == tapis_app
+    request = owner.jobs.getResubmitRequestJson(jobUuid=job.uuid)  # an object, as the document has it
+    assert request.name == "to-resubmit" and request.appId == tapis_app
     again = owner.jobs.resubmitJob(jobUuid=job.uuid)
     assert again.uuid != job.uuid and wait_finished(owner, again.uuid) == "FINISHED"
 

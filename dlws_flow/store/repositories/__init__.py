@@ -102,11 +102,12 @@ from dlws_flow.store.repositories.scheduler_profiles import (
     get_scheduler_profile,
     list_scheduler_profiles,
 )
-from dlws_flow.store.repositories.search import search_records
+from dlws_flow.store.repositories.search import PLAIN_FIELDS, search_records
 from dlws_flow.store.repositories.systems import (
     accept_offered_host_key,
     add_system,
     add_system_event,
+    child_systems,
     get_system,
     host_key_of,
     list_systems,
@@ -116,6 +117,7 @@ from dlws_flow.store.repositories.systems import (
     set_system_deleted,
     set_system_enabled,
     set_system_owner,
+    set_system_parent,
     static_login,
     system_history,
     system_spec,
@@ -160,6 +162,7 @@ from dlws_flow.store.repositories.virtual_clusters import (
 )
 
 __all__ = [
+    "PLAIN_FIELDS",
     "PUBLIC_SHARE",
     "accept_offered_host_key",
     "active_remote_jobs",
@@ -189,6 +192,7 @@ __all__ = [
     "bump_vc_admission",
     "cancel_transfer",
     "child_counts",
+    "child_systems",
     "claim_poll",
     "claim_recovery_row",
     "claim_transfer_parent",
@@ -257,6 +261,7 @@ __all__ = [
     "set_system_deleted",
     "set_system_enabled",
     "set_system_owner",
+    "set_system_parent",
     "set_user_admin",
     "set_user_password",
     "stalled_transfer_parents",

@@ -90,6 +90,21 @@ def accept_offered_host_key(session: Session, row: SystemRow) -> str:
     return key
 
 
+def set_system_parent(session: Session, row: SystemRow, parent_id: str | None) -> int:
+    """Link a child system to its parent, or unlink it (``None``); 1 if that changed anything."""
+    if row.parent_id == parent_id:
+        return 0
+    row.parent_id = parent_id
+    session.flush()
+    return 1
+
+
+def child_systems(session: Session, parent_id: str) -> Sequence[SystemRow]:
+    """The live systems linked to ``parent_id``."""
+    return session.scalars(select(SystemRow).where(SystemRow.parent_id == parent_id, SystemRow.deleted.is_(False))
+                           .order_by(SystemRow.id)).all()
+
+
 def add_system_event(session: Session, system_id: str, tenant: str, username: str | None, operation: str,
                      description: str) -> None:
     """One entry of the system's history (``GET /v3/systems/{id}/history``)."""

@@ -1,0 +1,105 @@
+"""The poll that sees a job end starts its archive at once, for every job of the (system, login) it covered,
+not only the one whose monitor task ran it; that job's own monitor task, when it comes round, does nothing.
+A real poll: a LOCAL system (this machine's shell), the fork scheduler's status command, real exit-code files."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert
+
+SYSTEM = f"poll-local-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    from dlws_flow.services.catalog import add_system
+    from dlws_flow.store.db import migrate
+
+    migrate()
+    root = tmp_path_factory.mktemp("poll")
+    add_system({"id": SYSTEM, "host": "localhost", "effectiveUserId": "pollster", "transport": "LOCAL",
+                "rootDir": str(root), "jobWorkingDir": str(root), "canExec": True}, owner="pollster", replace=True)
+    return root
+
+
+@pytest.fixture
+def sent():
+    from dlws_flow.engine import hooks
+
+    seen: list[tuple[str, str]] = []
+
+    def record(job_uuid: str, stage: str) -> None:
+        seen.append((job_uuid, stage))
+
+    hooks.on_stage_due(record)
+    yield seen
+    hooks._on_stage_due.remove(record)
+
+
+def launched_job(root, exit_code: int | None) -> str:
+    """A RUNNING fork job of SYSTEM, launched long ago: ended with ``exit_code``, or still running (None)."""
+    from dlws_flow.store.db import session_scope
+    from dlws_flow.store.models import JobRow, utcnow
+
+    job_uuid, long_ago = f"{uuid.uuid4()}-007", utcnow() - timedelta(hours=1)
+    exec_dir = root / job_uuid
+    exec_dir.mkdir()
+    if exit_code is not None:
+        (exec_dir / "tapisjob.exitcode").write_text(f"{exit_code}\n")
+    pid = str(os.getpid()) if exit_code is None else "999999999"
+    spec = {"uuid": job_uuid, "name": "polled", "owner": "pollster", "tenant": "dlws", "appId": "a", "appVersion": "1",
+            "runtime": "ZIP", "containerImage": "/bin/sh", "jobType": "FORK", "execSystemId": SYSTEM,
+            "execSystemExecDir": str(exec_dir), "execSystemInputDir": str(exec_dir), "execSystemOutputDir": str(exec_dir),
+            "archiveSystemId": SYSTEM, "archiveSystemDir": str(exec_dir), "nodeCount": 1, "coresPerNode": 1,
+            "memoryMB": 100, "maxMinutes": 10, "created": long_ago.isoformat(), "fileInputs": [], "parameterSet": {},
+            "macros": {}}
+    with session_scope() as session:
+        session.execute(insert(JobRow), [{
+            "uuid": job_uuid, "name": "polled", "owner": "pollster", "tenant": "dlws", "status": "RUNNING",
+            "app_id": "a", "app_version": "1", "job_type": "FORK", "exec_system_id": SYSTEM, "archive_system_id": SYSTEM,
+            "exec_login": "pollster", "remote_job_id": pid, "request": {}, "spec": spec, "created": long_ago,
+            "last_updated": long_ago, "remote_started": long_ago, "visible": True,
+            "host_dirs": {"ExecSystemExecDir": str(exec_dir)}}])
+    return job_uuid
+
+
+def status_of(job_uuid: str) -> str:
+    from dlws_flow.store import repositories as repo
+    from dlws_flow.store.db import session_scope
+
+    with session_scope() as session:
+        return repo.get_job(session, job_uuid).status
+
+
+def test_a_poll_sends_the_archive_of_every_job_it_saw_end(system, sent):
+    from dlws_flow.engine.lifecycle import Outcome
+    from dlws_flow.engine.monitoring import monitor
+
+    polling, other, running = launched_job(system, 0), launched_job(system, 0), launched_job(system, None)
+    result = monitor(polling)
+    assert result.outcome == Outcome.STOP  # its archive was sent by the poll, not left to its chain
+    assert sorted(sent) == sorted([(polling, "archive"), (other, "archive")])
+    assert (status_of(polling), status_of(other), status_of(running)) == ("ARCHIVING", "ARCHIVING", "RUNNING")
+
+    # The other job's own monitor task, when its timer comes round, neither polls again nor sends another.
+    assert monitor(other).outcome == Outcome.STOP
+    assert len(sent) == 2
+    assert monitor(running).outcome == Outcome.POLL
+
+
+def test_a_job_that_failed_without_archiving_gets_no_archive(system, sent):
+    from dlws_flow.engine.monitoring import poll_system
+
+    failed = launched_job(system, 3)
+    from dlws_flow.store import repositories as repo
+    from dlws_flow.store.db import session_scope
+
+    with session_scope() as session:  # archiveOnAppError false: a failed job ends without archiving
+        row = repo.get_job(session, failed)
+        row.spec = {**row.spec, "archiveOnAppError": False}
+    poll_system(SYSTEM, "pollster", "pollster")
+    assert status_of(failed) == "FAILED" and (failed, "archive") not in sent
