@@ -42,6 +42,31 @@ def submit_job(request: dict[str, Any] | None = None, *, owner: str | None = Non
     return job_service.submit({**(request or {}), **fields}, _dispatcher(), owner=owner)
 
 
+def _operator(owner: str | None) -> Any:
+    """Who in-process calls act as: trusted as ``submit_job`` is (the deployment's own database), as ``owner``."""
+    from dlws_flow.services.auth import Principal
+    from dlws_flow.settings import get_settings
+
+    settings = get_settings()
+    return Principal(owner or settings.default_user, settings.tenant, is_admin=True)
+
+
+def submit_sweep(request: dict[str, Any], *, owner: str | None = None) -> dict[str, Any]:
+    """Submit a parameter sweep (``{"name", "job", "parameters", "combine"}``, docs/configuration.md): one job
+    per combination of the parameters' values, each a normal job; returns the sweep with its jobs."""
+    from dlws_flow.services import sweeps
+
+    return sweeps.submit_sweep(_operator(owner), request, _dispatcher())
+
+
+def get_sweep(sweep_id: str) -> dict[str, Any]:
+    """A sweep: its jobs (uuid, index, status) and how many are in each status."""
+    from dlws_flow.services import sweeps
+
+    _ensure_schema()
+    return sweeps.get(_operator(None), sweep_id)
+
+
 def get_job(job_uuid: str) -> dict[str, Any]:
     _ensure_schema()
     return job_service.get(job_uuid)

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     #: A worker copying a transfer element renews its lease on it at least every third of this; a lease left
     #: to expire (the worker died) is taken over by the reconciler's next sweep.
     transfer_lease_seconds: float = Field(default=60.0, ge=1)
+    #: The most elements (jobs) one parameter sweep may fan out into (``POST /v3/jobs/sweep``).
+    sweep_max_elements: int = Field(default=10_000, ge=1)
     notify_timeout: float = 10.0
     notify_retry_base: float = 2.0
     notify_retry_max_interval: float = 600.0

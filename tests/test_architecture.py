@@ -157,8 +157,9 @@ def _scanned_files() -> list[str]:
 
 def _mapped_columns() -> frozenset[str]:
     """The attribute names of every mapped column (the models and the quota tables' models)."""
+    import dlws_flow.store.models_sweeps
     import dlws_flow.store.models_transfers
-    import dlws_flow.store.quota_models
+    import dlws_flow.store.quota_models  # noqa: F401  (the quota tables)
     from dlws_flow.store.models import Base
 
     return frozenset(attr.key for mapper in Base.registry.mappers for attr in mapper.column_attrs)

@@ -72,6 +72,19 @@ def jobs_submit(
         raise typer.Exit(0 if job["status"] == "FINISHED" else 1)
 
 
+@jobs_app.command("sweep")
+def jobs_sweep(
+    file: Annotated[Path, typer.Argument(help='A sweep JSON file: {"name", "job", "parameters", "combine"}.')],
+) -> None:
+    """Submit a parameter sweep: one job per combination of the parameters' values."""
+    from dlws_flow import client
+
+    sweep = client.submit_sweep(read_json(file))
+    console.print(f"sweep [bold]{sweep['id']}[/bold] submitted: {sweep['size']} jobs")
+    for job in sweep["jobs"]:
+        console.print(f"  {job['index']:>5}  {job['uuid']}  {job['status']}", highlight=False)
+
+
 @jobs_app.command("status")
 def jobs_status(job_uuid: str) -> None:
     from dlws_flow import client

@@ -63,13 +63,15 @@ def parse_request(data: dict[str, Any] | JobRequest) -> JobRequest:
 
 
 def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: str | None = None,
-           parent_uuid: str | None = None, principal: Principal | None = None) -> dict[str, Any]:
+           parent_uuid: str | None = None, principal: Principal | None = None,
+           sweep: tuple[str, int] | None = None) -> dict[str, Any]:
     """Authorize (when ``principal`` is given: the in-process API is trusted), validate, store, enqueue.
 
     The caller needs READ on the app, EXECUTE on the exec system, READ on the system path of every
     ``tapis://`` input, and, to archive to another system, READ on it and file MODIFY on the archive
     directory (owning the system or a grant on the path): archiving writes there with the system's login.
     Archiving to the exec system needs nothing more, since EXECUTE already runs the job as its login.
+    ``sweep`` is (sweep id, index) of a sweep's element (``services.sweeps``).
     """
     settings = get_settings()
     request = parse_request(data)
@@ -103,7 +105,7 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
         _check_tapis_inputs(session, principal, resolved.fileInputs)
         check_job_profile(session, resolved, exec_system, exec_row.owner)  # its scheduler profile exists, may be used
         row = _job_row(request, resolved, app, uuid=job_uuid, owner=owner, tenant=settings.tenant, exec_id=exec_id,
-                       archive_id=archive_id, parent_uuid=parent_uuid, created=created)
+                       archive_id=archive_id, parent_uuid=parent_uuid, created=created, sweep=sweep)
         repo.insert_job(session, row)
         attach_family(session, row)  # a new family's token, or the parent's
         subscriptions.add_for_new_job(session, row, request.subscriptions)  # same transaction as the job
@@ -136,7 +138,8 @@ def _check_tapis_inputs(session, principal: Principal | None, file_inputs: list[
 
 
 def _job_row(request: JobRequest, resolved: ResolvedJob, app: AppSpec, *, uuid: str, owner: str, tenant: str,
-             exec_id: str, archive_id: str, parent_uuid: str | None, created: datetime) -> JobRow:
+             exec_id: str, archive_id: str, parent_uuid: str | None, created: datetime,
+             sweep: tuple[str, int] | None = None) -> JobRow:
     """The new job's row, PENDING, as ``resolve_job`` resolved it."""
     return JobRow(
         uuid=uuid, name=resolved.name, owner=owner, tenant=tenant, description=resolved.description,
@@ -145,6 +148,7 @@ def _job_row(request: JobRequest, resolved: ResolvedJob, app: AppSpec, *, uuid: 
         archive_system_id=archive_id, visible=True, parent_uuid=parent_uuid,
         request=request.model_dump(mode="json", exclude_unset=True), spec=resolved.as_dict(), created=created,
         last_updated=created, remote_checks_success=0, remote_checks_failed=0, blocked_count=0,
+        sweep_id=sweep[0] if sweep else None, sweep_index=sweep[1] if sweep else None,
     )
 
 

@@ -81,8 +81,7 @@ class JobRow(Base):
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner", "created", "uuid"),  # a user's jobs, newest first
         Index("ix_jobs_created", "created", "uuid"),  # everyone's (admins), newest first
-        Index("ix_jobs_system_status", "exec_system_id", "status"),
-    )
+        Index("ix_jobs_system_status", "exec_system_id", "status"),)
 
     uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -127,7 +126,9 @@ class JobRow(Base):
     remote_held: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
     parent_uuid: Mapped[str | None] = mapped_column(String(64), index=True)
-    #: The request as the user sent it (for resubmit) and the resolved job (what the stages run).
+    sweep_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a sweep's element (models_sweeps)
+    sweep_index: Mapped[int | None] = mapped_column(Integer)
+    #: The request as sent (for resubmit) and the resolved job (what the stages run).
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(default=utcnow)

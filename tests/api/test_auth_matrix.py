@@ -461,6 +461,12 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/v3/files/permissions/{systemId}/{path}"): owner_only(json={"username": TARGET, "permission": "READ"}),
     ("DELETE", "/v3/files/permissions/{systemId}/{path}"): owner_only(params={"username": TARGET}),
     ("GET", "/v3/apps/{appId}/history"): reads(),
+    ("POST", "/v3/jobs/sweep"): reads(json={"job": {"appId": "{app}", "appVersion": "1"}, "parameters": {"N": [1]}}),
+    ("GET", "/v3/jobs/sweeps"): anyone(),
+    ("GET", "/v3/jobs/sweeps/{sweepId}"): Row(404, 404),
+    ("POST", "/v3/jobs/sweeps/{sweepId}/cancel"): Row(404, 404, fresh={}),
+    ("POST", "/v3/jobs/sweeps/{sweepId}/pause"): Row(404, 404, fresh={}),
+    ("POST", "/v3/jobs/sweeps/{sweepId}/resume"): Row(404, 404, fresh={}),
     ("POST", "/v3/apps/share_public/{appId}"): owner_only(fresh={}),  # throwaway apps: public reaches everyone
     ("POST", "/v3/apps/unshare_public/{appId}"): owner_only(fresh={}),
     ("GET", "/v3/systems/{systemId}/hostEval/{envVarName}"): reads(),
@@ -627,7 +633,7 @@ class World:
     ALIASES: ClassVar[dict[str, str]] = {"systemId": "system", "parentId": "system", "childSystemId": "system",
                                          "parentSystemId": "system", "appId": "app", "jobUuid": "job", "uuid": "subscription",
                                          "jobName": "pai_job", "vcName": "vc", "name": "profile",
-                                         "transferTaskId": "transfer", "postitId": "postit"}
+                                         "transferTaskId": "transfer", "postitId": "postit", "sweepId": "sweep"}
     VALUES: ClassVar[dict[str, str]] = {"envVarName": "HOME", "appVersion": "1", "userName": TARGET, "user": TARGET, "username": ALICE, "permission": "READ",
                                         "path": "shared/a.txt", "outputPath": "out.txt", "site_id": "dlws"}
 
@@ -707,6 +713,14 @@ class World:
 
         element = {"sourceURI": f"tapis://{self.system}/shared/a.txt", "destinationURI": f"tapis://{self.system}/b.txt"}
         return transfers.create_transfer(principal(ALICE), {"elements": [element]}, DISPATCHER.send_parent)["uuid"]
+
+    @cached_property
+    def sweep(self) -> str:
+        """alice's sweep of one element of her app."""
+        from dlws_flow.services import sweeps
+
+        request = {"job": {"appId": self.app, "appVersion": "1"}, "parameters": {"N": [1]}}
+        return sweeps.submit_sweep(principal(ALICE), request, DISPATCHER)["id"]
 
     @cached_property
     def postit(self) -> str:

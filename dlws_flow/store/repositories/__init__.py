@@ -8,7 +8,7 @@ boundaries (``session_scope()``) stay with the services and the engine.
 Which module writes which tables:
 
 * :mod:`.systems` - ``systems`` and ``system_events`` (and the row lock of job-limit counts); :mod:`.credentials` - ``credentials``;
-  :mod:`.grants` - ``grants``; :mod:`.apps` - ``apps``; :mod:`.history` - ``app_events``;
+  :mod:`.grants` - ``grants``; :mod:`.apps` - ``apps``; :mod:`.history` - ``app_events``; :mod:`.sweeps` - ``sweeps``;
 * :mod:`.jobs` - ``jobs`` and ``job_events`` (status changes through :func:`transition`, a compare-and-set);
 * :mod:`.polls` - ``system_polls``; :mod:`.recovery` - ``recovery_conditions``;
 * :mod:`.users` - ``users``; :mod:`.tokens` - ``tenant_signing_keys``, ``refresh_tokens``, ``revoked_tokens``;
@@ -103,6 +103,14 @@ from dlws_flow.store.repositories.scheduler_profiles import (
     list_scheduler_profiles,
 )
 from dlws_flow.store.repositories.search import PLAIN_FIELDS, search_records
+from dlws_flow.store.repositories.sweeps import (
+    add_sweep,
+    delete_sweep,
+    get_sweep,
+    sweep_elements,
+    sweep_status_counts,
+    sweeps_of,
+)
 from dlws_flow.store.repositories.systems import (
     accept_offered_host_key,
     add_system,
@@ -179,6 +187,7 @@ __all__ = [
     "add_revoked_token",
     "add_scheduler_profile",
     "add_signing_key",
+    "add_sweep",
     "add_system",
     "add_system_event",
     "add_transfer",
@@ -205,6 +214,7 @@ __all__ = [
     "delete_grants_on",
     "delete_postit",
     "delete_scheduler_profile",
+    "delete_sweep",
     "delete_unstarted_openpai_job",
     "delete_user",
     "delete_vc_memberships",
@@ -220,6 +230,7 @@ __all__ = [
     "get_job",
     "get_postit",
     "get_scheduler_profile",
+    "get_sweep",
     "get_system",
     "get_transfer",
     "hand_transfer_parent",
@@ -268,6 +279,9 @@ __all__ = [
     "stamp_stalled_job",
     "start_transfer_task",
     "static_login",
+    "sweep_elements",
+    "sweep_status_counts",
+    "sweeps_of",
     "system_history",
     "system_spec",
     "take_postit_use",
