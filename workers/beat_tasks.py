@@ -3,12 +3,16 @@ whose worker died), and the recovery sweep that probes blocked systems and resum
 
 from __future__ import annotations
 
+import logging
+
 from dlws_flow.engine import reconcile, recovery
 from dlws_flow.engine.probes import probe_system
 from dlws_flow.services import quotas
 from workers.app import app
 from workers.dispatch import CeleryDispatcher
 from workers.transfer_tasks import requeue_stalled_transfers
+
+log = logging.getLogger(__name__)
 
 
 @app.task(name="dlws.reconcile", ignore_result=True)
@@ -19,9 +23,14 @@ def reconcile_jobs() -> int:
     for vc_name in quotas.vc_names():  # admission normally runs when a job ends; this catches a lost end
         quotas.admit(vc_name, dispatcher)
     restarts = reconcile.find_stalled()
+    sent = 0
     for restart in restarts:
-        dispatcher.resume(restart.job_uuid, restart.stage)
-    return len(restarts) + requeue_stalled_transfers()
+        try:
+            dispatcher.resume(restart.job_uuid, restart.stage)
+            sent += 1
+        except Exception:  # one job that cannot be sent (its system deleted) must not hold back the others
+            log.exception("reconciler: job %s: could not re-enqueue %s", restart.job_uuid, restart.stage)
+    return sent + requeue_stalled_transfers()
 
 
 @app.task(name="dlws.recover", ignore_result=True)
