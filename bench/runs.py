@@ -6,6 +6,7 @@ hosts, so that the ratio says what our layers cost, not how fast this machine is
 
 from __future__ import annotations
 
+import collections
 import itertools
 import shlex
 import statistics
@@ -261,8 +262,11 @@ def p2_lifecycle(stack: Stack, ids: dict[str, str], runs: int) -> list[Measure]:
     """One trivial SIF job on the VM system, submit -> FINISHED (with archive), vs the same steps by hand."""
     from dlws_flow import submit_job
 
+    log_path = Path(stack.hosts["DLWS_TEST_SSH_COMMAND_LOG"])
     ours = []
     for n in range(runs + 1):  # the first run warms the worker's SSH pool and is not counted
+        if n == 1:
+            ours_from = log_path.stat().st_size
         start = time.perf_counter()
         job = submit_job(name=f"p2-{n}", appId=ids["app"], appVersion="1.0", execSystemId=ids["vm"],
                          parameterSet=script_args("true"))
@@ -272,11 +276,14 @@ def p2_lifecycle(stack: Stack, ids: dict[str, str], runs: int) -> list[Measure]:
         if n:
             ours.append(time.perf_counter() - start)
 
+    ours_commands = _commands(log_path, ours_from, log_path.stat().st_size)
     client = host_client(stack)
     sftp = client.open_sftp()
     sif = stack.hosts["DLWS_TEST_SIF"]
     by_hand = []
     for n in range(runs + 1):
+        if n == 1:
+            by_hand_from = log_path.stat().st_size
         start = time.perf_counter()
         work = f"/home/hpcuser/benchwork-{stack.run_id}/by-hand-{n}"
         run(client, f"mkdir -p {work}/output {work}/archive")
@@ -294,8 +301,13 @@ def p2_lifecycle(stack: Stack, ids: dict[str, str], runs: int) -> list[Measure]:
         if n:
             by_hand.append(time.perf_counter() - start)
     client.close()
+    by_hand_commands = _commands(log_path, by_hand_from, log_path.stat().st_size)
+    kinds = collections.Counter(c[2].split()[0] if c[2].split() else "?" for c in ours_commands)
     return [Measure("P2 lifecycle (median)", statistics.median(ours), "s", statistics.median(by_hand), "lower",
-                    f"{runs} runs each")]
+                    f"{runs} runs each"),
+            # What sshd ran per job (execs and SFTP sessions, from the host's command log): issue 18's count.
+            Measure("P2 SSH commands per job", len(ours_commands) / runs, "cmds", len(by_hand_commands) / runs,
+                    "lower", "by first word: " + ", ".join(f"{k} {v / runs:.1f}" for k, v in kinds.most_common(8)))]
 
 
 def p4_slurm_end_to_end(stack: Stack, ids: dict[str, str], n_jobs: int) -> list[Measure]:
