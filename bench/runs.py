@@ -341,7 +341,28 @@ def p4_slurm_end_to_end(stack: Stack, ids: dict[str, str], n_jobs: int) -> list[
     # two cores were the limit; the worker's own share is what our stages cost.
     note = (f"{n_jobs} jobs" + (f", {failed} did not finish" if failed else "") +
             f"; machine busy {busy:.1f} vs {direct_busy:.1f} core-s, of which worker {worker_cpu:.1f}")
-    return [Measure("P4 Slurm end to end", ours, "s", direct, "lower", note)]
+    waits = _archiving_seconds(uuids)
+    return [Measure("P4 Slurm end to end", ours, "s", direct, "lower", note),
+            Measure("P4 end seen -> archived (max)", max(waits), "s", None, "lower",
+                    f"ARCHIVING to FINISHED per job: median {statistics.median(waits):.3f} s; the archive is sent by "
+                    "the poll that saw the end")]
+
+
+def _archiving_seconds(uuids: list[str]) -> list[float]:
+    """Per job, from its ARCHIVING event (the poll saw it end) to its FINISHED one (archived): issue 18's wait."""
+    from sqlalchemy import select
+
+    from dlws_flow.store.db import session_scope
+    from dlws_flow.store.models import JobEventRow
+
+    with session_scope() as session:
+        rows = session.execute(select(JobEventRow.job_uuid, JobEventRow.new_status, JobEventRow.created)
+                               .where(JobEventRow.job_uuid.in_(uuids),
+                                      JobEventRow.new_status.in_(("ARCHIVING", "FINISHED")))).all()
+    seen: dict[str, dict[str, Any]] = {}
+    for job_uuid, status, created in rows:
+        seen.setdefault(job_uuid, {})[status] = created
+    return [(t["FINISHED"] - t["ARCHIVING"]).total_seconds() for t in seen.values() if len(t) == 2] or [0.0]
 
 
 def p3_monitoring(stack: Stack, ids: dict[str, str], n_jobs: int, fill_budget: float, polls: int) -> list[Measure]:
