@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Request
 
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
-from api.tapis.search import PagingParams, list_request
+from api.tapis.search import add_catalog_search_routes
 from api.tapis.sharing import add_sharing_routes
 from dlws_flow.services import apps as app_service
 from dlws_flow.services import history as history_service
@@ -22,27 +22,7 @@ def _url(request: Request, app_id: str, version: str | None = None) -> dict[str,
     return {"url": f"{str(request.base_url).rstrip('/')}/v3/apps/{app_id}{tail}"}
 
 
-@router.get("", summary="List the apps the caller may see (search=(field.op.value)~...)")
-def get_apps(user: User, request: Request, paging: PagingParams, search: str | None = None, select: str | None = None,
-             showDeleted: bool = False) -> dict[str, Any]:
-    page = app_service.search(user, list_request(request, paging, select=select, show_deleted=showDeleted, search=search,
-                                                 named={"search", "select", "showDeleted"}, conditions=True))
-    return ok(page.records, "Apps retrieved", page.metadata)
-
-
-@router.get("/search", summary="Search apps: field.op=value query parameters (field=value means eq)")
-def search_apps_query_parameters(user: User, request: Request, paging: PagingParams,
-                                   select: str | None = None) -> dict[str, Any]:
-    page = app_service.search(user, list_request(request, paging, select=select, named={"select"}, conditions=True))
-    return ok(page.records, "Apps retrieved", page.metadata)
-
-
-@router.post("/search", summary="Search apps with a body {\"search\": [...]}: SQL-like text, or (field.op.value) terms")
-def search_apps_request_body(user: User, request: Request, paging: PagingParams,
-                               body: Annotated[dict[str, Any], Body(description="A Tapis ReqSearchApps")],
-                               select: str | None = None) -> dict[str, Any]:
-    page = app_service.search(user, list_request(request, paging, select=select, body=body, named={"select"}))
-    return ok(page.records, "Apps retrieved", page.metadata)
+add_catalog_search_routes(router, app_service.search, noun="app", body_schema="ReqSearchApps")
 
 
 @router.post("", summary="Create an app version", status_code=201)

@@ -7,11 +7,13 @@ elsewhere. ``pretty`` is accepted and changes nothing (responses are JSON either
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 
+from api.envelope import ok
+from api.security import User
 from dlws_flow.domain.listing import ListRequest
 from dlws_flow.errors import ValidationError
 
@@ -65,3 +67,39 @@ def list_request(request: Request, paging: Paging, *, select: str | None = None,
                        order_by=paging.order_by, compute_total=paging.compute_total, select=select,
                        list_type=paging.list_type, show_deleted=show_deleted, search=search, params=tuple(rest),
                        body=body)
+
+
+def add_catalog_search_routes(router: APIRouter, search: Callable[[Any, ListRequest], Any], *, noun: str,
+                              body_schema: str) -> None:
+    """The list and the two searches of apps or systems (``GET ""``, ``GET /search``, ``POST /search``), on
+    ``search(principal, ListRequest)``; mount them before the routes whose first segment is an id."""
+    title = f"{noun.capitalize()}s retrieved"
+
+    def list_all(user: User, request: Request, paging: PagingParams, search_: Annotated[
+                 str | None, Query(alias="search")] = None, select: str | None = None,
+                 showDeleted: bool = False) -> dict[str, Any]:
+        page = search(user, list_request(request, paging, select=select, show_deleted=showDeleted, search=search_,
+                                         named={"search", "select", "showDeleted"}, conditions=True))
+        return ok(page.records, title, page.metadata)
+
+    def search_by_query(user: User, request: Request, paging: PagingParams, select: str | None = None) -> dict[str, Any]:
+        page = search(user, list_request(request, paging, select=select, named={"select"}, conditions=True))
+        return ok(page.records, title, page.metadata)
+
+    def search_by_body(user: User, request: Request, paging: PagingParams, body: dict[str, Any],
+                       select: str | None = None) -> dict[str, Any]:
+        page = search(user, list_request(request, paging, select=select, body=body, named={"select"}))
+        return ok(page.records, title, page.metadata)
+
+    # Set as an object: a string annotation (this module's ``from __future__``) cannot name ``body_schema``.
+    search_by_body.__annotations__["body"] = Annotated[dict[str, Any], Body(description=f"A Tapis {body_schema}")]
+
+    for function, name in ((list_all, f"get_{noun}s"), (search_by_query, f"search_{noun}s_query_parameters"),
+                           (search_by_body, f"search_{noun}s_request_body")):
+        function.__name__ = name
+    router.add_api_route("", list_all, methods=["GET"],
+                         summary=f"List the {noun}s the caller may see (search=(field.op.value)~...)")
+    router.add_api_route("/search", search_by_query, methods=["GET"],
+                         summary=f"Search {noun}s: field.op=value query parameters (field=value means eq)")
+    router.add_api_route("/search", search_by_body, methods=["POST"],
+                         summary=f"Search {noun}s with a body {{\"search\": [...]}}: SQL-like text, or (field.op.value) terms")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from api.dependencies import Gateway
 from api.envelope import EnvelopeRoute, ok
 from api.security import User
-from api.tapis.search import PagingParams, list_request
+from api.tapis.search import add_catalog_search_routes
 from api.tapis.sharing import add_sharing_routes
 from dlws_flow.errors import NotFoundError, ValidationError
 from dlws_flow.services import child_systems, system_host
@@ -27,27 +27,7 @@ def _url(request: Request, system_id: str) -> dict[str, str]:
     return {"url": f"{str(request.base_url).rstrip('/')}/v3/systems/{system_id}"}
 
 
-@router.get("", summary="List the systems the caller may see (search=(field.op.value)~...)")
-def get_systems(user: User, request: Request, paging: PagingParams, search: str | None = None, select: str | None = None,
-             showDeleted: bool = False) -> dict[str, Any]:
-    page = system_service.search(user, list_request(request, paging, select=select, show_deleted=showDeleted, search=search,
-                                                 named={"search", "select", "showDeleted"}, conditions=True))
-    return ok(page.records, "Systems retrieved", page.metadata)
-
-
-@router.get("/search", summary="Search systems: field.op=value query parameters (field=value means eq)")
-def search_systems_query_parameters(user: User, request: Request, paging: PagingParams,
-                                   select: str | None = None) -> dict[str, Any]:
-    page = system_service.search(user, list_request(request, paging, select=select, named={"select"}, conditions=True))
-    return ok(page.records, "Systems retrieved", page.metadata)
-
-
-@router.post("/search", summary="Search systems with a body {\"search\": [...]}: SQL-like text, or (field.op.value) terms")
-def search_systems_request_body(user: User, request: Request, paging: PagingParams,
-                               body: Annotated[dict[str, Any], Body(description="A Tapis ReqSearchSystems")],
-                               select: str | None = None) -> dict[str, Any]:
-    page = system_service.search(user, list_request(request, paging, select=select, body=body, named={"select"}))
-    return ok(page.records, "Systems retrieved", page.metadata)
+add_catalog_search_routes(router, system_service.search, noun="system", body_schema="ReqSearchSystems")
 
 
 @router.post("", summary="Create a system", status_code=201)

@@ -41,14 +41,11 @@ def on_stage_due(callback: Callable[[str, str], None]) -> Callable[[str, str], N
     return callback
 
 
-def stage_due(uuid: str, stage: str) -> bool:
-    """Have ``stage`` run for the job now (after the commit that made it due). False when nobody could send
-    it: the job then waits for the reconciler, which restarts a stage that made no progress."""
-    sent = False
+def stage_due(uuid: str, stage: str) -> None:
+    """Have ``stage`` run for the job now (after the commit that made it due). Should nobody send it, the job
+    waits for the reconciler, which restarts a stage that made no progress."""
     for callback in tuple(_on_stage_due):
         try:
             callback(uuid, stage)
-            sent = True
         except Exception:
             log.exception("job %s: sending its %s stage failed; the reconciler will", uuid, stage)
-    return sent

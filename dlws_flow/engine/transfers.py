@@ -33,10 +33,11 @@ import httpx
 from dlws_flow.adapters.staging import safe_http
 from dlws_flow.adapters.staging.inputs import network_failure
 from dlws_flow.adapters.transports import Transport
+from dlws_flow.adapters.transports.containment import resolve
 from dlws_flow.domain.transfers import MAX_CHILDREN, TransferStatus, TransferUri, child_uri, overall_status, parse_uri
 from dlws_flow.engine.faults import crash_point
 from dlws_flow.engine.hosts import open_transport
-from dlws_flow.errors import DlwsFlowError, NotFoundError, PermissionDeniedError, TransportError, ValidationError
+from dlws_flow.errors import DlwsFlowError, NotFoundError, TransportError, ValidationError
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
@@ -117,20 +118,7 @@ class Hosts:
 def locate(transport: Transport, root: str, relative: str) -> tuple[str, str]:
     """``(real path, kind)`` of ``relative`` under ``root`` on the host; kind ``dir``, ``file``, ``other`` or
     ``missing``. Raises ``PermissionDeniedError`` when it resolves outside the root."""
-    target = posixpath.join(root, relative) if relative else root
-    script = (f"r=$(realpath -e -- {shlex.quote(root)}) || exit 3; t=$(realpath -m -- {shlex.quote(target)}) || exit 4; "
-              'printf "%s\\n%s\\n" "$r" "$t"; if [ -d "$t" ]; then echo dir; elif [ -f "$t" ]; then echo file; '
-              'elif [ -e "$t" ]; then echo other; else echo missing; fi')
-    result = transport.run(script)
-    lines = result.stdout.splitlines()
-    if result.exit_code == 3:
-        raise NotFoundError(f"root directory {root} does not exist on the host")
-    if result.exit_code != 0 or len(lines) != 3:
-        result.check()
-        raise NotFoundError(f"path /{relative} not found")
-    real_root, real, kind = lines
-    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
-        raise PermissionDeniedError(f"path /{relative} points outside the root directory")
+    _, real, kind = resolve(transport, root, relative, special="other")
     return real, kind
 
 

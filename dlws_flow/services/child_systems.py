@@ -14,15 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from dlws_flow.domain.field_support import check_owner
-from dlws_flow.errors import ConflictError, PermissionDeniedError, ValidationError
+from dlws_flow.errors import PermissionDeniedError, ValidationError
 from dlws_flow.services import history
-from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal
 from dlws_flow.services.catalog import parse_system
-from dlws_flow.services.systems import local_needs_admin, visible_system
+from dlws_flow.services.systems import local_needs_admin, require_free_id, visible_system
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
-from dlws_flow.store.models import SystemRow
 
 #: What a ``createChildSystem`` body may hold (ReqPostChildSystem).
 CHILD_REQUEST_FIELDS = frozenset({"id", "effectiveUserId", "rootDir"})
@@ -42,9 +40,7 @@ def create_child(principal: Principal, parent_id: str, request: dict[str, Any]) 
         if not parent.spec.get("allowChildren"):
             raise PermissionDeniedError(f"system {parent_id} does not allow child systems (allowChildren is false)")
         child_id = request.get("id") or f"{parent_id}-{request['effectiveUserId']}"
-        existing = session.get(SystemRow, child_id)
-        if existing is not None and not (existing.deleted and perms.owns(principal, existing.owner)):
-            raise ConflictError(f"system {child_id} already exists")
+        require_free_id(session, principal, child_id)
         inherited = {k: v for k, v in parent.spec.items() if k not in ("owner", "allowChildren")}
         if parent.host_key and not inherited.get("hostKey"):
             inherited["hostKey"] = parent.host_key  # the pin the parent trusts, not a first use of its own

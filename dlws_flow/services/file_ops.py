@@ -4,7 +4,7 @@ The API process never calls these directly; it hands an operation to a ``FileGat
 (``dlws_flow.services.files``). ``DirectFileGateway`` runs them in the calling process (the in-process
 client, tests); ``workers.file_gateway.CeleryFileGateway`` sends them to a worker (``dlws.file_op``).
 
-``file_ops_linux`` holds move/copy, stat and chmod/chown/chgrp; ``file_containment`` the path checks.
+``file_ops_linux`` holds move/copy, stat and chmod/chown/chgrp; ``adapters.transports.containment`` the path checks.
 Every operation takes ``system_id`` and ``username`` (whose credential opens the connection, falling
 back to the system owner's), an absolute host ``root`` that nothing may leave, and a ``path`` relative to
 it that the caller already cleaned (``clean_relative``). Containment is checked on the host with
@@ -23,12 +23,12 @@ from collections.abc import Callable
 from typing import Any
 
 from dlws_flow.adapters.transports import Transport
+from dlws_flow.adapters.transports.containment import existing as _existing
+from dlws_flow.adapters.transports.containment import inside
+from dlws_flow.adapters.transports.containment import resolve as _resolve
 from dlws_flow.domain.paths import clean_relative
 from dlws_flow.engine.hosts import open_transport
 from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
-from dlws_flow.services.file_containment import existing as _existing
-from dlws_flow.services.file_containment import inside
-from dlws_flow.services.file_containment import resolve as _resolve
 from dlws_flow.services.file_ops_acl import ACL_OPERATIONS
 from dlws_flow.services.file_ops_linux import LINUX_OPERATIONS
 from dlws_flow.services.host_probes import HOST_OPERATIONS

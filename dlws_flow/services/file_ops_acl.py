@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from dlws_flow.adapters.transports import Transport
+from dlws_flow.adapters.transports.containment import existing as _existing
 from dlws_flow.errors import ValidationError
-from dlws_flow.services.file_containment import existing as _existing
 
 _TYPE = {"u": "user", "user": "user", "g": "group", "group": "group", "m": "mask", "mask": "mask",
          "o": "other", "other": "other"}

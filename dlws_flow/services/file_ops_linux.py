@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from dlws_flow.adapters.transports import Transport
+from dlws_flow.adapters.transports.containment import existing as _existing
+from dlws_flow.adapters.transports.containment import resolve as _resolve
 from dlws_flow.errors import ConflictError, NotFoundError, ValidationError
-from dlws_flow.services.file_containment import existing as _existing
-from dlws_flow.services.file_containment import resolve as _resolve
 
 #: An octal mode without the setuid, setgid and sticky bits: a MODIFY grantee must not be able to make a
 #: program of the system's login run as that login for whoever else can reach it on the host.

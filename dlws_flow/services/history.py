@@ -1,8 +1,8 @@
 """The history of systems and apps (Tapis ``getHistory``): who changed what, and when, including grants.
 
 Each service records its change in the transaction that makes it, so a change and its history entry are
-one. The operation names are the documents' ``OperationTypeEnum`` of each service; what has no name there
-(a systems grant, a host key event) is recorded as ``MODIFY``, its description saying what it was.
+one. Entries are shown with the documents' ``OperationTypeEnum`` of each service; what has no name there
+(a systems grant, a host key event the engine records) is shown as ``MODIFY``, its description saying what it was.
 """
 
 from __future__ import annotations
@@ -22,24 +22,14 @@ APP_OPERATIONS = frozenset({"CREATE", "READ", "MODIFY", "EXECUTE", "DELETE", "UN
                             "ENABLE", "DISABLE", "LOCK", "UNLOCK", "GET_PERMS", "GRANT_PERMS", "REVOKE_PERMS"})
 
 
-def _named(operation: str, allowed: frozenset[str]) -> str:
-    return operation if operation in allowed else "MODIFY"
-
-
 def record_system(session: Session, system_id: str, tenant: str, principal: Principal, operation: str,
                   description: str) -> None:
-    if operation not in SYSTEM_OPERATIONS:
-        description = f"{operation}: {description}"
-    repo.add_system_event(session, system_id, tenant, principal.username, _named(operation, SYSTEM_OPERATIONS),
-                          description)
+    repo.add_system_event(session, system_id, tenant, principal.username, operation, description)
 
 
 def record_app(session: Session, app_id: str, version: str | None, tenant: str, principal: Principal,
                operation: str, description: str) -> None:
-    if operation not in APP_OPERATIONS:
-        description = f"{operation}: {description}"
-    repo.add_app_event(session, app_id, version, tenant, principal.username, _named(operation, APP_OPERATIONS),
-                       description)
+    repo.add_app_event(session, app_id, version, tenant, principal.username, operation, description)
 
 
 def record(session: Session, kind: str, resource_id: str, tenant: str, principal: Principal, operation: str,
@@ -52,8 +42,8 @@ def record(session: Session, kind: str, resource_id: str, tenant: str, principal
 
 
 def _entry(event: Any, tenant: str, allowed: frozenset[str]) -> dict[str, Any]:
-    # Entries written before this module existed (host key events) carry their own operation names.
-    operation = _named(event.operation, allowed)
+    """One entry in Tapis' shape: an operation the document does not name is MODIFY, named in the description."""
+    operation = event.operation if event.operation in allowed else "MODIFY"
     description = event.description if operation == event.operation else f"{event.operation}: {event.description}"
     return {"jwtTenant": event.tenant, "jwtUser": event.username, "oboTenant": tenant, "oboUser": event.username,
             "operation": operation, "description": description, "created": repo.when(event.created)}

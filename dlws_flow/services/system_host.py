@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from dlws_flow.errors import AuthenticationFailedError, NotFoundError, ValidationError
-from dlws_flow.services import permissions as perms
 from dlws_flow.services.auth import Principal
 from dlws_flow.services.files import FileGateway
 from dlws_flow.services.host_probes import check_variable_name
-from dlws_flow.services.systems import may_manage_credential
+from dlws_flow.services.systems import may_manage_credential, visible_system
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 
@@ -27,9 +26,7 @@ def host_eval(principal: Principal, system_id: str, name: str, *, gateway: FileG
     """The value of ``$name`` on the system's host for the caller's login."""
     check_variable_name(name)
     with session_scope() as session:
-        row = repo.get_system(session, system_id)
-        perms.require(session, principal, "system", row.id, row.owner, "EXECUTE", what=f"system {system_id}")
-        root = repo.system_spec(row).rootDir or "/"
+        root = repo.system_spec(visible_system(session, principal, system_id, "EXECUTE")).rootDir or "/"
     answer = gateway.run("host_eval", system_id=system_id, username=principal.username, root=root, name=name)
     return answer["value"]
 
@@ -38,8 +35,7 @@ def check_credential(principal: Principal, system_id: str, username: str, authn_
                      gateway: FileGateway) -> dict[str, Any]:
     """Log in with ``username``'s stored credential; a refused one is a 400 naming the host's answer."""
     with session_scope() as session:
-        row = repo.get_system(session, system_id)
-        perms.require(session, principal, "system", row.id, row.owner, "READ", what=f"system {system_id}")
+        row = visible_system(session, principal, system_id)
         may_manage_credential(principal, row, username)
         spec = repo.system_spec(row)
         if authn_method is not None and authn_method != spec.defaultAuthnMethod:

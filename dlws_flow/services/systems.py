@@ -89,13 +89,18 @@ def create(principal: Principal, data: dict[str, Any], *, skip_credential_check:
     local_needs_admin(principal, spec)
     host_keys.require_trust_policy(spec)
     with session_scope() as session:
-        existing = session.get(SystemRow, spec.id)
-        if existing is not None and not (existing.deleted and perms.owns(principal, existing.owner)):
-            raise ConflictError(f"system {spec.id} already exists")
+        require_free_id(session, principal, spec.id)
         row = repo.add_system(session, spec, principal.username, principal.tenant, replace=True)
         history.record_system(session, spec.id, principal.tenant, principal, "CREATE",
                               f"system {spec.id} created ({spec.host}, {spec.transport})")
         return public_view(row)
+
+
+def require_free_id(session: Session, principal: Principal, system_id: str) -> None:
+    """Refuse an id that is taken: by a live system, or by a deleted one of another owner (409, no owner named)."""
+    existing = session.get(SystemRow, system_id)
+    if existing is not None and not (existing.deleted and perms.owns(principal, existing.owner)):
+        raise ConflictError(f"system {system_id} already exists")
 
 
 def local_needs_admin(principal: Principal, spec: SystemSpec) -> None:
@@ -144,10 +149,10 @@ def update(principal: Principal, system_id: str, changes: dict[str, Any], *, ful
             host_keys.require_trust_policy(spec)
         if not is_owner:  # compared with the record as given: a key pinned on first use is no hostKey of it
             _owner_fields_unchanged(principal, system_id, SystemSpec.model_validate(row.spec), spec)
-        repo.add_system(session, spec, row.owner, row.tenant, replace=True)
+        row = repo.add_system(session, spec, row.owner, row.tenant, replace=True)
         history.record_system(session, system_id, row.tenant, principal, "MODIFY",
                               f"{'replaced' if full else 'patched'}: {', '.join(sorted(changes)) or 'no fields'}")
-        _follow_parent(session, principal, repo.get_system(session, system_id))
+        _follow_parent(session, principal, row)
         if credential:
             repo.set_credential(session, system_id, row.owner, Credential.model_validate(credential), repo.static_login(spec))
         return public_view(repo.get_system(session, system_id))

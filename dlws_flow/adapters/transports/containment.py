@@ -1,7 +1,7 @@
 """Where a root-relative path really is on a host, and whether it stays inside the system's rootDir.
 
-Shared by the file operations (``file_ops``, ``file_ops_linux``): containment is judged on the host with
-``realpath``, so a symlink under the root that points outside it is refused like ``..`` is.
+Shared by the file operations (``services.file_ops*``) and the transfers (``engine.transfers``): containment is
+judged on the host with ``realpath``, so a symlink under the root that points outside it is refused like ``..``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from dlws_flow.adapters.transports import Transport
 from dlws_flow.errors import NotFoundError, PermissionDeniedError
 
 
-def resolve(transport: Transport, root: str, relative: str) -> tuple[str, str, str]:
-    """``(real root, real target, kind)``, kind being ``dir``, ``file`` or ``missing``.
+def resolve(transport: Transport, root: str, relative: str, *, special: str = "file") -> tuple[str, str, str]:
+    """``(real root, real target, kind)``, kind being ``dir``, ``file`` or ``missing``; an existing path that is
+    neither a directory nor a regular file (a FIFO, a device) is ``special`` (transfers ask for ``other``:
+    reading a FIFO would hang their worker).
 
     Symlinks are followed for the existing part of the path (``realpath -m``), so a target that does
     not exist yet (mkdir, upload) is judged by where its nearest existing ancestor really is.
@@ -25,8 +27,8 @@ def resolve(transport: Transport, root: str, relative: str) -> tuple[str, str, s
     """
     target = posixpath.join(root, relative) if relative else root
     script = (f"r=$(realpath -e -- {shlex.quote(root)}) || exit 3; t=$(realpath -m -- {shlex.quote(target)}) || exit 4; "
-              'printf "%s\\n%s\\n" "$r" "$t"; if [ -d "$t" ]; then echo dir; elif [ -e "$t" ]; then echo file; '
-              "else echo missing; fi")
+              'printf "%s\\n%s\\n" "$r" "$t"; if [ -d "$t" ]; then echo dir; elif [ -f "$t" ]; then echo file; '
+              f'elif [ -e "$t" ]; then echo {shlex.quote(special)}; else echo missing; fi')
     result = transport.run(script)
     lines = result.stdout.splitlines()
     if result.exit_code == 3:
