@@ -59,6 +59,13 @@ def submit_sweep(request: dict[str, Any], *, owner: str | None = None) -> dict[s
     return sweeps.submit_sweep(_operator(owner), request, _dispatcher())
 
 
+def cancel_sweep(sweep_id: str) -> dict[str, Any]:
+    """Cancel every element of a sweep that has not ended (an array sweep's arrays with one ``scancel``)."""
+    from dlws_flow.services import sweeps
+
+    return sweeps.act(_operator(None), sweep_id, "cancel", _dispatcher())
+
+
 def get_sweep(sweep_id: str) -> dict[str, Any]:
     """A sweep: its jobs (uuid, index, status) and how many are in each status."""
     from dlws_flow.services import sweeps

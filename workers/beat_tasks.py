@@ -26,7 +26,10 @@ def reconcile_jobs() -> int:
     sent = 0
     for restart in restarts:
         try:
-            dispatcher.resume(restart.job_uuid, restart.stage)
+            if restart.sweep_id:
+                dispatcher.sweep_stage(restart.sweep_id, restart.stage)
+            else:
+                dispatcher.resume(restart.job_uuid, restart.stage)
             sent += 1
         except Exception:  # one job that cannot be sent (its system deleted) must not hold back the others
             log.exception("reconciler: job %s: could not re-enqueue %s", restart.job_uuid, restart.stage)

@@ -13,6 +13,7 @@ from dlws_flow.engine import hooks
 from dlws_flow.engine.stages import STAGES as ENGINE_STAGES
 from dlws_flow.services import quotas
 from dlws_flow.services.systems import worker_queue
+from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 from workers import notification_wakeup  # noqa: F401  (enqueues notification delivery after commits)
@@ -38,6 +39,20 @@ def job_chain(job_uuid: str, from_stage: str = "process_inputs", queue: str | No
                  *(app.signature(f"dlws.{stage}", queue=queue) for stage in rest))
 
 
+def sweep_queue(sweep_id: str) -> str:
+    """The worker queue of a sweep's exec system (its elements share it)."""
+    with session_scope() as session:
+        element = repo.any_sweep_element(session, sweep_id)
+        if element is None:
+            return get_settings().queue
+        return worker_queue(repo.system_spec(repo.get_system(session, element.exec_system_id)))
+
+
+def send_sweep_task(sweep_id: str, stage: str, queue: str | None = None) -> None:
+    """``dlws.launch_sweep``, ``dlws.monitor_sweep`` or ``dlws.cancel_sweep`` (workers/sweep_tasks.py)."""
+    app.send_task(f"dlws.{stage}", args=(sweep_id,), queue=queue or sweep_queue(sweep_id))
+
+
 class CeleryDispatcher:
     """The ``Dispatcher`` the services use (see ``dlws_flow.services.jobs``)."""
 
@@ -55,6 +70,15 @@ class CeleryDispatcher:
 
     def resume_paused(self, job_uuid: str) -> None:
         app.send_task("dlws.resume", args=(job_uuid,), queue=queue_of(job_uuid))
+
+    def start_sweep(self, sweep_id: str, queue: str | None = None) -> None:
+        send_sweep_task(sweep_id, "launch_sweep", queue)
+
+    def cancel_sweep(self, sweep_id: str) -> None:
+        send_sweep_task(sweep_id, "cancel_sweep")
+
+    def sweep_stage(self, sweep_id: str, stage: str) -> None:
+        send_sweep_task(sweep_id, stage)
 
 
 def _admit_waiting_jobs_of_its_vc(job_uuid: str) -> None:

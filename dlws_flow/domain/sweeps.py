@@ -18,7 +18,10 @@ from dlws_flow.errors import ValidationError
 
 PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 RESERVED = frozenset({"DLWS_SWEEP_ID", "DLWS_SWEEP_INDEX"})
-REQUEST_FIELDS = frozenset({"name", "job", "parameters", "combine"})
+REQUEST_FIELDS = frozenset({"name", "job", "parameters", "combine", "launch", "maxConcurrent"})
+#: How the elements go out: ``array`` (one scheduler job array, Slurm), ``jobs`` (one job each), or ``auto``:
+#: an array where the exec system can run one (``services.sweeps`` says when), else one job each.
+LAUNCHES = ("auto", "array", "jobs")
 
 
 def _values(name: str, given: Any) -> list[str]:
@@ -67,6 +70,21 @@ def parse_sweep(request: dict[str, Any], max_elements: int) -> tuple[str, dict[s
     if not isinstance(name, str) or len(name) > 48:
         raise ValidationError("name: at most 48 characters (elements are named <name>-<index>)")
     return name, job, list(_assignments(values, combine))
+
+
+def launch_options(request: dict[str, Any]) -> tuple[str, int | None]:
+    """(launch, maxConcurrent) of a sweep request: how its elements go out, and how many may run at once
+    (an array's ``%N``; None: as many as the system's and queue's job limits allow)."""
+    launch = request.get("launch", "auto")
+    if launch not in LAUNCHES:
+        raise ValidationError(f"launch {launch!r}: one of {', '.join(LAUNCHES)}")
+    limit = request.get("maxConcurrent")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ValidationError("maxConcurrent: a positive integer (how many elements of the array run at once)")
+    if limit is not None and launch == "jobs":
+        raise ValidationError("maxConcurrent throttles a job array; a sweep launched as jobs is limited by its "
+                              "system's jobMaxJobs and jobMaxJobsPerUser")
+    return launch, limit
 
 
 def _size(values: dict[str, list[str]], combine: str) -> int:

@@ -32,9 +32,11 @@ from dlws_flow.store.models import JobRow, utcnow
 log = logging.getLogger(__name__)
 
 
-def script_request(job: JobRow, system: SystemSpec, env_names: Iterable[str] = ()) -> ScriptRequest:
+def script_request(job: JobRow, system: SystemSpec, env_names: Iterable[str] = (),
+                   profiles: dict[tuple[str, ...], SelectedProfile | None] | None = None) -> ScriptRequest:
     """What the launch script needs; ``env_names`` are the names ``tapisjob.env`` defines (a DOCKER job's
-    container receives exactly those, ``-e NAME``), given where the script is built (``stage_job``)."""
+    container receives exactly those, ``-e NAME``), given where the script is built (``stage_job``).
+    ``profiles`` keeps the scheduler profiles already selected (for many jobs of one owner and system)."""
     spec, dirs = JobSpecView.of(job.spec), job.host_dirs or {}
     runtime = registry.create("runtime", spec.runtime)
     env_file = join(dirs["ExecSystemExecDir"], "tapisjob.env")
@@ -50,7 +52,14 @@ def script_request(job: JobRow, system: SystemSpec, env_names: Iterable[str] = (
     if spec.execSystemLogicalQueue:
         queue = next((q.hpcQueueName for q in system.batchLogicalQueues if q.name == spec.execSystemLogicalQueue), None)
     options = arg_words(spec.parameterSet.schedulerOptions)
-    profile = scheduler_profile(job, system, options) if job.job_type == "BATCH" else None
+    profile = None
+    if job.job_type == "BATCH":
+        key = (job.owner, *options)
+        if profiles is None or key not in profiles:
+            profile = scheduler_profile(job, system, options)
+            if profiles is not None:
+                profiles[key] = profile
+        profile = profiles[key] if profiles is not None else profile
     return ScriptRequest(
         setup_lines=list(profile.setup_lines) if profile else [],
         hidden_options=profile.hidden_options if profile else frozenset(),
@@ -118,6 +127,8 @@ def submit(uuid: str) -> Outcome:
     """Launch the job once: a recorded remote id, or the host's launch marker, means it already was."""
     with session_scope() as session:
         job = repo.get_job(session, uuid)
+        if job.in_array:
+            return Outcome.STOP  # its sweep's array launch submits it (engine.sweep_launch)
         if job.status == JobStatus.STAGING_JOB and not job.pause_requested and over_job_limit(session, job):
             return Outcome.STOP
         job = enter(session, uuid, JobStatus.SUBMITTING_JOB, "submit", "Submitting job to execution system")

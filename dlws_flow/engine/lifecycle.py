@@ -32,6 +32,10 @@ from dlws_flow.store.models import JobRow
 
 log = logging.getLogger(__name__)
 
+#: The stages a sweep element launched as part of its sweep's job array never runs itself.
+ARRAY_LAUNCHED = frozenset({JobStatus.PROCESSING_INPUTS, JobStatus.STAGING_INPUTS, JobStatus.STAGING_JOB,
+                            JobStatus.SUBMITTING_JOB})
+
 
 class Outcome(StrEnum):
     CONTINUE = "continue"
@@ -64,6 +68,8 @@ def enter(session: Session, uuid: str, stage_status: JobStatus, stage: str, mess
     status = JobStatus(job.status)
     if stands_still(status):
         return None
+    if job.in_array and stage_status in ARRAY_LAUNCHED:
+        return None  # its sweep's array launch stages and submits it (engine.sweep_launch)
     arrived = status == stage_status
     if not arrived and (message is None or lifecycle_position(status) != lifecycle_position(stage_status) - 1):
         return None  # already past this stage (duplicate delivery) or not there yet
@@ -89,9 +95,20 @@ def systems_of(session: Session, job: JobRow) -> tuple[SystemSpec, SystemSpec]:
     return exec_system, archive_system
 
 
-def remote_job(job: JobRow) -> RemoteJob:
-    """How the scheduler names the job on the host: its remote id and exec dir."""
-    return RemoteJob(job.remote_job_id or "", (job.host_dirs or {}).get("ExecSystemExecDir", ""))
+def remote_job(job: JobRow, array_dirs: dict[str, str] | None = None) -> RemoteJob:
+    """How the scheduler names the job on the host: its remote id and exec dir (and, for a task of a sweep's
+    array, its array's links dir, from ``array_dirs``: array id -> dir)."""
+    remote_id = job.remote_job_id or ""
+    array_dir = ""
+    if job.sweep_id and "_" in remote_id:
+        dirs = array_dirs if array_dirs is not None else _array_dirs_of(job.sweep_id)
+        array_dir = dirs.get(remote_id.partition("_")[0], "")
+    return RemoteJob(remote_id, (job.host_dirs or {}).get("ExecSystemExecDir", ""), array_dir)
+
+
+def _array_dirs_of(sweep_id: str) -> dict[str, str]:
+    with session_scope() as session:
+        return repo.array_dirs(session, [sweep_id])
 
 
 def scheduler_of(job: JobRow, system: SystemSpec) -> Scheduler:

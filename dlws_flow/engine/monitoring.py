@@ -67,15 +67,17 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
     by_scheduler: dict[str, list[JobRow]] = {}
     for job in jobs:
         by_scheduler.setdefault(job.job_type, []).append(job)
+    with session_scope() as session:
+        array_dirs = repo.array_dirs(session, {j.sweep_id for j in jobs if j.sweep_id})
     for group in by_scheduler.values():
         scheduler = scheduler_of(group[0], system)
-        refs = [remote_job(j) for j in group]
+        refs = [remote_job(j, array_dirs) for j in group]
         statuses = scheduler.parse_status_output(transport.run(scheduler.build_status_command(refs)), refs)
         ended, archiving = [], []  # ended: without archiving (cancelled on the host, or failed)
         with session_scope() as session:
             for job in group:
                 status = statuses.get(job.remote_job_id or "")
-                if status is not None:
+                if status is not None and not _same(job, status):
                     fresh = repo.get_job(session, job.uuid)
                     moved = apply_status(session, fresh, status) if JobStatus(fresh.status) in REMOTE_STATES else None
                     if moved in TERMINAL_STATES:
@@ -87,6 +89,12 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
         for uuid in archiving:  # the poll that saw the end starts the archive: no job waits for its own timer
             stage_due(uuid, "archive")
     return len(jobs)
+
+
+def _same(job: JobRow, status: RemoteStatus) -> bool:
+    """The host reports what the job's row says already (a job still queued, or still running): nothing to
+    re-read or write. Most jobs of most polls are."""
+    return (status.state, job.status) in ((RemoteState.QUEUED, JobStatus.QUEUED), (RemoteState.RUNNING, JobStatus.RUNNING))
 
 
 def monitor(uuid: str) -> MonitorResult:

@@ -12,6 +12,8 @@ always safe; the reconciler only has to notice that nothing is moving.
   active job of the pair gets a monitor task again.
 
 Each re-enqueued job (or pair) is stamped, so one that waits in a busy queue is not sent twice per period.
+The elements of a sweep launched as job arrays are restarted as their sweep: its launch (``launch_sweep``)
+for elements not yet queued, its one monitor (``monitor_sweep``) for queued and running ones.
 A job waiting for its virtual cluster's quota (a ``vc_jobs`` row not yet admitted) is left to the quota
 service's admission, which the beat task also runs, so a lost "job ended" signal cannot hold a queue.
 """
@@ -47,6 +49,8 @@ class Restart:
     job_uuid: str
     stage: str
     reason: str
+    #: Set for a sweep's task (``launch_sweep``, ``monitor_sweep``): ``job_uuid`` is then one of its elements.
+    sweep_id: str | None = None
 
 
 def find_stalled(*, stall_seconds: float | None = None, poll_seconds: float | None = None) -> list[Restart]:
@@ -58,21 +62,29 @@ def find_stalled(*, stall_seconds: float | None = None, poll_seconds: float | No
     restarts: list[Restart] = []
     with session_scope() as session:
         stuck = session.execute(
-            select(JobRow.uuid, JobRow.status).where(
+            select(JobRow.uuid, JobRow.status, JobRow.in_array, JobRow.sweep_id).where(
                 JobRow.status.in_([s.value for s in STAGE_FOR_STATUS]), JobRow.last_updated < stall_before,
                 ~exists().where(VcJobRow.job_uuid == JobRow.uuid, VcJobRow.admitted.is_(False)))).all()
-        for job_uuid, status in stuck:
-            if repo.stamp_stalled_job(session, job_uuid, status, stall_before, now):
-                restarts.append(Restart(job_uuid, STAGE_FOR_STATUS[JobStatus(status)], f"no progress in {status}"))
+        launches: set[str] = set()
+        for job_uuid, status, in_array, sweep_id in stuck:
+            if not repo.stamp_stalled_job(session, job_uuid, status, stall_before, now):
+                continue
+            if in_array and JobStatus(status) != JobStatus.ARCHIVING:
+                if sweep_id not in launches:
+                    launches.add(sweep_id)
+                    restarts.append(Restart(job_uuid, "launch_sweep", f"no progress in {status}", sweep_id))
+                continue
+            restarts.append(Restart(job_uuid, STAGE_FOR_STATUS[JobStatus(status)], f"no progress in {status}"))
 
         active = session.execute(
-            select(JobRow.uuid, JobRow.exec_system_id, JobRow.exec_login, JobRow.owner, JobRow.last_updated)
+            select(JobRow.uuid, JobRow.exec_system_id, JobRow.exec_login, JobRow.owner, JobRow.last_updated,
+                   JobRow.in_array, JobRow.sweep_id)
             .where(JobRow.status.in_([s.value for s in MONITORED]))).all()
-        by_pair: dict[tuple[str, str], list[str]] = {}
+        by_pair: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
         newest: dict[tuple[str, str], datetime] = {}
-        for job_uuid, system_id, login, owner, last_updated in active:
+        for job_uuid, system_id, login, owner, last_updated, in_array, sweep_id in active:
             pair = (system_id, login or owner)
-            by_pair.setdefault(pair, []).append(job_uuid)
+            by_pair.setdefault(pair, []).append((job_uuid, sweep_id if in_array else None))
             newest[pair] = max(newest.get(pair, last_updated), last_updated)
         for (system_id, login), uuids in by_pair.items():
             row = session.get(SystemPollRow, (system_id, login))
@@ -84,7 +96,14 @@ def find_stalled(*, stall_seconds: float | None = None, poll_seconds: float | No
                 repo.add_poll_stamp(session, system_id, login, now)
             elif not repo.restamp_stale_poll(session, system_id, login, now, poll_before):
                 continue
-            restarts.extend(Restart(u, "monitor", f"{system_id} not polled") for u in uuids)
+            monitored: set[str] = set()
+            for job_uuid, sweep_id in uuids:
+                if sweep_id is None:
+                    restarts.append(Restart(job_uuid, "monitor", f"{system_id} not polled"))
+                elif sweep_id not in monitored:  # one monitor for the sweep's array elements
+                    monitored.add(sweep_id)
+                    restarts.append(Restart(job_uuid, "monitor_sweep", f"{system_id} not polled", sweep_id))
     for restart in restarts:
-        log.warning("reconciler: job %s: %s; re-enqueueing %s", restart.job_uuid, restart.reason, restart.stage)
+        log.warning("reconciler: job %s%s: %s; re-enqueueing %s", restart.job_uuid,
+                    f" (sweep {restart.sweep_id})" if restart.sweep_id else "", restart.reason, restart.stage)
     return restarts

@@ -36,38 +36,65 @@ def process_inputs(uuid: str) -> Outcome:
             source = parse_source(item.sourceUrl)
             if source.kind == "tapis":
                 repo.get_system(session, source.system_id)
-        templates = {m: spec["macros"][m] if m == "JobWorkingDir" else spec[FIELD_OF_MACRO[m]] for m in DIR_MACROS}
-        needed = sorted({v for value in templates.values() for v in macros.host_eval_variables(value)})
+        needed = host_eval_names(spec)
         transport = open_transport(session, exec_system, job.owner) if needed else None
         login = login_for(session, exec_system, job.owner)
 
-    host_values: dict[str, str] = {}
-    if transport is not None:
-        script = "; ".join(f"printf '%s\\n' \"${{{name}}}\"" for name in needed)
-        lines = transport.run(script).check().stdout.splitlines()
-        for name, value in zip(needed, lines, strict=False):
-            if not value.startswith("/"):
-                raise ValidationError(f"HOST_EVAL(${name}) is {value!r} on {exec_system.host}, not an absolute path")
-            host_values[name] = value
-        missing = [n for n in needed if n not in host_values]
-        if missing:
-            raise ValidationError(f"HOST_EVAL: {', '.join(missing)} not set on {exec_system.host}")
+    host_values = read_host_values(transport, needed, exec_system) if transport is not None else {}
+    host_dirs, spec = resolve_directories(spec, host_values, exec_system, archive_system)
+    with session_scope() as session:
+        repo.update_job_fields(session, uuid, host_dirs=host_dirs, spec=spec, exec_login=login)
+    return Outcome.CONTINUE
 
+
+def _dir_templates(spec: dict) -> dict[str, str]:
+    return {m: spec["macros"][m] if m == "JobWorkingDir" else spec[FIELD_OF_MACRO[m]] for m in DIR_MACROS}
+
+
+def host_eval_names(spec: dict) -> list[str]:
+    """The host variables the job's directories name in HOST_EVAL(...)."""
+    return sorted({v for value in _dir_templates(spec).values() for v in macros.host_eval_variables(value)})
+
+
+def host_values_command(needed: list[str]) -> str:
+    return "; ".join(f"printf '%s\\n' \"${{{name}}}\"" for name in needed)
+
+
+def parse_host_values(lines: list[str], needed: list[str], exec_system: SystemSpec) -> dict[str, str]:
+    host_values: dict[str, str] = {}
+    for name, value in zip(needed, lines, strict=False):
+        if not value.startswith("/"):
+            raise ValidationError(f"HOST_EVAL(${name}) is {value!r} on {exec_system.host}, not an absolute path")
+        host_values[name] = value
+    missing = [n for n in needed if n not in host_values]
+    if missing:
+        raise ValidationError(f"HOST_EVAL: {', '.join(missing)} not set on {exec_system.host}")
+    return host_values
+
+
+def read_host_values(transport: Transport, needed: list[str], exec_system: SystemSpec) -> dict[str, str]:
+    """The values of ``needed`` in the login's shell on the exec host (one command)."""
+    if not needed:
+        return {}
+    return parse_host_values(transport.run(host_values_command(needed)).check().stdout.splitlines(), needed, exec_system)
+
+
+def resolve_directories(spec: dict, host_values: dict[str, str], exec_system: SystemSpec,
+                        archive_system: SystemSpec) -> tuple[dict[str, str], dict]:
+    """(the job's directories on their hosts, its spec with the directories as Tapis paths)."""
     host_dirs: dict[str, str] = {}
     tapis_dirs: dict[str, str] = {}
-    for macro_name, template in templates.items():
+    for macro_name, template in _dir_templates(spec).items():
         system = archive_system if macro_name == "ArchiveSystemDir" else exec_system
         expanded = macros.expand_host_eval(template, host_values)
         relative = root_relative(system.rootDir, expanded) if template.startswith("HOST_EVAL(") else expanded
         host_dirs[macro_name] = host_path(system.rootDir, relative, macro_name)
         tapis_dirs[macro_name] = "/" + relative.lstrip("/")
-
-    with session_scope() as session:
-        spec.update({FIELD_OF_MACRO[m]: d for m, d in tapis_dirs.items() if m in FIELD_OF_MACRO})
-        spec["macros"] = {**spec["macros"], **{m: tapis_dirs[m] for m in DIR_MACROS}}
-        spec["parameterSet"] = with_input_variables(spec, host_dirs["ExecSystemInputDir"], exec_system)
-        repo.update_job_fields(session, uuid, host_dirs=host_dirs, spec=spec, exec_login=login)
-    return Outcome.CONTINUE
+    spec = dict(spec)
+    spec.update({FIELD_OF_MACRO[m]: d for m, d in tapis_dirs.items() if m in FIELD_OF_MACRO})
+    spec["macros"] = {**spec["macros"], **{m: tapis_dirs[m] for m in DIR_MACROS}}
+    spec["parameterSet"] = with_input_variables(spec, host_dirs["ExecSystemInputDir"], exec_system)
+    return host_dirs, spec
 
 
 def input_variables(spec: dict, input_dir: str, exec_system: SystemSpec) -> dict[str, str]:

@@ -73,46 +73,54 @@ def submit(data: dict[str, Any] | JobRequest, dispatcher: Dispatcher, *, owner: 
     Archiving to the exec system needs nothing more, since EXECUTE already runs the job as its login.
     ``sweep`` is (sweep id, index) of a sweep's element (``services.sweeps``).
     """
+    with session_scope() as session:
+        row, queue = store_job(session, data, owner=owner, parent_uuid=parent_uuid, principal=principal, sweep=sweep)
+        result = job_to_dict(row)
+    dispatcher.start(result["uuid"], queue=queue)
+    return result
+
+
+def store_job(session, data: dict[str, Any] | JobRequest, *, owner: str | None = None,
+              parent_uuid: str | None = None, principal: Principal | None = None,
+              sweep: tuple[str, int] | None = None, in_array: bool = False) -> tuple[JobRow, str]:
+    """:func:`submit` without the enqueue, in the caller's transaction (a sweep stores all its elements in
+    one): the new job's row and its worker queue."""
     settings = get_settings()
     request = parse_request(data)
     owner = principal.username if principal else owner or request.owner or settings.default_user
     check_submitter(request.owner, request.tenant, owner, settings.tenant)
     job_uuid = f"{uuidlib.uuid4()}-007"  # Tapis job UUIDs end in a type suffix; 007 is "job"
     created = utcnow()
-    with session_scope() as session:
-        app_row, app = _launchable_app(session, request)
-        exec_id = request.execSystemId or app.jobAttributes.execSystemId
-        if not exec_id:
-            raise ValidationError("execSystemId is required: neither the request nor the app names one")
-        exec_row = repo.get_system(session, exec_id)
-        if principal:
-            perms.require(session, principal, "app", app_row.id, app_row.owner, "READ", what=f"app {app_row.id}")
-            perms.require(session, principal, "system", exec_id, exec_row.owner, "EXECUTE", what=f"system {exec_id}")
-        if not exec_row.enabled:
-            raise ValidationError(f"system {exec_id} is disabled")
-        exec_system = repo.system_spec(exec_row)
-        archive_id = request.archiveSystemId or app.jobAttributes.archiveSystemId or exec_id
-        archive_row = exec_row if archive_id == exec_id else repo.get_system(session, archive_id)
-        if principal:
-            perms.require(session, principal, "system", archive_id, archive_row.owner, "READ", what=f"system {archive_id}")
-        archive_system = exec_system if archive_id == exec_id else repo.system_spec(archive_row)
-        resolved = resolve_job(request, app, exec_system, archive_system, uuid=job_uuid, owner=owner,
-                               tenant=settings.tenant, created=created)
-        if principal and archive_id != exec_id:
-            archive_dir = resolved.archiveSystemDir
-            perms.require(session, principal, "file", archive_id, archive_row.owner, "MODIFY",
-                          what=f"{archive_id}:{archive_dir} (archiveSystemDir)", path=archive_dir)
-        _check_tapis_inputs(session, principal, resolved.fileInputs)
-        check_job_profile(session, resolved, exec_system, exec_row.owner)  # its scheduler profile exists, may be used
-        row = _job_row(request, resolved, app, uuid=job_uuid, owner=owner, tenant=settings.tenant, exec_id=exec_id,
-                       archive_id=archive_id, parent_uuid=parent_uuid, created=created, sweep=sweep)
-        repo.insert_job(session, row)
-        attach_family(session, row)  # a new family's token, or the parent's
-        subscriptions.add_for_new_job(session, row, request.subscriptions)  # same transaction as the job
-        result = job_to_dict(row)
-        queue = worker_queue(exec_system)
-    dispatcher.start(job_uuid, queue=queue)
-    return result
+    app_row, app = _launchable_app(session, request)
+    exec_id = request.execSystemId or app.jobAttributes.execSystemId
+    if not exec_id:
+        raise ValidationError("execSystemId is required: neither the request nor the app names one")
+    exec_row = repo.get_system(session, exec_id)
+    if principal:
+        perms.require(session, principal, "app", app_row.id, app_row.owner, "READ", what=f"app {app_row.id}")
+        perms.require(session, principal, "system", exec_id, exec_row.owner, "EXECUTE", what=f"system {exec_id}")
+    if not exec_row.enabled:
+        raise ValidationError(f"system {exec_id} is disabled")
+    exec_system = repo.system_spec(exec_row)
+    archive_id = request.archiveSystemId or app.jobAttributes.archiveSystemId or exec_id
+    archive_row = exec_row if archive_id == exec_id else repo.get_system(session, archive_id)
+    if principal:
+        perms.require(session, principal, "system", archive_id, archive_row.owner, "READ", what=f"system {archive_id}")
+    archive_system = exec_system if archive_id == exec_id else repo.system_spec(archive_row)
+    resolved = resolve_job(request, app, exec_system, archive_system, uuid=job_uuid, owner=owner,
+                           tenant=settings.tenant, created=created)
+    if principal and archive_id != exec_id:
+        archive_dir = resolved.archiveSystemDir
+        perms.require(session, principal, "file", archive_id, archive_row.owner, "MODIFY",
+                      what=f"{archive_id}:{archive_dir} (archiveSystemDir)", path=archive_dir)
+    _check_tapis_inputs(session, principal, resolved.fileInputs)
+    check_job_profile(session, resolved, exec_system, exec_row.owner)  # its scheduler profile exists, may be used
+    row = _job_row(request, resolved, app, uuid=job_uuid, owner=owner, tenant=settings.tenant, exec_id=exec_id,
+                   archive_id=archive_id, parent_uuid=parent_uuid, created=created, sweep=sweep, in_array=in_array)
+    repo.insert_job(session, row)
+    attach_family(session, row)  # a new family's token, or the parent's
+    subscriptions.add_for_new_job(session, row, request.subscriptions)  # same transaction as the job
+    return row, worker_queue(exec_system)
 
 
 def _launchable_app(session, request: JobRequest) -> tuple[AppRow, AppSpec]:
@@ -139,7 +147,7 @@ def _check_tapis_inputs(session, principal: Principal | None, file_inputs: list[
 
 def _job_row(request: JobRequest, resolved: ResolvedJob, app: AppSpec, *, uuid: str, owner: str, tenant: str,
              exec_id: str, archive_id: str, parent_uuid: str | None, created: datetime,
-             sweep: tuple[str, int] | None = None) -> JobRow:
+             sweep: tuple[str, int] | None = None, in_array: bool = False) -> JobRow:
     """The new job's row, PENDING, as ``resolve_job`` resolved it."""
     return JobRow(
         uuid=uuid, name=resolved.name, owner=owner, tenant=tenant, description=resolved.description,
@@ -148,7 +156,7 @@ def _job_row(request: JobRequest, resolved: ResolvedJob, app: AppSpec, *, uuid: 
         archive_system_id=archive_id, visible=True, parent_uuid=parent_uuid,
         request=request.model_dump(mode="json", exclude_unset=True), spec=resolved.as_dict(), created=created,
         last_updated=created, remote_checks_success=0, remote_checks_failed=0, blocked_count=0,
-        sweep_id=sweep[0] if sweep else None, sweep_index=sweep[1] if sweep else None,
+        sweep_id=sweep[0] if sweep else None, sweep_index=sweep[1] if sweep else None, in_array=in_array,
     )
 
 
@@ -169,14 +177,15 @@ def list_all(*, owner: str | None = None, status: Iterable[str] | None = None, l
         return [job_to_dict(r) for r in repo.list_jobs(session, owner=owner, status=status, limit=limit, skip=skip)]
 
 
-def cancel(job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
+def cancel(job_uuid: str, dispatcher: Dispatcher, *, kill: bool = True) -> dict[str, Any]:
     """Cancel from any non-terminal state: CANCELLED is recorded here at once; if the app may be alive
-    on a host, a worker is asked to stop it (the API never talks to hosts itself)."""
+    on a host, a worker is asked to stop it (the API never talks to hosts itself). ``kill=False``: the
+    caller stops it another way (a sweep's elements, by cancelling their job arrays)."""
     changed, needs_kill = mark_cancelled(job_uuid, "Job cancelled by its owner")
     job = get(job_uuid)
     if not changed and job["status"] in TERMINAL_STATES:
         raise ValidationError(f"job {job_uuid} is already {job['status']}")
-    if needs_kill:
+    if needs_kill and kill:
         dispatcher.cancel(job_uuid)  # only enqueues: the job read above is still current
     _cancel_descendants(job_uuid, dispatcher)
     return job
@@ -279,10 +288,10 @@ def search_for(principal: Principal, *, limit: int = 100, skip: int = 0, order_b
     return search_page(principal, request).records
 
 
-def cancel_for(principal: Principal, job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:
+def cancel_for(principal: Principal, job_uuid: str, dispatcher: Dispatcher, *, kill: bool = True) -> dict[str, Any]:
     with session_scope() as session:
         _owned(session, principal, job_uuid)
-    return cancel(job_uuid, dispatcher)
+    return cancel(job_uuid, dispatcher, kill=kill)
 
 
 def pause_for(principal: Principal, job_uuid: str, dispatcher: Dispatcher) -> dict[str, Any]:

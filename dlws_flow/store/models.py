@@ -128,6 +128,9 @@ class JobRow(Base):
     parent_uuid: Mapped[str | None] = mapped_column(String(64), index=True)
     sweep_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a sweep's element (models_sweeps)
     sweep_index: Mapped[int | None] = mapped_column(Integer)
+    #: A sweep element launched with its sweep's ``sbatch --array`` (``engine.sweep_launch``): until it is
+    #: queued only the sweep's launch moves it, never its own stages.
+    in_array: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     #: The request as sent (for resubmit) and the resolved job (what the stages run).
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -26,4 +26,10 @@ class SweepRow(Base):
     #: The request: the job template, the parameters and how they combine.
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     element_count: Mapped[int] = mapped_column(Integer)
+    #: ``array``: one ``sbatch --array`` for the elements (``engine.sweep_launch``); ``jobs``: one job each.
+    launch: Mapped[str] = mapped_column(String(16), default="jobs", server_default="jobs")
+    #: At most this many elements run at once (``%N`` of the array); None: as many as the scheduler allows.
+    throttle: Mapped[int | None] = mapped_column(Integer)
+    #: The Slurm arrays it went out as, once launched: ``[{"id", "offset", "tasks"}]``.
+    arrays: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(default=utcnow)

@@ -26,7 +26,7 @@ export DLWS_TESTHOSTS_LOCKED=1
 
 # Bump LAYOUT whenever a generated configuration below changes: hosts brought up by an older layout
 # then take the slow path once and are reconfigured (write_if_changed restarts what changed).
-LAYOUT=5
+LAYOUT=6-cpus${DLWS_TESTHOSTS_CPUS:-16}
 # Fast path. ctl.sh status slurmd = node idle/mix (or alloc/comp: busy is up too), which needs
 # munge + slurmctld as well.
 if [ -s hosts.env ] && grep -qx "DLWS_TESTHOSTS_LAYOUT=$LAYOUT" hosts.env && [ -s images/busybox.sif ] && [ -e podman/.ready ] && "$CTL" status sshd "$BASE" && "$CTL" status slurmd "$BASE"; then
@@ -297,13 +297,16 @@ ReturnToService=2
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 # finished jobs stay visible to scontrol/squeue -t all for 5 min (no slurmdbd)
 MinJobAge=300
+# sweeps go out as job arrays: 10,000 tasks in one array (Slurm's default allows 1001), and room for them
+MaxArraySize=20001
+MaxJobCount=60000
 KillWait=2
 OverTimeLimit=0
 InactiveLimit=0
-# 16 job slots whatever the hardware: test jobs mostly sleep or wait, and tests run dozens at once
+# 16 job slots whatever the hardware (DLWS_TESTHOSTS_CPUS=2 declares the real count, for bench/slurm_side_by_side): test jobs mostly sleep or wait, and tests run dozens at once
 # (the 50-job monitoring test, chaos, benchmarks). config_overrides makes slurmd accept the count.
 SlurmdParameters=config_overrides
-NodeName=$HN NodeAddr=127.0.0.1 CPUs=16 RealMemory=2000 State=UNKNOWN
+NodeName=$HN NodeAddr=127.0.0.1 CPUs=${DLWS_TESTHOSTS_CPUS:-16} RealMemory=2000 State=UNKNOWN
 PartitionName=debug Nodes=$HN Default=YES MaxTime=INFINITE State=UP
 PartitionName=batch Nodes=$HN MaxTime=INFINITE State=UP
 EOF

@@ -49,6 +49,12 @@ class FakeHost:
     def resume_paused(self, job_uuid: str) -> None:
         self.calls.append(("resume_paused", job_uuid))
 
+    def start_sweep(self, sweep_id: str, queue: str | None = None) -> None:
+        self.calls.append(("start_sweep", sweep_id))
+
+    def cancel_sweep(self, sweep_id: str) -> None:
+        self.calls.append(("cancel_sweep", sweep_id))
+
     def send_parent(self, parent_id: int, token: str) -> None:
         self.calls.append(("transfer", parent_id))
 

@@ -29,6 +29,12 @@ class RecordingDispatcher:
 
     def resume_paused(self, job_uuid: str) -> None: ...
 
+    def start_sweep(self, sweep_id: str, queue: str | None = None) -> None:
+        self.started.append(sweep_id)
+
+    def cancel_sweep(self, sweep_id: str) -> None:
+        self.cancelled.append(sweep_id)
+
 
 @pytest.fixture(scope="module")
 def dispatcher() -> RecordingDispatcher:

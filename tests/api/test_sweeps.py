@@ -100,3 +100,13 @@ def test_a_refused_first_element_leaves_nothing(client, app_id):
     assert client.get("/v3/jobs/sweeps", headers=as_user(OWNER)).json()["result"] == before
     response = client.post("/v3/jobs/sweep", json={**sweep_request(app_id), "colour": "red"}, headers=as_user(OWNER))
     assert response.status_code == 400 and "colour" in response.json()["message"]
+
+
+def test_how_a_sweep_launches_is_acted_on_or_refused(client, dispatcher, app_id):
+    sweep = client.post("/v3/jobs/sweep", json=sweep_request(app_id, K=[1, 2]), headers=as_user(OWNER)).json()["result"]
+    assert (sweep["launch"], sweep["arrays"]) == ("jobs", [])  # a VM: one job each
+    for body, words in (({"launch": "array"}, "job arrays are a batch scheduler's"),
+                        ({"launch": "jobs", "maxConcurrent": 2}, "throttles a job array"),
+                        ({"maxConcurrent": 0}, "positive integer"), ({"launch": "fast"}, "one of auto, array, jobs")):
+        response = client.post("/v3/jobs/sweep", json={**sweep_request(app_id, K=[1, 2]), **body}, headers=as_user(OWNER))
+        assert response.status_code == 400 and words in response.json()["message"], (body, response.text)

@@ -137,12 +137,12 @@ def test_fifty_jobs_share_one_squeue_per_poll(sif_app, hpc_system, host_shell, s
     wait_for(lambda: polls() >= polls_before + 3, "three more polls of the Slurm system", timeout=60)
     polls_after = polls()
     # The host may serve other clients too (a benchmark, another run): only commands about these jobs count.
-    status_calls = [c for c in ssh_commands.since(steady) if "squeue -h -a -t all -j " in c.command
-                    and fifty_ids & set(c.command.split("squeue -h -a -t all -j ", 1)[1].split()[0].split(","))]
+    status_calls = [c for c in ssh_commands.since(steady) if "squeue -h -a -r -t all -j " in c.command
+                    and fifty_ids & set(c.command.split("squeue -h -a -r -t all -j ", 1)[1].split()[0].split(","))]
     # A poll claimed just before the first mark may land after it, one claimed before the last read not yet.
     assert polls_after - polls_before - 1 <= len(status_calls) <= polls_after - polls_before + 1, status_calls
     for call in status_calls:
-        named = set(call.command.split("squeue -h -a -t all -j ", 1)[1].split()[0].split(","))
+        named = set(call.command.split("squeue -h -a -r -t all -j ", 1)[1].split()[0].split(","))
         assert fifty_ids <= named, "a poll left some of the 50 jobs out"
     print(f"\n50 jobs in flight: {polls_after - polls_before} polls, {len(status_calls)} squeue status commands")
 

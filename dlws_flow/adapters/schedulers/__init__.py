@@ -6,6 +6,14 @@ is unit-tested with canned text and integration-tested against the real host.
 
 from __future__ import annotations
 
-from dlws_flow.adapters.schedulers.base import RemoteJob, RemoteState, RemoteStatus, Scheduler, ScriptRequest
+from dlws_flow.adapters.schedulers.base import (
+    ArrayLauncher,
+    ArraySubmission,
+    RemoteJob,
+    RemoteState,
+    RemoteStatus,
+    Scheduler,
+    ScriptRequest,
+)
 
-__all__ = ["RemoteJob", "RemoteState", "RemoteStatus", "Scheduler", "ScriptRequest"]
+__all__ = ["ArrayLauncher", "ArraySubmission", "RemoteJob", "RemoteState", "RemoteStatus", "Scheduler", "ScriptRequest"]

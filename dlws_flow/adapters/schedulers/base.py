@@ -39,6 +39,9 @@ class RemoteJob:
 
     remote_id: str
     exec_dir: str
+    #: A task of a sweep's job array (``123_4``): the directory of its array's per-task links to the exec
+    #: dirs (``engine.sweep_launch``), where a status query finds the task's exit code.
+    array_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,3 +150,51 @@ class Scheduler(abc.ABC):
     def build_probe_command(self) -> str:
         """A cheap command that fails while the scheduler does not answer (recovery probes)."""
         return "true"
+
+
+@dataclass(frozen=True)
+class ArraySubmission:
+    """One job array of a sweep: its number (the sweep's ``a<number>`` links), the ``--array`` value, and the
+    words that identify it (its ``--comment``, the name of its script in the sweep's host directory)."""
+
+    number: int
+    spec: str
+    comment: str
+    script: str
+
+
+class ArrayLauncher(abc.ABC):
+    """A scheduler that can launch many jobs as one array (Slurm's ``sbatch --array``); the sweep's launch
+    (``engine.sweep_launch``) uses it where the exec system's scheduler is one."""
+
+    @abc.abstractmethod
+    def build_array_limit_command(self) -> str:
+        """A command that prints the largest task count one array may have (nothing: the default)."""
+
+    @abc.abstractmethod
+    def parse_array_limit(self, stdout: str) -> int: ...
+
+    @abc.abstractmethod
+    def build_element_script(self, request: ScriptRequest) -> str:
+        """An element's ``tapisjob.sh`` as an array task runs it: its output redirected by the script itself."""
+
+    @abc.abstractmethod
+    def array_header(self, request: ScriptRequest) -> list[str]:
+        """The element's scheduler directives that its array shares (resources, queue, options): elements
+        whose headers differ cannot share one array."""
+
+    @abc.abstractmethod
+    def build_array_script(self, header: list[str], submission: ArraySubmission, name: str, links_dir: str,
+                           log_path: str) -> str:
+        """The script of one array: ``header``, its ``--array``, and a body that runs the element whose exec
+        dir ``links_dir/<task id>`` links to."""
+
+    @abc.abstractmethod
+    def build_array_submit_command(self, sweep_dir: str, submissions: list[ArraySubmission]) -> str:
+        """Submit each array at most once, however often it runs; prints ``<number> <array id>`` per array."""
+
+    @abc.abstractmethod
+    def parse_array_submit_output(self, result: CommandResult, submissions: list[ArraySubmission]) -> dict[int, str]: ...
+
+    @abc.abstractmethod
+    def build_array_cancel_command(self, array_ids: list[str]) -> str: ...

@@ -17,13 +17,17 @@ import logging
 import re
 import shlex
 
+from dlws_flow.adapters.schedulers import slurm_arrays
 from dlws_flow.adapters.schedulers.base import (
     EXIT_CODE_FILE,
+    ArrayLauncher,
+    ArraySubmission,
     RemoteJob,
     RemoteState,
     RemoteStatus,
     Scheduler,
     ScriptRequest,
+    redirections,
     script_body,
 )
 from dlws_flow.adapters.transports.base import CommandResult
@@ -110,7 +114,7 @@ def sbatch_lines(options: list[str]) -> list[str]:
     return lines
 
 
-class SlurmScheduler(Scheduler):
+class SlurmScheduler(Scheduler, ArrayLauncher):
     name = "SLURM"
     queues_jobs = True
 
@@ -165,18 +169,25 @@ class SlurmScheduler(Scheduler):
         return error
 
     def build_status_command(self, jobs: list[RemoteJob]) -> str:
-        ids = ",".join(j.remote_id for j in jobs if j.remote_id.isdigit())
-        specs = " ".join(shlex.quote(f"{j.remote_id}:{j.exec_dir}") for j in jobs)
+        plain = [j for j in jobs if j.remote_id.isdigit()]
+        arrays = slurm_arrays.array_tasks(jobs)
+        ids = ",".join([j.remote_id for j in plain] + list(arrays))
+        specs = " ".join(shlex.quote(f"{j.remote_id}:{j.exec_dir}") for j in plain)
+        define_want, arrays_missing, arrays_ended = slurm_arrays.status_parts(arrays)
         fields = _format(SACCT_FIELDS, ",")
+        plain_ids = ",".join(j.remote_id for j in plain) or "''"
         return (
-            f"q=$(squeue -h -a -t all -j {ids} -o '{_format(SQUEUE_FIELDS, '|')}' 2>/dev/null); "
+            f"q=$(squeue -h -a -r -t all -j {ids} -o '{_format(SQUEUE_FIELDS, '|')}' 2>/dev/null); "
             f"printf '%s\\n' \"$q\" | sed -n 's/^\\([0-9]\\)/{FROM_SQUEUE}|\\1/p'; "
-            f"miss=''; for i in $(echo {ids} | tr , ' '); do printf '%s\\n' \"$q\" | grep -q \"^$i|\" || miss=\"$miss,$i\"; done; "
-            "miss=${miss#,}; "
-            f"if [ -n \"$miss\" ]; then (sacct -X -n -P -j \"$miss\" -o {fields} 2>/dev/null || "
-            f"sacct -c -n -P -j \"$miss\" -o {fields} 2>/dev/null) | sed -n 's/^\\([0-9]\\)/{FROM_SACCT}|\\1/p'; fi; "
+            f"miss=''; for i in $(echo {plain_ids} | tr , ' '); do printf '%s\\n' \"$q\" | grep -q \"^$i|\" || miss=\"$miss,$i\"; done; "
+            f"{define_want}{arrays_missing}"
+            "miss=${miss#,}; a=''; "
+            f"if [ -n \"$miss\" ]; then a=$(sacct -X -n -P -j \"$miss\" -o {fields} 2>/dev/null || "
+            f"sacct -c -n -P -j \"$miss\" -o {fields} 2>/dev/null); "
+            f"printf '%s\\n' \"$a\" | sed -n 's/^\\([0-9]\\)/{FROM_SACCT}|\\1/p'; fi; "
             f"for s in {specs}; do i=${{s%%:*}}; d=${{s#*:}}; "
-            f"[ -f \"$d/{EXIT_CODE_FILE}\" ] && echo \"{FROM_EXIT_FILE}|$i|$(cat \"$d/{EXIT_CODE_FILE}\")\"; done; true"
+            f"[ -f \"$d/{EXIT_CODE_FILE}\" ] && echo \"{FROM_EXIT_FILE}|$i|$(cat \"$d/{EXIT_CODE_FILE}\")\"; done; "
+            f"{arrays_ended}true"
         )
 
     def parse_status_output(self, result: CommandResult, jobs: list[RemoteJob]) -> dict[str, RemoteStatus]:
@@ -232,3 +243,40 @@ class SlurmScheduler(Scheduler):
     def build_probe_command(self) -> str:
         # Answers only when slurmctld does ("Unable to contact slurm controller" otherwise).
         return "sinfo --noheader --format=%a"
+
+    # --- job arrays (sweeps: adapters.schedulers.slurm_arrays) -----------------------------------------
+
+    def build_array_limit_command(self) -> str:
+        return slurm_arrays.limit_command()
+
+    def parse_array_limit(self, stdout: str) -> int:
+        return slurm_arrays.parse_limit(stdout)
+
+    def build_element_script(self, request: ScriptRequest) -> str:
+        return script_body(request, ["#!/bin/bash", f"exec {redirections(request)}"])
+
+    def array_header(self, request: ScriptRequest) -> list[str]:
+        _, options = split_profile(request.scheduler_options)
+        lines = [
+            f"#SBATCH --nodes={request.node_count}",
+            f"#SBATCH --ntasks-per-node={request.cores_per_node}",
+            *([] if "MEM" in request.hidden_options else [f"#SBATCH --mem={request.memory_mb}M"]),
+            f"#SBATCH --time={request.max_minutes // 60:02d}:{request.max_minutes % 60:02d}:00",
+        ]
+        if request.queue and "PARTITION" not in request.hidden_options:
+            lines.append(f"#SBATCH --partition={request.queue}")
+        return lines + sbatch_lines(options)
+
+    def build_array_script(self, header: list[str], submission: ArraySubmission, name: str, links_dir: str,
+                           log_path: str) -> str:
+        safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64] or "dlws-sweep"
+        return slurm_arrays.array_script(header, submission, safe_name, links_dir, log_path)
+
+    def build_array_submit_command(self, sweep_dir: str, submissions: list[ArraySubmission]) -> str:
+        return slurm_arrays.submit_command(sweep_dir, submissions)
+
+    def parse_array_submit_output(self, result: CommandResult, submissions: list[ArraySubmission]) -> dict[int, str]:
+        return slurm_arrays.parse_submit_output(result, submissions)
+
+    def build_array_cancel_command(self, array_ids: list[str]) -> str:
+        return "scancel " + " ".join(shlex.quote(i) for i in array_ids)

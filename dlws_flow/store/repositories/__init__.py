@@ -10,6 +10,7 @@ Which module writes which tables:
 * :mod:`.systems` - ``systems`` and ``system_events`` (and the row lock of job-limit counts); :mod:`.credentials` - ``credentials``;
   :mod:`.grants` - ``grants``; :mod:`.apps` - ``apps``; :mod:`.history` - ``app_events``; :mod:`.sweeps` - ``sweeps``;
 * :mod:`.jobs` - ``jobs`` and ``job_events`` (status changes through :func:`transition`, a compare-and-set);
+  :mod:`.job_batches` - the same for many jobs at once (a sweep's elements);
 * :mod:`.polls` - ``system_polls``; :mod:`.recovery` - ``recovery_conditions``;
 * :mod:`.users` - ``users``; :mod:`.tokens` - ``tenant_signing_keys``, ``refresh_tokens``, ``revoked_tokens``;
   :mod:`.virtual_clusters` - ``virtual_clusters``, ``vc_members``, ``vc_jobs``;
@@ -50,6 +51,15 @@ from dlws_flow.store.repositories.file_shares import (
 )
 from dlws_flow.store.repositories.grants import add_grants, delete_grants, delete_grants_on
 from dlws_flow.store.repositories.history import add_app_event, app_history
+from dlws_flow.store.repositories.job_batches import (
+    active_sweep_element,
+    any_sweep_element,
+    array_dirs,
+    array_element_ids,
+    array_elements,
+    transition_many,
+    update_jobs,
+)
 from dlws_flow.store.repositories.jobs import (
     active_remote_jobs,
     add_job_event,
@@ -107,6 +117,8 @@ from dlws_flow.store.repositories.sweeps import (
     add_sweep,
     delete_sweep,
     get_sweep,
+    set_sweep_arrays,
+    set_sweep_launch,
     sweep_elements,
     sweep_status_counts,
     sweeps_of,
@@ -174,6 +186,7 @@ __all__ = [
     "PUBLIC_SHARE",
     "accept_offered_host_key",
     "active_remote_jobs",
+    "active_sweep_element",
     "add_app",
     "add_app_event",
     "add_file_shares",
@@ -196,8 +209,12 @@ __all__ = [
     "add_vc_job",
     "add_vc_member",
     "admit_vc_job",
+    "any_sweep_element",
     "app_history",
     "app_versions",
+    "array_dirs",
+    "array_element_ids",
+    "array_elements",
     "bump_vc_admission",
     "cancel_transfer",
     "child_counts",
@@ -269,6 +286,8 @@ __all__ = [
     "set_family_params",
     "set_job_visible",
     "set_openpai_run_jobs",
+    "set_sweep_arrays",
+    "set_sweep_launch",
     "set_system_deleted",
     "set_system_enabled",
     "set_system_owner",
@@ -288,7 +307,9 @@ __all__ = [
     "transfer_children",
     "transfer_parents",
     "transition",
+    "transition_many",
     "update_job_fields",
+    "update_jobs",
     "update_postit",
     "update_transfer_child",
     "update_transfer_parent",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from dlws_flow.errors import NotFoundError
@@ -48,3 +48,13 @@ def sweep_status_counts(session: Session, sweep_id: str) -> dict[str, int]:
     rows = session.execute(select(JobRow.status, func.count()).where(JobRow.sweep_id == sweep_id)
                            .group_by(JobRow.status)).all()
     return {status: count for status, count in rows}
+
+
+def set_sweep_launch(session: Session, sweep_id: str, launch: str) -> None:
+    session.execute(update(SweepRow).where(SweepRow.id == sweep_id).values(launch=launch))
+
+
+def set_sweep_arrays(session: Session, sweep_id: str, arrays: list[dict]) -> None:
+    """The job arrays the sweep goes out as (``engine.sweep_launch``), ids filled in once submitted."""
+    session.execute(update(SweepRow).where(SweepRow.id == sweep_id).values(arrays=arrays)
+                    .execution_options(synchronize_session=False))
