@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): P1-P6 against their in-run baselines; see docs/operations.md.
+"""``python -m bench`` (``make bench``): P1-P7 against their in-run baselines; see docs/operations.md.
 
 It brings up what it needs (test hosts, PostgreSQL, Redis, a fresh database, a Celery worker, the API), runs
 the benchmarks, prints one line per measure and writes ``bench/results/latest.json`` and ``latest.png``.
@@ -16,7 +16,7 @@ import time
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller run (about 3 minutes)")
-    parser.add_argument("--only", default="P1,P2,P4,P3,P5,P6", help="comma-separated benchmarks to run (default all)")
+    parser.add_argument("--only", default="P1,P2,P4,P3,P7,P5,P6", help="comma-separated benchmarks to run (default all)")
     parser.add_argument("--p1-jobs", type=int, help="jobs submitted in P1 (default 1000, quick 300)")
     parser.add_argument("--p1-clients", type=int, default=8, help="concurrent API clients in P1")
     parser.add_argument("--p1-processes", type=int, default=os.cpu_count() or 1,
@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--p3-fill", type=float, help="seconds allowed for P3's jobs to reach Slurm (default 300, quick 90)")
     parser.add_argument("--p5-rows", type=int, help="jobs in the table for P5's list and P6's search (default 100000, quick 20000)")
     parser.add_argument("--p4-jobs", type=int, help="jobs in P4 (default 100, quick 30)")
+    parser.add_argument("--p7-size", type=int, help="elements of P7's sweep run to its end (default 1000, quick 200)")
+    parser.add_argument("--p7-large", type=int, help="elements of P7's sweep timed into Slurm's queue (default 10000, quick 2000)")
     args = parser.parse_args(argv)
     quick = args.quick
     options = {
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         "p2_runs": args.p2_runs or (3 if quick else 9), "p3_jobs": args.p3_jobs or (150 if quick else 1000),
         "p3_fill": args.p3_fill or (90.0 if quick else 300.0), "p4_jobs": args.p4_jobs or (30 if quick else 100),
         "p5_rows": args.p5_rows or (20_000 if quick else 100_000),
+        "p7_size": args.p7_size or (200 if quick else 1000), "p7_large": args.p7_large or (2000 if quick else 10_000),
     }
     wanted = {name.strip().upper() for name in args.only.split(",")}
 
@@ -67,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             done(runs.p4_slurm_end_to_end(stack, ids, options["p4_jobs"]))
         if "P3" in wanted:  # after P2 and P4: its jobs are cancelled, not waited for
             done(runs.p3_monitoring(stack, ids, options["p3_jobs"], options["p3_fill"], polls=5))
+        if "P7" in wanted:  # after P3: its jobs leave Slurm's queue before the sweeps go in
+            from bench import sweeps
+
+            done(sweeps.p7_sweeps(stack, ids, options["p7_size"], options["p7_large"]))
         if "P5" in wanted:  # after the others: its 100,000 inserts would disturb them (WAL, autovacuum)
             done(runs.p5_job_list(stack, ids, api_url, options["p5_rows"]))
         if "P6" in wanted:  # P5's filler rows serve it too (topped up when P5 did not run)

@@ -60,6 +60,8 @@ WAITING = (JobStatus.PENDING, JobStatus.PROCESSING_INPUTS, JobStatus.STAGING_INP
 OWN_STAGE = {JobStatus.PENDING: "process_inputs", JobStatus.PROCESSING_INPUTS: "process_inputs",
              JobStatus.STAGING_INPUTS: "stage_inputs", JobStatus.STAGING_JOB: "stage_job"}
 SEPARATOR = "--dlws-array-limit--"
+#: The shortest wait between two looks of a sweep's monitor (a look is one squeue for all its elements).
+SWEEP_FIRST_INTERVAL = 0.25
 
 
 @dataclass
@@ -297,17 +299,19 @@ def _expand(ranges: str) -> list[int]:
 
 
 def monitor_sweep(sweep_id: str) -> MonitorResult:
-    """One look for the sweep's queued and running elements: the system's batched poll, when it is due."""
+    """One look for the sweep's queued and running elements: the system's batched poll, when it is due.
+
+    The next look comes after a fraction of the time since any element last changed (not since the sweep
+    began): while elements start and end, it looks every fraction of a second; a sweep of long runs settles
+    to ``DLWS_MONITOR_MAX_INTERVAL``."""
     settings = get_settings()
     with session_scope() as session:
         active = repo.active_sweep_element(session, sweep_id, [s.value for s in REMOTE_STATES])
         if active is None:
             return MonitorResult(Outcome.STOP)
         system_id, login, owner = active.exec_system_id, active.exec_login or active.owner, active.owner
-        age = max(0.0, (utcnow() - (active.remote_submitted or active.last_updated)).total_seconds())
-        claimed = age >= settings.monitor_first_interval and repo.claim_poll(
-            session, system_id, login, settings.poll_min_interval,
-            lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
+        claimed = repo.claim_poll(session, system_id, login, settings.poll_min_interval,
+                                  lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
     if claimed:
         started = time.monotonic()
         try:
@@ -318,8 +322,9 @@ def monitor_sweep(sweep_id: str) -> MonitorResult:
     with session_scope() as session:
         if repo.active_sweep_element(session, sweep_id, [s.value for s in REMOTE_STATES]) is None:
             return MonitorResult(Outcome.STOP)
-    return MonitorResult(Outcome.POLL, next_check_delay(age, settings.monitor_first_interval,
-                                                        settings.monitor_max_interval, settings.monitor_age_fraction))
+        quiet = max(0.0, (utcnow() - repo.sweep_last_change(session, sweep_id)).total_seconds())
+    return MonitorResult(Outcome.POLL, next_check_delay(quiet, SWEEP_FIRST_INTERVAL, settings.monitor_max_interval,
+                                                        settings.monitor_age_fraction))
 
 
 def cancel_arrays(sweep_id: str) -> bool:

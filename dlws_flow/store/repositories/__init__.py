@@ -57,6 +57,7 @@ from dlws_flow.store.repositories.job_batches import (
     array_dirs,
     array_element_ids,
     array_elements,
+    sweep_last_change,
     transition_many,
     update_jobs,
 )
@@ -299,6 +300,7 @@ __all__ = [
     "start_transfer_task",
     "static_login",
     "sweep_elements",
+    "sweep_last_change",
     "sweep_status_counts",
     "sweeps_of",
     "system_history",

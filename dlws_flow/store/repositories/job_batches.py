@@ -4,9 +4,10 @@ row as :func:`.jobs.transition`, in a few statements for thousands of jobs rathe
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus, advance
@@ -93,3 +94,8 @@ def any_sweep_element(session: Session, sweep_id: str) -> JobRow | None:
 def array_element_ids(session: Session, sweep_id: str) -> list[str]:
     """The sweep's elements its job arrays drive (not the ones that left them)."""
     return list(session.scalars(select(JobRow.uuid).where(JobRow.sweep_id == sweep_id, JobRow.in_array.is_(True))))
+
+
+def sweep_last_change(session: Session, sweep_id: str) -> datetime:
+    """When any element of the sweep last changed."""
+    return session.scalar(select(func.max(JobRow.last_updated)).where(JobRow.sweep_id == sweep_id)) or utcnow()
