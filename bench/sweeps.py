@@ -9,10 +9,11 @@ commands per poll while it ran.
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
-from bench.runs import ENDED, IN_FLIGHT, Measure, _commands, _wait, script_args
+from bench.runs import ENDED, IN_FLIGHT, Measure, _archiving_seconds, _commands, _wait, script_args
 from bench.stack import Stack, cpu_seconds, host_client, run
 
 
@@ -60,6 +61,21 @@ def _wait_gone(stack: Stack, uuids: list[str]) -> None:
     client.close()
 
 
+def _last_seen_to_end(uuids: list[str]) -> float:
+    """Seconds from the last ARCHIVING (a poll saw the last end) to the last FINISHED."""
+    from sqlalchemy import func, select
+
+    from dlws_flow.store.db import session_scope
+    from dlws_flow.store.models import JobEventRow
+
+    with session_scope() as session:
+        last = dict(session.execute(select(JobEventRow.new_status, func.max(JobEventRow.created))
+                                    .where(JobEventRow.job_uuid.in_(uuids),
+                                           JobEventRow.new_status.in_(("ARCHIVING", "FINISHED")))
+                                    .group_by(JobEventRow.new_status)).all())
+    return (last["FINISHED"] - last["ARCHIVING"]).total_seconds() if len(last) == 2 else 0.0
+
+
 def _element_uuids(sweep_id: str) -> list[str]:
     from sqlalchemy import select
 
@@ -98,6 +114,8 @@ def p7_sweeps(stack: Stack, ids: dict[str, str], size: int, large: int) -> list[
     sbatches = sum(c[2].count("sbatch --parsable") for c in commands)
     squeues = sum(1 for c in commands if "squeue -h -a -r -t all -j" in c[2])
     failed = sum(s != "FINISHED" for s in states.values())
+    waits = _archiving_seconds(uuids)
+    tail = _last_seen_to_end(uuids)
 
     offset = log_path.stat().st_size
     start = time.perf_counter()
@@ -114,7 +132,8 @@ def p7_sweeps(stack: Stack, ids: dict[str, str], size: int, large: int) -> list[
     return [
         Measure(f"P7 sweep of {size} to all ended", ours, "s", direct, "lower",
                 f"sbatch --array by hand: {direct:.1f} s; request answered in {accepted:.1f} s, all in Slurm after "
-                f"{queued:.1f} s; worker CPU {1000 * worker_cpu / size:.1f} ms per element"
+                f"{queued:.1f} s; end seen -> archived median {statistics.median(waits):.2f} s, max {max(waits):.2f} s; "
+                f"last end seen {tail:.1f} s before the last archive; worker CPU {1000 * worker_cpu / size:.1f} ms per element"
                 + (f"; {failed} did not finish" if failed else "")),
         Measure(f"P7 sbatch per sweep of {size}", sbatches, "cmds", 1, "lower"),
         Measure("P7 squeue commands per poll", squeues / n_polls, "cmds", 1, "lower", f"{n_polls} polls"),
