@@ -12,6 +12,7 @@ from dlws_flow.adapters.schedulers import RemoteState, RemoteStatus
 from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.polling import next_check_delay
 from dlws_flow.domain.states import REMOTE_STATES, TERMINAL_STATES, JobStatus
+from dlws_flow.engine.archive_batch import archive_together
 from dlws_flow.engine.control import hold_queued
 from dlws_flow.engine.hooks import job_ended, stage_due
 from dlws_flow.engine.hosts import open_transport
@@ -86,7 +87,16 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
                         archiving.append(job.uuid)
         for uuid in ended:  # after the commit
             job_ended(uuid)
-        for uuid in archiving:  # the poll that saw the end starts the archive: no job waits for its own timer
+        # The poll that saw the end starts the archive: no job waits for its own timer. A sweep's array
+        # elements are archived here, together; any other job (or one the batch leaves) by its own stage.
+        together = [j.uuid for j in group if j.uuid in archiving and j.in_array]
+        alone = [uuid for uuid in archiving if uuid not in together]
+        try:
+            alone += archive_together(together)
+        except Exception:  # their own stages archive them instead (each is idempotent)
+            log.exception("archiving %d sweep elements together failed; each archives alone", len(together))
+            alone += together
+        for uuid in alone:
             stage_due(uuid, "archive")
     return len(jobs)
 
@@ -95,6 +105,23 @@ def _same(job: JobRow, status: RemoteStatus) -> bool:
     """The host reports what the job's row says already (a job still queued, or still running): nothing to
     re-read or write. Most jobs of most polls are."""
     return (status.state, job.status) in ((RemoteState.QUEUED, JobStatus.QUEUED), (RemoteState.RUNNING, JobStatus.RUNNING))
+
+
+def claim_poll(session: Session, system_id: str, login: str) -> bool:
+    """Whether this caller runs the (system, login)'s next poll (one per ``DLWS_POLL_MIN_INTERVAL``)."""
+    settings = get_settings()
+    return repo.claim_poll(session, system_id, login, settings.poll_min_interval,
+                           lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
+
+
+def run_claimed_poll(system_id: str, login: str, owner: str) -> None:
+    """The poll this caller claimed; its end is stamped even when it fails."""
+    started = time.monotonic()
+    try:
+        poll_system(system_id, login, owner)
+    finally:
+        with session_scope() as session:
+            repo.finish_poll(session, system_id, login, rest=time.monotonic() - started)
 
 
 def monitor(uuid: str) -> MonitorResult:
@@ -112,18 +139,11 @@ def monitor(uuid: str) -> MonitorResult:
         system_id, login, owner = job.exec_system_id, job.exec_login or job.owner, job.owner
         # A look that is about to hold the job does not claim the poll: a claim not finished by this look
         # would keep every job of the system unpolled for the whole lease.
-        claimed = not too_young and not hold_now and repo.claim_poll(
-            session, system_id, login, settings.poll_min_interval,
-            lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
+        claimed = not too_young and not hold_now and claim_poll(session, system_id, login)
     if hold_now and hold_queued(uuid):
         return MonitorResult(Outcome.STOP)
     if claimed:
-        started = time.monotonic()
-        try:
-            poll_system(system_id, login, owner)
-        finally:
-            with session_scope() as session:
-                repo.finish_poll(session, system_id, login, rest=time.monotonic() - started)
+        run_claimed_poll(system_id, login, owner)
     with session_scope() as session:
         job = repo.get_job(session, uuid)
         status = JobStatus(job.status)

@@ -24,7 +24,6 @@ system's batched poll, which moves each element and sends its archive the moment
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -43,7 +42,7 @@ from dlws_flow.engine import hooks
 from dlws_flow.engine.hosts import login_for, open_transport
 from dlws_flow.engine.launch import script_request, service_environment
 from dlws_flow.engine.lifecycle import MonitorResult, Outcome, fail_job, pause_at_boundary, scheduler_of, systems_of
-from dlws_flow.engine.monitoring import poll_system
+from dlws_flow.engine.monitoring import claim_poll, run_claimed_poll
 from dlws_flow.engine.staging import host_eval_names, host_values_command, parse_host_values, resolve_directories
 from dlws_flow.errors import JobRejectedError
 from dlws_flow.settings import get_settings
@@ -310,15 +309,9 @@ def monitor_sweep(sweep_id: str) -> MonitorResult:
         if active is None:
             return MonitorResult(Outcome.STOP)
         system_id, login, owner = active.exec_system_id, active.exec_login or active.owner, active.owner
-        claimed = repo.claim_poll(session, system_id, login, settings.poll_min_interval,
-                                  lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
+        claimed = claim_poll(session, system_id, login)
     if claimed:
-        started = time.monotonic()
-        try:
-            poll_system(system_id, login, owner)
-        finally:
-            with session_scope() as session:
-                repo.finish_poll(session, system_id, login, rest=time.monotonic() - started)
+        run_claimed_poll(system_id, login, owner)
     with session_scope() as session:
         if repo.active_sweep_element(session, sweep_id, [s.value for s in REMOTE_STATES]) is None:
             return MonitorResult(Outcome.STOP)

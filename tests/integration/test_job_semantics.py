@@ -158,6 +158,7 @@ def test_root_slash_system_archives_in_place_by_default(jobs, host_shell):
                                                                    "tapisjob.sh"]
 
 
+@pytest.mark.once  # a minute of waiting for a limit neither the database nor the broker changes
 def test_fork_job_past_max_minutes_fails_naming_the_limit(jobs, host_shell):
     started = wait_status(jobs["timeout"]["uuid"], {"RUNNING", *ENDED}, timeout=60)
     assert started["status"] == "RUNNING", started["lastMessage"]

@@ -156,6 +156,7 @@ def test_fifty_jobs_share_one_squeue_per_poll(sif_app, hpc_system, host_shell, s
     assert len(connections) <= WORKER_PROCESSES
 
 
+@pytest.mark.once  # a minute of waiting for a limit neither the database nor the broker changes
 def test_over_max_minutes_fails_with_timeout(overtime_job):
     done = wait_status(overtime_job["uuid"], ENDED, timeout=240)
     assert done["status"] == "FAILED"

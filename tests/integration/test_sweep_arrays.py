@@ -39,6 +39,11 @@ def test_a_slurm_sweep_is_one_array_of_jobs_with_their_own_history_and_outputs(s
                               "QUEUED"], states
         output = download_job_output(element["uuid"], "tapisjob.out").decode().strip().splitlines()[-1]
         assert output == f"n={index} index={index}"
+        # Archived together by the poll that saw them end, as each job's own archive would: the launch files
+        # in its outputs, the env file without the family token.
+        archived_env = download_job_output(element["uuid"], "tapisjob.env").decode()
+        assert f"N={index}" in archived_env and "FAMILY_TOKEN" not in archived_env
+        assert b"tapisjob.out" in download_job_output(element["uuid"], "tapisjob.sh")
         assert get_job(element["uuid"])["remoteNode"]
     commands = [c.command for c in ssh_commands.since(mark)]
     assert sum(c.count("sbatch --parsable") for c in commands) == 1, "one sbatch for the whole sweep"
@@ -66,3 +71,34 @@ def test_cancelling_the_sweep_cancels_its_array_on_slurm(sif_app, hpc_system, ho
     wait_for(lambda: host_shell(f"squeue -h -r -j {array_id} -t PENDING,RUNNING -o %i").strip() == "",
              "the array to leave Slurm's queue", timeout=60)
     assert get_sweep(sweep["id"])["statusCounts"] == {"CANCELLED": 4}
+
+
+class LostMessages:
+    """A dispatcher whose messages never arrive, as when the broker restarts without them."""
+
+    def start(self, job_uuid: str, queue: str | None = None) -> None:
+        pass
+
+    def start_sweep(self, sweep_id: str, queue: str | None = None) -> None:
+        pass
+
+
+def test_a_lost_launch_is_sent_again_once_for_the_sweep_and_submits_once(sif_app, hpc_system, ssh_commands):
+    from dlws_flow.client import _operator
+    from dlws_flow.engine import reconcile
+    from dlws_flow.services import sweeps
+    from workers.dispatch import CeleryDispatcher
+
+    sweep = sweeps.submit_sweep(_operator(None), {
+        "name": "lost-launch", "job": {"appId": sif_app["id"], "appVersion": sif_app["version"],
+                                       "execSystemId": hpc_system["id"], "parameterSet": script_args("echo $N")},
+        "parameters": {"N": [1, 2, 3]}}, LostMessages())
+    elements = {e["uuid"] for e in sweep["jobs"]}
+    restarts = [r for r in reconcile.find_stalled(stall_seconds=0) if r.job_uuid in elements]
+    assert [(r.stage, r.sweep_id) for r in restarts] == [("launch_sweep", sweep["id"])]
+    mark = ssh_commands.mark()
+    CeleryDispatcher().sweep_stage(sweep["id"], "launch_sweep")
+    CeleryDispatcher().sweep_stage(sweep["id"], "launch_sweep")  # a duplicate is harmless
+    for element in sweep["jobs"]:
+        assert wait_status(element["uuid"], ENDED, timeout=120)["status"] == "FINISHED"
+    assert sum(c.command.count("sbatch --parsable") for c in ssh_commands.since(mark)) == 1
