@@ -13,7 +13,8 @@ import sys
 import time
 
 
-def main(argv: list[str] | None = None) -> int:
+def _options(argv: list[str] | None) -> tuple[dict, set[str]]:
+    """The run's sizes (quick or full) and the benchmarks wanted."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller run (about 3 minutes)")
     parser.add_argument("--only", default="P1,P2,P4,P3,P7,P5,P6", help="comma-separated benchmarks to run (default all)")
@@ -40,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         "p5_rows": args.p5_rows or (20_000 if quick else 100_000),
         "p7_size": args.p7_size or (200 if quick else 1000), "p7_large": args.p7_large or (2000 if quick else 10_000),
     }
-    wanted = {name.strip().upper() for name in args.only.split(",")}
+    return options, {name.strip().upper() for name in args.only.split(",")}
 
+
+def main(argv: list[str] | None = None) -> int:
+    options, wanted = _options(argv)
     from bench import stack as stack_module
 
     started = time.perf_counter()
