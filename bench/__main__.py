@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): P1-P7 against their in-run baselines; see docs/operations.md.
+"""``python -m bench`` (``make bench``): P1-P8 against their in-run baselines; see docs/operations.md.
 
 It brings up what it needs (test hosts, PostgreSQL, Redis, a fresh database, a Celery worker, the API), runs
 the benchmarks, prints one line per measure and writes ``bench/results/latest.json`` and ``latest.png``.
@@ -17,7 +17,7 @@ def _options(argv: list[str] | None) -> tuple[dict, set[str]]:
     """The run's sizes (quick or full) and the benchmarks wanted."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller run (about 3 minutes)")
-    parser.add_argument("--only", default="P1,P2,P4,P3,P7,P5,P6", help="comma-separated benchmarks to run (default all)")
+    parser.add_argument("--only", default="P1,P2,P4,P3,P7,P8,P5,P6", help="comma-separated benchmarks to run (default all)")
     parser.add_argument("--p1-jobs", type=int, help="jobs submitted in P1 (default 1000, quick 300)")
     parser.add_argument("--p1-clients", type=int, default=8, help="concurrent API clients in P1")
     parser.add_argument("--p1-processes", type=int, default=os.cpu_count() or 1,
@@ -30,6 +30,9 @@ def _options(argv: list[str] | None) -> tuple[dict, set[str]]:
     parser.add_argument("--p5-rows", type=int, help="jobs in the table for P5's list and P6's search (default 100000, quick 20000)")
     parser.add_argument("--p4-jobs", type=int, help="jobs in P4 (default 100, quick 30)")
     parser.add_argument("--p7-size", type=int, help="elements of P7's sweep run to its end (default 1000, quick 200)")
+    parser.add_argument("--p8-sizes", help="job counts of P8's side-by-side runs (default 100,300, quick 30)")
+    parser.add_argument("--p8-cpus", type=int, default=os.cpu_count() or 2,
+                        help="cores the test hosts' Slurm declares during P8 (default: this machine's)")
     parser.add_argument("--p7-large", type=int, help="elements of P7's sweep timed into Slurm's queue (default 10000, quick 2000)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -39,6 +42,8 @@ def _options(argv: list[str] | None) -> tuple[dict, set[str]]:
         "p2_runs": args.p2_runs or (3 if quick else 9), "p3_jobs": args.p3_jobs or (150 if quick else 1000),
         "p3_fill": args.p3_fill or (90.0 if quick else 300.0), "p4_jobs": args.p4_jobs or (30 if quick else 100),
         "p5_rows": args.p5_rows or (20_000 if quick else 100_000),
+        "p8_sizes": [int(n) for n in (args.p8_sizes or ("30" if quick else "100,300")).split(",")],
+        "p8_cpus": args.p8_cpus,
         "p7_size": args.p7_size or (200 if quick else 1000), "p7_large": args.p7_large or (2000 if quick else 10_000),
     }
     return options, {name.strip().upper() for name in args.only.split(",")}
@@ -78,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import sweeps
 
             done(sweeps.p7_sweeps(stack, ids, options["p7_size"], options["p7_large"]))
+        if "P8" in wanted:  # restarts Slurm declaring the real cores, and back
+            from bench import side_by_side
+
+            done(side_by_side.p8_side_by_side(stack, ids, options["p8_sizes"], options["p8_cpus"]))
         if "P5" in wanted:  # after the others: its 100,000 inserts would disturb them (WAL, autovacuum)
             done(runs.p5_job_list(stack, ids, api_url, options["p5_rows"]))
         if "P6" in wanted:  # P5's filler rows serve it too (topped up when P5 did not run)

@@ -132,6 +132,13 @@ def download_job_output(job_uuid: str, path: str = "", *, archive_format: str = 
     return outputs.download(job_uuid, path, archive_format=archive_format, gateway=DirectFileGateway()).content
 
 
+def tail_job_output(job_uuid: str, offset: int = 0, path: str | None = None, limit: int = 65536) -> dict[str, Any]:
+    """The job's output (``tapisjob.out`` unless ``path``) from byte ``offset``: ``text``, ``nextOffset``,
+    ``size`` and whether the job ``ended`` (see ``services.outputs.tail``)."""
+    _ensure_schema()
+    return outputs.tail(job_uuid, path, offset, limit, gateway=DirectFileGateway())
+
+
 def add_system(system: dict[str, Any], *, replace: bool = False, fetch_host_key: bool = False) -> dict[str, Any]:
     _ensure_schema()
     return catalog.add_system(system, replace=replace, fetch_host_key=fetch_host_key)

@@ -89,6 +89,13 @@ def get_job_output_download(user: User, gateway: Gateway, jobUuid: str, outputPa
                     headers={"Content-Disposition": f'attachment; filename="{download.filename}"'})
 
 
+@router.get("/{jobUuid}/output/tail", summary="A job's output from a byte offset on (ours: follow it while it runs)")
+def get_job_output_tail(user: User, gateway: Gateway, jobUuid: str, offset: int = Query(0, ge=0),
+                        path: str | None = None, limit: int = Query(65536, ge=1, le=1 << 20)) -> dict[str, Any]:
+    job_service.get_for(user, jobUuid)  # READ on the job (owner, admin, or shared)
+    return ok(outputs.tail(jobUuid, path, offset, limit, gateway=gateway), "Job output read")
+
+
 @router.get("/{jobUuid}/status", summary="Get a job's status")
 def get_job_status(user: User, jobUuid: str) -> dict[str, Any]:
     job = job_service.get_for(user, jobUuid)

@@ -4,6 +4,7 @@ and cancel, pause or resume it."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,12 +12,14 @@ import typer
 from rich.table import Table
 
 from dlws_flow.cli.common import console, read_json
+from dlws_flow.errors import NotFoundError
 
 # ``dlws_flow.client`` is imported inside the commands, on purpose: it loads SQLAlchemy and Celery, which
 # ``dlws-flow --help`` must not pay for.
 
 jobs_app = typer.Typer(help="Submit and follow jobs.", no_args_is_help=True)
 
+ENDED = frozenset({"FINISHED", "FAILED", "CANCELLED"})
 STATUS_STYLE = {"FINISHED": "bold green", "FAILED": "bold red", "CANCELLED": "yellow", "BLOCKED": "magenta"}
 
 
@@ -135,6 +138,35 @@ def jobs_output(
         console.print(f"wrote {len(data)} bytes to {out}")
     else:
         sys.stdout.buffer.write(data)
+
+
+@jobs_app.command("logs")
+def jobs_logs(
+    job_uuid: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing what the job writes until it ends.")] = False,
+    path: Annotated[str | None, typer.Option(help="Another output file than the job's stdout.")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between two looks while following.")] = 1.0,
+) -> None:
+    """Print the job's output (tapisjob.out), from the host while it runs, from the archive after."""
+    from dlws_flow import client
+
+    offset = 0
+    while True:
+        try:
+            answer = client.tail_job_output(job_uuid, offset, path)
+        except NotFoundError:
+            if not follow or client.get_job(job_uuid)["status"] in ENDED:
+                raise
+            time.sleep(interval)  # not written yet: the job has not started
+            continue
+        sys.stdout.write(answer["text"])
+        sys.stdout.flush()
+        progressed, offset = answer["nextOffset"] > offset, answer["nextOffset"]
+        if progressed and offset < answer["size"]:
+            continue  # more is there already
+        if not follow or answer["ended"]:
+            return
+        time.sleep(interval)
 
 
 @jobs_app.command("cancel")

@@ -31,6 +31,7 @@ from dlws_flow.engine.hosts import open_transport
 from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.services.file_ops_acl import ACL_OPERATIONS
 from dlws_flow.services.file_ops_linux import LINUX_OPERATIONS
+from dlws_flow.services.file_ops_tail import TAIL_OPERATIONS
 from dlws_flow.services.host_probes import HOST_OPERATIONS
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
@@ -201,7 +202,7 @@ OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
 
 def _operation(name: str) -> Callable[..., dict[str, Any]]:
     function = (OPERATIONS.get(name) or LINUX_OPERATIONS.get(name) or ACL_OPERATIONS.get(name)
-                or HOST_OPERATIONS.get(name))
+                or HOST_OPERATIONS.get(name) or TAIL_OPERATIONS.get(name))
     if function is None:
         raise ValidationError(f"unknown file operation {name!r}")
     return function

@@ -11,11 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.paths import clean_relative
+from dlws_flow.domain.states import TERMINAL_STATES
 from dlws_flow.errors import NotFoundError
 from dlws_flow.services.files import FileGateway
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
+
+
+TERMINAL_VALUES = frozenset(s.value for s in TERMINAL_STATES)
 
 
 @dataclass(frozen=True)
@@ -62,3 +67,31 @@ def download(job_uuid: str, path: str = "", *, archive_format: str = "zip", gate
     """A file's bytes, or a folder packed as zip (default) or tar.gz."""
     result = gateway.run("download", **_target(job_uuid, path), zip=True, archive_format=archive_format)
     return Download(result["filename"], result["content"], result["media_type"])
+
+
+def tail(job_uuid: str, path: str | None = None, offset: int = 0, limit: int = 65536, *,
+         gateway: FileGateway) -> dict[str, Any]:
+    """The job's output file (its ``stdoutFilename`` unless ``path`` names another) from byte ``offset``: while
+    it runs from the exec host's output dir, once archived from the archive. ``nextOffset`` is where to ask
+    again; ``text`` ends at a whole UTF-8 character (a character cut by ``limit`` comes with the next answer);
+    ``ended`` says the job ended, so nothing more will be written once ``nextOffset`` reaches ``size``."""
+    with session_scope() as session:
+        job = repo.get_job(session, job_uuid)
+        name = path or JobSpecView.of(job.spec).log_config.stdoutFilename
+        status = job.status
+    answer = gateway.run("tail", **_target(job_uuid, name), offset=offset, limit=limit)
+    content: bytes = answer["content"]
+    text, kept = _whole_characters(content)
+    return {"path": name, "offset": offset, "nextOffset": offset + kept, "size": answer["size"], "text": text,
+            "jobStatus": status, "ended": status in TERMINAL_VALUES}
+
+
+def _whole_characters(content: bytes) -> tuple[str, int]:
+    """``content`` decoded up to its last whole UTF-8 character, and how many bytes that is. Bytes that are not
+    UTF-8 at all are replaced, not held back."""
+    try:
+        return content.decode(), len(content)
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data" and exc.end == len(content):  # a character cut at the end
+            return content[:exc.start].decode(errors="replace"), exc.start
+        return content.decode(errors="replace"), len(content)

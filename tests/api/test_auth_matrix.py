@@ -65,6 +65,8 @@ class FakeHost:
                                                 "mtime": 0.0, "mode": "-rw-r--r--", "owner": "hpc", "group": "hpc"}]}
         if operation == "download":
             return {"filename": "a.txt", "content": b"a", "media_type": "text/plain"}
+        if operation == "tail":
+            return {"offset": 0, "size": 1, "content": b"a"}
         if operation == "host_eval":
             return {"value": "/home/hpc"}
         if operation == "get_facl":
@@ -514,6 +516,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/v3/jobs/{jobUuid}"): reads(),
     ("GET", "/v3/jobs/{jobUuid}/output/list/{outputPath}"): reads(),
     ("GET", "/v3/jobs/{jobUuid}/output/download/{outputPath}"): reads(),
+    ("GET", "/v3/jobs/{jobUuid}/output/tail"): reads(),
     ("GET", "/v3/jobs/{jobUuid}/status"): reads(),
     ("GET", "/v3/jobs/{jobUuid}/history"): reads(),
     ("POST", "/v3/jobs/{jobUuid}/cancel"): owner_only(fresh={}),
