@@ -131,6 +131,9 @@ class JobRow(Base):
     #: A sweep element launched with its sweep's ``sbatch --array`` (``engine.sweep_launch``): until it is
     #: queued only the sweep's launch moves it, never its own stages.
     in_array: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    #: Some subscription names the job (``outbox.add_subscription`` sets it): only then does a status change
+    #: look for subscriptions to notify.
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     #: The request as sent (for resubmit) and the resolved job (what the stages run).
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)

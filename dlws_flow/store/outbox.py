@@ -121,6 +121,9 @@ def add_subscription(session: Session, *, job_uuid: str, owner: str, tenant: str
                           created=now, updated=now)
     session.add(row)
     session.flush()
+    # Status changes look for subscriptions only on jobs marked so (repositories.jobs.transition).
+    session.execute(update(JobRow).where(JobRow.uuid == job_uuid).values(subscribed=True)
+                    .execution_options(synchronize_session=False))
     return row
 
 

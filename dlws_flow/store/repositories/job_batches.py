@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus, advance
 from dlws_flow.store import outbox
-from dlws_flow.store.models import JobEventRow, JobRow, SubscriptionRow, utcnow
+from dlws_flow.store.models import JobEventRow, JobRow, utcnow
 from dlws_flow.store.models_sweeps import SweepRow
 
 #: Rows per statement: well inside every database's limit on bound parameters.
@@ -33,25 +33,23 @@ def transition_many(session: Session, uuids: Sequence[str], old: JobStatus | str
     if JobStatus(new) in TERMINAL_STATES:
         values.setdefault("ended", now)
     moved: list[str] = []
+    subscribed_jobs: list[str] = []
     for batch in _batches(list(uuids)):
         result = session.execute(update(JobRow).where(JobRow.uuid.in_(batch), JobRow.status == str(old))
-                                 .values(**values).returning(JobRow.uuid).execution_options(synchronize_session=False))
-        moved.extend(result.scalars().all())
+                                 .values(**values).returning(JobRow.uuid, JobRow.subscribed)
+                                 .execution_options(synchronize_session=False))
+        for uuid, subscribed in result.all():
+            moved.append(uuid)
+            if subscribed:
+                subscribed_jobs.append(uuid)
     if not moved:
         return moved
     session.execute(insert(JobEventRow), [
         {"job_uuid": uuid, "event": "JOB_NEW_STATUS", "old_status": str(old), "new_status": str(new),
          "message": message, "created": now} for uuid in moved])
-    for uuid in _subscribed(session, moved):  # the outbox, for the (few) jobs with subscriptions
+    for uuid in subscribed_jobs:  # the outbox, for the (few) jobs some subscription names
         outbox.record_event(session, uuid, "JOB_NEW_STATUS", str(old), str(new), message, now=now)
     return moved
-
-
-def _subscribed(session: Session, uuids: Sequence[str]) -> list[str]:
-    found: set[str] = set()
-    for batch in _batches(list(uuids)):
-        found.update(session.scalars(select(SubscriptionRow.job_uuid).where(SubscriptionRow.job_uuid.in_(batch))))
-    return [u for u in uuids if u in found]
 
 
 def update_jobs(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -64,13 +64,14 @@ def transition(session: Session, uuid: str, old: JobStatus | str, new: JobStatus
     values: dict[str, Any] = {"status": str(new), "last_message": message, "last_updated": now, **fields}
     if JobStatus(new) in TERMINAL_STATES:
         values.setdefault("ended", now)
-    result = session.execute(update(JobRow).where(JobRow.uuid == uuid, JobRow.status == str(old)).values(**values)
-                             .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    moved = session.execute(update(JobRow).where(JobRow.uuid == uuid, JobRow.status == str(old)).values(**values)
+                            .returning(JobRow.subscribed).execution_options(synchronize_session=False)).first()
+    if moved is None:
         return False
     session.add(JobEventRow(job_uuid=uuid, event="JOB_NEW_STATUS", old_status=str(old), new_status=str(new),
                             message=message, created=now))
-    outbox.record_event(session, uuid, "JOB_NEW_STATUS", str(old), str(new), message, now=now)
+    if moved.subscribed:  # the outbox, only for a job some subscription names
+        outbox.record_event(session, uuid, "JOB_NEW_STATUS", str(old), str(new), message, now=now)
     session.flush()
     return True
 
