@@ -66,9 +66,6 @@ class Settings(BaseSettings):
     monitor_first_interval: float = Field(default=0.05, gt=0)
     monitor_max_interval: float = Field(default=10.0, gt=0)
     monitor_age_fraction: float = Field(default=0.25, ge=0)
-    #: A job's own look when another job's look has just polled their (system, login) for it: its delay is
-    #: stretched by the pair's number of active jobs (so the pair is still polled about as often), up to this.
-    monitor_safety_interval: float = Field(default=60.0, gt=0)
     poll_min_interval: float = Field(default=0.05, ge=0)
     ssh_connect_timeout: float = 15.0
     #: Seconds without an answer after which a command or SFTP request is given up (it may have run).

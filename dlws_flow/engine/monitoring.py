@@ -148,14 +148,9 @@ def monitor(uuid: str) -> MonitorResult:
         job = repo.get_job(session, uuid)
         status = JobStatus(job.status)
         if status in REMOTE_STATES:
-            delay = next_check_delay(seconds_in_state(job), settings.monitor_first_interval,
-                                     settings.monitor_max_interval, settings.monitor_age_fraction)
-            if not (claimed or too_young or hold_now):
-                # Another look polled the pair a moment ago, this job included: this task is the safety net.
-                # Stretched by the pair's active jobs, the pair is still polled about once per delay.
-                active = repo.count_active_remote_jobs(session, system_id, login, [s.value for s in REMOTE_STATES])
-                delay = max(delay, min(settings.monitor_safety_interval, delay * active))
-            return MonitorResult(Outcome.POLL, delay)
+            return MonitorResult(Outcome.POLL, next_check_delay(seconds_in_state(job), settings.monitor_first_interval,
+                                                                settings.monitor_max_interval,
+                                                                settings.monitor_age_fraction))
     return MonitorResult(Outcome.STOP)  # ended, or ARCHIVING with its archive sent by the poll
 
 

@@ -62,7 +62,6 @@ from dlws_flow.store.repositories.job_batches import (
     update_jobs,
 )
 from dlws_flow.store.repositories.jobs import (
-    count_active_remote_jobs,
     active_remote_jobs,
     add_job_event,
     get_job,
@@ -225,7 +224,6 @@ __all__ = [
     "claim_recovery_row",
     "claim_transfer_parent",
     "close_recovery_row",
-    "count_active_remote_jobs",
     "current_signing_key",
     "delete_credentials",
     "delete_file_shares",

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -107,13 +107,6 @@ def active_remote_jobs(session: Session, system_id: str, statuses: Iterable[str]
     return session.scalars(select(JobRow).where(JobRow.exec_system_id == system_id,
                                                 JobRow.status.in_(list(statuses)),
                                                 JobRow.remote_job_id.is_not(None))).all()
-
-
-def count_active_remote_jobs(session: Session, system_id: str, login: str, statuses: Iterable[str]) -> int:
-    """How many jobs of (system, login) are in ``statuses`` on the host (a login unset: the owner's)."""
-    return session.scalar(select(func.count()).select_from(JobRow).where(
-        JobRow.exec_system_id == system_id, JobRow.status.in_(list(statuses)), JobRow.remote_job_id.is_not(None),
-        func.coalesce(JobRow.exec_login, JobRow.owner) == login)) or 0
 
 
 def when(value: datetime | None) -> str | None:
