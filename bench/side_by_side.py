@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench.runs import ENDED, Measure, _wait, script_args
-from bench.stack import ROOT, TESTHOSTS, Stack, host_client, run
+from bench.stack import ROOT, TESTHOSTS, Stack, cpu_seconds, host_client, run
 
 #: Process groups whose CPU is reported, by what their command line contains.
 GROUPS = {"sshd": ("sshd",), "postgres": ("postgres",), "redis": ("redis-server",),
@@ -40,20 +40,6 @@ def _group_cpu() -> dict[str, float]:
                 totals[name] += sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
                 break
     return totals
-
-
-def _worker_cpu(stack: Stack) -> float:
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [stack.worker_pid, *[int(c) for c in Path(f"/proc/{stack.worker_pid}/task/{stack.worker_pid}/children")
-                                .read_text().split()]]
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += sum(int(v) for v in fields[11:15]) / tick
-    return total
 
 
 def declare_cpus(cpus: int | None) -> None:
@@ -104,9 +90,9 @@ def p8_side_by_side(stack: Stack, ids: dict[str, str], sizes: list[int], cpus: i
             before = _group_cpu()
             alone = _slurm_alone(stack, n_jobs)
             alone_cpu = _per_job(before, _group_cpu(), n_jobs)
-            before = {**_group_cpu(), "worker": _worker_cpu(stack)}
+            before = {**_group_cpu(), "worker": cpu_seconds(stack.worker_pid, reaped=True)}
             ours, failed = _through_us(stack, ids, n_jobs)
-            ours_cpu = _per_job(before, {**_group_cpu(), "worker": _worker_cpu(stack)}, n_jobs)
+            ours_cpu = _per_job(before, {**_group_cpu(), "worker": cpu_seconds(stack.worker_pid, reaped=True)}, n_jobs)
             measures.append(Measure(
                 f"P8 {n_jobs} jobs vs Slurm alone", ours, "s", alone, "lower",
                 f"{cpus}-CPU Slurm; CPU ms per job, dlws-flow run: {ours_cpu}; Slurm-alone run: {alone_cpu}"

@@ -118,15 +118,17 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time process ``pid`` and its children have used so far (Linux /proc)."""
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU time process ``pid`` and its children have used so far (Linux /proc); with ``reaped``,
+    also what their ended children left in ``cutime``/``cstime``."""
     total = 0
     for one in [pid, *_children(pid)]:
         try:
             fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        # utime, stime (fields 14 and 15 of stat), then cutime, cstime
+        total += sum(int(v) for v in fields[11:15 if reaped else 13])
     return total / os.sysconf("SC_CLK_TCK")
 
 

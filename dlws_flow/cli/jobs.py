@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from dlws_flow.cli.common import console, read_json
+from dlws_flow.domain.states import TERMINAL_STATES
 from dlws_flow.errors import NotFoundError
 
 # ``dlws_flow.client`` is imported inside the commands, on purpose: it loads SQLAlchemy and Celery, which
@@ -19,7 +20,6 @@ from dlws_flow.errors import NotFoundError
 
 jobs_app = typer.Typer(help="Submit and follow jobs.", no_args_is_help=True)
 
-ENDED = frozenset({"FINISHED", "FAILED", "CANCELLED"})
 STATUS_STYLE = {"FINISHED": "bold green", "FAILED": "bold red", "CANCELLED": "yellow", "BLOCKED": "magenta"}
 
 
@@ -155,7 +155,7 @@ def jobs_logs(
         try:
             answer = client.tail_job_output(job_uuid, offset, path)
         except NotFoundError:
-            if not follow or client.get_job(job_uuid)["status"] in ENDED:
+            if not follow or client.get_job(job_uuid)["status"] in TERMINAL_STATES:
                 raise
             time.sleep(interval)  # not written yet: the job has not started
             continue

@@ -56,6 +56,15 @@ def compress(values: Iterable[int]) -> str:
     return ",".join(parts)
 
 
+def expand(ranges: str) -> list[int]:
+    """``0-3,5,7-8`` -> ``[0, 1, 2, 3, 5, 7, 8]`` (what :func:`compress` made)."""
+    values: list[int] = []
+    for part in filter(None, ranges.split(",")):
+        low, _, high = part.partition("-")
+        values.extend(range(int(low), int(high or low) + 1))
+    return values
+
+
 def throttle(requested: int | None, limits: Iterable[int | None], arrays: int) -> int | None:
     """The ``%N`` of each of ``arrays`` arrays: the smallest of the request's ``maxConcurrent`` and the
     system's and queue's job limits (None or below 1: no limit), shared out among the arrays."""

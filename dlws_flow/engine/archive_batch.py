@@ -20,14 +20,12 @@ from dlws_flow.adapters.staging import archive as archiving
 from dlws_flow.adapters.transports import Transport
 from dlws_flow.adapters.transports.base import FileEntry
 from dlws_flow.adapters.transports.bundle import FileBundle, upload
-from dlws_flow.domain.environment import job_environment, render_env_file, without_secrets
 from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.states import JobStatus
+from dlws_flow.engine.archiving import archived_env_file, record_archived
 from dlws_flow.engine.hooks import job_ended
 from dlws_flow.engine.hosts import open_transport
-from dlws_flow.engine.launch import service_environment
 from dlws_flow.engine.lifecycle import enter, fail_job, systems_of
-from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -92,12 +90,11 @@ def _plan(uuids: list[str]) -> tuple[list[_Archive], list[str], Transport | None
                 exec_system, _ = systems_of(session, job)
                 transport, host_of = open_transport(session, exec_system, job.owner), (job.exec_system_id, job.owner)
                 root = exec_system.rootDir or "/"
-            env = job_environment(spec.macros, dirs, spec.parameterSet.envVariables, service_environment(session, job))
             plans.append(_Archive(
                 uuid=uuid, output_dir=dirs["ExecSystemOutputDir"], exec_dir=dirs["ExecSystemExecDir"],
                 log_files=sorted({spec.log_config.stdoutFilename, spec.log_config.stderrFilename}),
                 includes=spec.archive_filter.includes, excludes=spec.archive_filter.excludes,
-                include_launch=spec.archive_filter.includeLaunchFiles, archived_env=render_env_file(without_secrets(env)),
+                include_launch=spec.archive_filter.includeLaunchFiles, archived_env=archived_env_file(session, job),
                 guard=archiving.root_guard(root, dirs["ExecSystemOutputDir"]), outcome=job.remote_outcome,
                 exit_code=job.exit_code, reason=job.remote_result_info))
     return plans, left, transport
@@ -140,15 +137,5 @@ def _finish(plan: _Archive, entries: list[FileEntry]) -> None:
     copied = list(chosen)
     if plan.include_launch:  # copied in by the command, or there already (the exec dir is the output dir)
         copied += [*archiving.COPIED_LAUNCH_FILES, "tapisjob.env"]
-    with session_scope() as session:
-        job = repo.get_job(session, plan.uuid)
-        repo.update_job_fields(session, plan.uuid, spec={**job.spec, "archived": True, "archivedFiles": len(copied),
-                                                         "archivedPaths": sorted(set(copied))})
-        if plan.outcome == "FINISHED":
-            changed = repo.transition(session, plan.uuid, JobStatus.ARCHIVING, JobStatus.FINISHED,
-                                      "Job completed successfully")
-        else:
-            changed = repo.transition(session, plan.uuid, JobStatus.ARCHIVING, JobStatus.FAILED,
-                                      f"Job failed: {plan.reason or f'the application exited with code {plan.exit_code}'}")
-    if changed:
+    if record_archived(plan.uuid, copied, plan.outcome, plan.exit_code, plan.reason):
         job_ended(plan.uuid)

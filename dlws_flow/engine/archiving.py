@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm import Session
+
 from dlws_flow.adapters.staging import archive as archiving
-from dlws_flow.domain.environment import job_environment, render_env_file, without_secrets
+from dlws_flow.domain.environment import render_env_file, without_secrets
 from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.states import JobStatus
 from dlws_flow.engine.hooks import job_ended
 from dlws_flow.engine.hosts import open_transport
-from dlws_flow.engine.launch import service_environment
+from dlws_flow.engine.launch import environment_of
 from dlws_flow.engine.lifecycle import Outcome, enter, systems_of
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
+from dlws_flow.store.models import JobRow
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +35,7 @@ def archive(uuid: str) -> Outcome:
         log_config, archive_filter = spec.log_config, spec.archive_filter
         outcome, exit_code, reason = job.remote_outcome, job.exit_code, job.remote_result_info
         archive_root = archive_system.rootDir or "/"
-        archived_env = render_env_file(without_secrets(job_environment(
-            spec.macros, dirs, spec.parameterSet.envVariables, service_environment(session, job))))
+        archived_env = archived_env_file(session, job)
 
     output_dir = dirs["ExecSystemOutputDir"]
     entries = exec_host.walk(output_dir) if exec_host.is_dir(output_dir) else []
@@ -47,15 +49,25 @@ def archive(uuid: str) -> Outcome:
                                        in_place=same_host and dirs["ArchiveSystemDir"].rstrip("/") == output_dir.rstrip("/"),
                                        links=frozenset(e.path for e in entries if e.is_link),
                                        archived_env=archived_env, archive_root=archive_root)
+    record_archived(uuid, copied, outcome, exit_code, reason)
+    job_ended(uuid)
+    return Outcome.CONTINUE
+
+
+def archived_env_file(session: Session, job: JobRow) -> str:
+    """The ``tapisjob.env`` an archive holds: the job's own without the service secrets (``FAMILY_TOKEN``)."""
+    return render_env_file(without_secrets(environment_of(session, job)))
+
+
+def record_archived(uuid: str, copied: list[str], outcome: str | None, exit_code: int | None,
+                    reason: str | None) -> bool:
+    """Record what was archived (``archivedPaths``, what the outputs serve from now on), then end the job
+    FINISHED (its app succeeded) or FAILED; returns whether this call ended it."""
     with session_scope() as session:
         job = repo.get_job(session, uuid)
         spec = {**job.spec, "archived": True, "archivedFiles": len(copied), "archivedPaths": sorted(set(copied))}
         repo.update_job_fields(session, uuid, spec=spec)
         if outcome == "FINISHED":
-            repo.transition(session, uuid, JobStatus.ARCHIVING, JobStatus.FINISHED, "Job completed successfully")
-        else:
-            repo.transition(session, uuid, JobStatus.ARCHIVING, JobStatus.FAILED,
-                            f"Job failed: {reason or f'the application exited with code {exit_code}'}")
-    job_ended(uuid)
-    return Outcome.CONTINUE
-
+            return repo.transition(session, uuid, JobStatus.ARCHIVING, JobStatus.FINISHED, "Job completed successfully")
+        return repo.transition(session, uuid, JobStatus.ARCHIVING, JobStatus.FAILED,
+                               f"Job failed: {reason or f'the application exited with code {exit_code}'}")

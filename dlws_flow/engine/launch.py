@@ -54,12 +54,11 @@ def script_request(job: JobRow, system: SystemSpec, env_names: Iterable[str] = (
     options = arg_words(spec.parameterSet.schedulerOptions)
     profile = None
     if job.job_type == "BATCH":
+        known = profiles if profiles is not None else {}
         key = (job.owner, *options)
-        if profiles is None or key not in profiles:
-            profile = scheduler_profile(job, system, options)
-            if profiles is not None:
-                profiles[key] = profile
-        profile = profiles[key] if profiles is not None else profile
+        if key not in known:
+            known[key] = scheduler_profile(job, system, options)
+        profile = known[key]
     return ScriptRequest(
         setup_lines=list(profile.setup_lines) if profile else [],
         hidden_options=profile.hidden_options if profile else frozenset(),
@@ -87,6 +86,14 @@ def service_environment(session: Session, job: JobRow) -> dict[str, str]:
     return family_environment(session, job)
 
 
+def environment_of(session: Session, job: JobRow) -> dict[str, str]:
+    """What ``tapisjob.env`` defines for the job: its macros, its variables and ours (service secrets included:
+    ``without_secrets`` for what is archived)."""
+    spec = JobSpecView.of(job.spec)
+    return job_environment(spec.macros, job.host_dirs or {}, spec.parameterSet.envVariables,
+                           service_environment(session, job))
+
+
 def stage_job(uuid: str) -> Outcome:
     """Write ``tapisjob.env`` and ``tapisjob.sh`` into the exec dir."""
     with session_scope() as session:
@@ -96,9 +103,7 @@ def stage_job(uuid: str) -> Outcome:
         exec_system, _ = systems_of(session, job)
         transport = open_transport(session, exec_system, job.owner)
         scheduler = scheduler_of(job, exec_system)
-        spec = JobSpecView.of(job.spec)
-        env = job_environment(spec.macros, job.host_dirs or {}, spec.parameterSet.envVariables,
-                              service_environment(session, job))
+        env = environment_of(session, job)
         request = script_request(job, exec_system, env_names=env)
 
     # The env file can hold secrets (family tokens): only the job's login may read it.

@@ -32,7 +32,7 @@ from dlws_flow.adapters.schedulers import ArrayLauncher, ArraySubmission, Script
 from dlws_flow.adapters.transports import Transport
 from dlws_flow.adapters.transports.bundle import FileBundle, upload
 from dlws_flow.domain import job_arrays
-from dlws_flow.domain.environment import job_environment, render_env_file
+from dlws_flow.domain.environment import render_env_file
 from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.paths import join
 from dlws_flow.domain.polling import next_check_delay
@@ -40,7 +40,7 @@ from dlws_flow.domain.records import SystemSpec
 from dlws_flow.domain.states import REMOTE_STATES, JobStatus
 from dlws_flow.engine import hooks
 from dlws_flow.engine.hosts import login_for, open_transport
-from dlws_flow.engine.launch import script_request, service_environment
+from dlws_flow.engine.launch import environment_of, script_request
 from dlws_flow.engine.lifecycle import MonitorResult, Outcome, fail_job, pause_at_boundary, scheduler_of, systems_of
 from dlws_flow.engine.monitoring import claim_poll, run_claimed_poll
 from dlws_flow.engine.staging import host_eval_names, host_values_command, parse_host_values, resolve_directories
@@ -184,9 +184,7 @@ def _stage(launch: _Launch, elements: list[JobRow], login: str, own: list[tuple[
             return []
         launch.sweep_dir = sweep_host_dir(elements[0].host_dirs["JobWorkingDir"], launch.sweep.id)
         for job in elements:
-            spec = JobSpecView.of(job.spec)
-            env = job_environment(spec.macros, job.host_dirs, spec.parameterSet.envVariables,
-                                  service_environment(session, job))
+            env = environment_of(session, job)
             request = script_request(job, system, env_names=env, profiles=profiles)
             element_header = scheduler.array_header(request)
             if header is not None and element_header != header:
@@ -236,21 +234,24 @@ def _arrays(launch: _Launch, elements: list[JobRow], chunks: list[job_arrays.Arr
         bundle.add_dir(links)
         for task in chunk.tasks:
             bundle.add_link(join(links, str(task)), exec_dirs[chunk.offset + task])
-        submission = ArraySubmission(chunk.number, chunk.spec(throttle), f"dlws-{sweep.id}-{chunk.number}",
-                                     f"array-{chunk.number}.sh")
+        submission = _submission(sweep.id, chunk.number, chunk.spec(throttle))
         script = launch.scheduler.build_array_script(header, submission, sweep.name, links,
                                                      join(launch.sweep_dir, "slurm-array.log"))
         bundle.add_file(join(launch.sweep_dir, submission.script), script.encode(), mode=0o700)
         entries.append({"number": chunk.number, "offset": chunk.offset, "tasks": job_arrays.compress(chunk.tasks),
-                        "spec": submission.spec, "comment": submission.comment, "script": submission.script,
-                        "dir": links, "sweepDir": launch.sweep_dir, "id": None})
+                        "spec": submission.spec, "dir": links, "sweepDir": launch.sweep_dir, "id": None})
     return entries
+
+
+def _submission(sweep_id: str, number: int, spec: str) -> ArraySubmission:
+    """Array ``number`` of the sweep: its ``--comment`` (how a re-sent submit finds it in ``squeue``) and script."""
+    return ArraySubmission(number, spec, f"dlws-{sweep_id}-{number}", f"array-{number}.sh")
 
 
 def _submit(launch: _Launch, elements: list[JobRow]) -> None:
     """Step 4: submit every recorded array (at most once each) and queue its elements."""
     entries = [dict(e) for e in launch.recorded_arrays or []]
-    submissions = [ArraySubmission(e["number"], e["spec"], e["comment"], e["script"]) for e in entries]
+    submissions = [_submission(launch.sweep.id, e["number"], e["spec"]) for e in entries]
     result = launch.transport.run(launch.scheduler.build_array_submit_command(entries[0]["sweepDir"], submissions))
     ids = launch.scheduler.parse_array_submit_output(result, submissions)
     if result.exit_code != 0:
@@ -264,12 +265,11 @@ def _submit(launch: _Launch, elements: list[JobRow]) -> None:
         by_number[number]["id"] = array_id
     task_of = {}
     for entry in entries:
-        tasks = _expand(entry["tasks"])
-        for task in tasks:
+        for task in job_arrays.expand(entry["tasks"]):
             task_of[entry["offset"] + task] = job_arrays.task_id(entry["id"], task)
     now = utcnow()
     with session_scope() as session:
-        repo.set_sweep_arrays(session, launch.sweep.id, [dict(e) for e in entries])
+        repo.set_sweep_arrays(session, launch.sweep.id, entries)
         waiting = [e for e in elements if e.sweep_index in task_of]
         moved = set(repo.transition_many(session, [e.uuid for e in waiting], JobStatus.SUBMITTING_JOB,
                                          JobStatus.QUEUED, "Submitted to its sweep's Slurm job array",
@@ -287,14 +287,6 @@ def _refused(launch: _Launch, elements: list[JobRow], submitted: list[str], erro
         launch.transport.run(launch.scheduler.build_array_cancel_command(submitted))
     for job in elements:
         fail_job(job.uuid, f"submit failed: {error}")
-
-
-def _expand(ranges: str) -> list[int]:
-    values: list[int] = []
-    for part in ranges.split(","):
-        low, _, high = part.partition("-")
-        values.extend(range(int(low), int(high or low) + 1))
-    return values
 
 
 def monitor_sweep(sweep_id: str) -> MonitorResult:

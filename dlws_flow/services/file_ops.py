@@ -31,7 +31,6 @@ from dlws_flow.engine.hosts import open_transport
 from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
 from dlws_flow.services.file_ops_acl import ACL_OPERATIONS
 from dlws_flow.services.file_ops_linux import LINUX_OPERATIONS
-from dlws_flow.services.file_ops_tail import TAIL_OPERATIONS
 from dlws_flow.services.host_probes import HOST_OPERATIONS
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
@@ -189,6 +188,34 @@ def op_download(transport: Transport, *, root: str, path: str, zip: bool = False
     return {"filename": f"{name}.zip", "content": buffer.getvalue(), "media_type": "application/zip"}
 
 
+#: The most one ``tail`` answer carries; a follower asks again from the offset it got.
+TAIL_MAX_BYTES = 1 << 20
+
+
+def op_tail(transport: Transport, *, root: str, path: str, offset: int = 0, limit: int = 65536,
+            only: list[str] | None = None) -> dict[str, Any]:
+    """Up to ``limit`` bytes of the file ``path`` from byte ``offset``, and the file's size now: for following a
+    job's output while it is written (``GET /v3/jobs/{uuid}/output/tail``, ``dlws-flow jobs logs --follow``).
+
+    Raises:
+        ValidationError: ``path`` is a directory, or ``offset``/``limit`` out of range.
+        NotFoundError: no such file (or, with ``only``, not one of those files).
+    """
+    if offset < 0 or not 0 < limit <= TAIL_MAX_BYTES:
+        raise ValidationError(f"offset is 0 or more and limit between 1 and {TAIL_MAX_BYTES}")
+    real, kind = _existing(transport, root, path)
+    if kind == "dir":
+        raise ValidationError(f"path {path or '/'} is a directory: tail follows a file")
+    _require_allowed(only, path, kind)
+    with transport.open_read(real) as stream:
+        stream.seek(0, 2)  # paramiko's seek answers None: the size is where it landed
+        size = stream.tell()
+        if offset >= size:
+            return {"offset": offset, "size": size, "content": b""}
+        stream.seek(offset)
+        return {"offset": offset, "size": size, "content": stream.read(min(limit, size - offset))}
+
+
 def _limit(size: int, max_bytes: int | None, path: str) -> None:
     if max_bytes is not None and size > max_bytes:
         raise ValidationError(f"path {path or '/'} holds {size} bytes, more than the limit of {max_bytes} bytes "
@@ -197,12 +224,13 @@ def _limit(size: int, max_bytes: int | None, path: str) -> None:
 
 OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "list": op_list, "mkdir": op_mkdir, "upload": op_upload, "delete": op_delete, "download": op_download,
+    "tail": op_tail,
 }
 
 
 def _operation(name: str) -> Callable[..., dict[str, Any]]:
     function = (OPERATIONS.get(name) or LINUX_OPERATIONS.get(name) or ACL_OPERATIONS.get(name)
-                or HOST_OPERATIONS.get(name) or TAIL_OPERATIONS.get(name))
+                or HOST_OPERATIONS.get(name))
     if function is None:
         raise ValidationError(f"unknown file operation {name!r}")
     return function

@@ -20,9 +20,6 @@ from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 
 
-TERMINAL_VALUES = frozenset(s.value for s in TERMINAL_STATES)
-
-
 @dataclass(frozen=True)
 class Download:
     filename: str
@@ -83,7 +80,7 @@ def tail(job_uuid: str, path: str | None = None, offset: int = 0, limit: int = 6
     content: bytes = answer["content"]
     text, kept = _whole_characters(content)
     return {"path": name, "offset": offset, "nextOffset": offset + kept, "size": answer["size"], "text": text,
-            "jobStatus": status, "ended": status in TERMINAL_VALUES}
+            "jobStatus": status, "ended": status in TERMINAL_STATES}
 
 
 def _whole_characters(content: bytes) -> tuple[str, int]:

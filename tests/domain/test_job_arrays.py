@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dlws_flow.domain.job_arrays import chunks, compress, split_task_id, task_id, throttle
+from dlws_flow.domain.job_arrays import chunks, compress, expand, split_task_id, task_id, throttle
 
 
 def test_ranges_are_compressed():
     assert compress([0, 1, 2, 3, 5, 7, 8]) == "0-3,5,7-8"
     assert compress([4]) == "4"
     assert compress([]) == ""
+    assert expand("0-3,5,7-8") == [0, 1, 2, 3, 5, 7, 8] and expand("") == []
 
 
 def test_a_sweep_larger_than_max_array_size_is_split_by_index():

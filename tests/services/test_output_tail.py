@@ -7,7 +7,7 @@ import pytest
 
 from dlws_flow.adapters.transports.local import LocalTransport
 from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
-from dlws_flow.services.file_ops_tail import op_tail
+from dlws_flow.services.file_ops import op_tail
 from dlws_flow.services.outputs import _whole_characters
 
 

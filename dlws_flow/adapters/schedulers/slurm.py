@@ -100,6 +100,11 @@ def split_profile(options: list[str]) -> tuple[str | None, list[str]]:
     return profile, rest
 
 
+def _slurm_name(name: str, default: str) -> str:
+    """A ``--job-name`` Slurm takes as it is: letters, digits, ``.``, ``_``, ``-``; at most 64."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64] or default
+
+
 def sbatch_lines(options: list[str]) -> list[str]:
     """One ``#SBATCH`` line per option (an option word and the value words that follow it)."""
     for word in options:
@@ -119,26 +124,17 @@ class SlurmScheduler(Scheduler, ArrayLauncher):
     queues_jobs = True
 
     def build_script(self, request: ScriptRequest) -> str:
-        _, options = split_profile(request.scheduler_options)
-        name = re.sub(r"[^A-Za-z0-9._-]", "_", request.job_name)[:64] or "dlws-job"
-        lines = [
-            "#!/bin/bash",
-            f"#SBATCH --job-name={name}",
-            f"#SBATCH --comment=dlws-{request.job_uuid}",
-            f"#SBATCH --nodes={request.node_count}",
-            f"#SBATCH --ntasks-per-node={request.cores_per_node}",
-            # A scheduler profile's hiddenOptions leave out what the site forbids: MEM, PARTITION (below).
-            *([] if "MEM" in request.hidden_options else [f"#SBATCH --mem={request.memory_mb}M"]),
-            f"#SBATCH --time={request.max_minutes // 60:02d}:{request.max_minutes % 60:02d}:00",
-            f"#SBATCH --output={request.stdout_path}",
-            f"#SBATCH --error={request.stderr_path}",
-        ]
         for path in (request.stdout_path, request.stderr_path):
             if not SBATCH_WORD.fullmatch(path):
                 raise ValidationError(f"output path {path!r} cannot be used in an #SBATCH line")
-        if request.queue and "PARTITION" not in request.hidden_options:
-            lines.append(f"#SBATCH --partition={request.queue}")
-        return script_body(request, lines + sbatch_lines(options))
+        lines = [
+            "#!/bin/bash",
+            f"#SBATCH --job-name={_slurm_name(request.job_name, 'dlws-job')}",
+            f"#SBATCH --comment=dlws-{request.job_uuid}",
+            f"#SBATCH --output={request.stdout_path}",
+            f"#SBATCH --error={request.stderr_path}",
+        ]
+        return script_body(request, lines + self.array_header(request))
 
     def build_submit_command(self, request: ScriptRequest) -> str:
         comment = shlex.quote(f"dlws-{request.job_uuid}")
@@ -256,10 +252,12 @@ class SlurmScheduler(Scheduler, ArrayLauncher):
         return script_body(request, ["#!/bin/bash", f"exec {redirections(request)}"])
 
     def array_header(self, request: ScriptRequest) -> list[str]:
+        """The resources, queue and options (a job's own script has them too, after its name and outputs)."""
         _, options = split_profile(request.scheduler_options)
         lines = [
             f"#SBATCH --nodes={request.node_count}",
             f"#SBATCH --ntasks-per-node={request.cores_per_node}",
+            # A scheduler profile's hiddenOptions leave out what the site forbids: MEM, PARTITION.
             *([] if "MEM" in request.hidden_options else [f"#SBATCH --mem={request.memory_mb}M"]),
             f"#SBATCH --time={request.max_minutes // 60:02d}:{request.max_minutes % 60:02d}:00",
         ]
@@ -269,8 +267,7 @@ class SlurmScheduler(Scheduler, ArrayLauncher):
 
     def build_array_script(self, header: list[str], submission: ArraySubmission, name: str, links_dir: str,
                            log_path: str) -> str:
-        safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64] or "dlws-sweep"
-        return slurm_arrays.array_script(header, submission, safe_name, links_dir, log_path)
+        return slurm_arrays.array_script(header, submission, _slurm_name(name, "dlws-sweep"), links_dir, log_path)
 
     def build_array_submit_command(self, sweep_dir: str, submissions: list[ArraySubmission]) -> str:
         return slurm_arrays.submit_command(sweep_dir, submissions)
