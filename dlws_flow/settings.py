@@ -108,6 +108,19 @@ class Settings(BaseSettings):
     notify_retry_base: float = 2.0
     notify_retry_max_interval: float = 600.0
     notify_max_attempts: int = 10
+    #: The mail server EMAIL notifications go through; empty: this deployment sends no mail, and an EMAIL
+    #: subscription is refused (400) rather than accepted and never delivered.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    #: ``starttls``: plain connection upgraded before anything is sent (refused if the server cannot);
+    #: ``tls``: TLS from the first byte (port 465); ``none``: no encryption (a relay on the same host only).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    #: Certificates trusted for the mail server besides the system's (a PEM file); empty: the system's only.
+    smtp_ca_file: str = ""
+    smtp_from: str = "dlws-flow@localhost"
+    smtp_timeout: float = Field(default=10.0, gt=0)
     #: Internal addresses http(s) inputs and webhooks may reach after all, and addresses they may never reach
     #: (deny wins): comma-separated networks, addresses and host names (dlws_flow.domain.address_policy).
     fetch_allow: str = ""

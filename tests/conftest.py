@@ -13,6 +13,10 @@ import uuid
 
 import pytest
 
+from tests.mail_server import PASSWORD as SMTP_PASSWORD
+from tests.mail_server import USER as SMTP_USER
+from tests.mail_server import MailServer, free_port
+
 STACK = os.environ.get("DLWS_TEST_STACK", "sqlite+redis")
 RUN_ID = uuid.uuid4().hex[:8]
 DATA_DIR = tempfile.mkdtemp(prefix=f"dlws-test-{RUN_ID}-")
@@ -25,6 +29,12 @@ os.environ["DLWS_TASK_MAX_RETRIES"] = "3"
 # The tests' own HTTP servers and webhook receivers listen on 127.0.0.1: a site allow-list, as a deployment
 # with internal sources would set it (docs/security.md). tests/integration/test_ssrf.py runs with none.
 os.environ["DLWS_FETCH_ALLOW"] = "127.0.0.1"
+# EMAIL notifications go to the tests' own SMTP server (tests/mail_server.py), started with the session.
+SMTP_PORT = free_port()
+os.environ.update(DLWS_SMTP_HOST="127.0.0.1", DLWS_SMTP_PORT=str(SMTP_PORT), DLWS_SMTP_SECURITY="starttls",
+                  DLWS_SMTP_USER=SMTP_USER, DLWS_SMTP_PASSWORD=SMTP_PASSWORD,
+                  DLWS_SMTP_CA_FILE=os.path.join(DATA_DIR, "smtp-cert.pem"), DLWS_SMTP_FROM="jobs@dlws.test")
+MAIL_SERVER: MailServer | None = None
 database, broker = STACK.split("+")
 if database == "postgres":
     os.environ["DLWS_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"
@@ -52,7 +62,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.postgres)
 
 
+@pytest.fixture(scope="session")
+def mail_server() -> MailServer:
+    """The SMTP server every EMAIL notification of this test session reaches."""
+    assert MAIL_SERVER is not None
+    return MAIL_SERVER
+
+
 def pytest_sessionstart(session):
+    global MAIL_SERVER
+    from pathlib import Path
+
+    MAIL_SERVER = MailServer(Path(DATA_DIR), SMTP_PORT)
+    MAIL_SERVER.start()
     if database == "postgres":
         import psycopg
 
@@ -61,6 +83,8 @@ def pytest_sessionstart(session):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if MAIL_SERVER is not None:
+        MAIL_SERVER.stop()
     if database == "postgres":
         import psycopg
 

@@ -15,7 +15,10 @@ The target is checked against the deployment's address policy at every attempt, 
 after the subscription was accepted (``dlws_flow.adapters.staging.safe_http``: resolved once, every address checked,
 the checked address connected to, redirects not followed). A refused address fails the row at once
 (FAILED, "address not allowed"; retrying would not change the answer) and the next row is sent.
-EMAIL: no mail is sent; the notification is logged and marked delivered with a note.
+EMAIL: one message per row through the deployment's mail server (``DLWS_SMTP_*``,
+``dlws_flow.adapters.mail``): the job's name and new state in the subject, the change, its message and a link
+to the job's page in the body (``dlws_flow.domain.notification_mail``). Same outbox, order and retries as a
+webhook; a permanent refusal (5xx) fails the row at once.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from typing import Any
 from celery import Task
 from celery.signals import worker_ready
 
+from dlws_flow.adapters import mail
 from dlws_flow.adapters.staging import safe_http
 from dlws_flow.domain.address_policy import AddressNotAllowedError
+from dlws_flow.domain.notification_mail import compose
 from dlws_flow.settings import get_settings
 from dlws_flow.store import outbox
 from dlws_flow.store.db import session_scope
@@ -38,6 +43,8 @@ from workers.app import app
 
 log = logging.getLogger(__name__)
 
+#: Failures retrying cannot mend: the row is given up at once and the subscription's next row is sent.
+PERMANENT = (AddressNotAllowedError, mail.MailRefusedError)
 #: Rows sent by one task run before it hands over to a fresh run (keeps a run short).
 BATCH = 500
 
@@ -56,8 +63,14 @@ def notification_body(row: NotificationRow) -> dict[str, Any]:
             "deliveryTarget": row.target, "created": row.created.isoformat() if row.created else None}
 
 
+def job_page_url(job_uuid: str) -> str:
+    """Where a person reading a notification sees the job (the API's job record)."""
+    return f"{get_settings().api_base_url.rstrip('/')}/v3/jobs/{job_uuid}"
+
+
 def send(row: NotificationRow) -> str | None:
-    """Deliver one row. Returns a note for the record; raises on failure (``AddressNotAllowedError``: for good)."""
+    """Deliver one row. Returns a note for the record; raises on failure (``AddressNotAllowedError``,
+    ``MailRefusedError``: for good)."""
     method, address = row.target.get("deliveryMethod"), row.target.get("deliveryAddress")
     if method == "WEBHOOK":
         with safe_http.stream("POST", address, timeout=get_settings().notify_timeout, json=notification_body(row),
@@ -66,9 +79,9 @@ def send(row: NotificationRow) -> str | None:
                 raise RuntimeError(f"webhook answered HTTP {response.status_code}")
         return None
     if method == "EMAIL":
-        log.info("notification %s for %s: %s (email delivery is not implemented; logged only)", row.id, address,
-                 row.event.get("type"))
-        return "email not sent: logged only"
+        settings = get_settings()
+        mail.send(compose(row.event, sender=settings.smtp_from, recipient=address, job_url=job_page_url(row.job_uuid)))
+        return None
     raise RuntimeError(f"unknown delivery method {method!r}")
 
 
@@ -93,7 +106,7 @@ def deliver_due(now_fn=utcnow) -> tuple[int, list[datetime]]:
                 note = send(row)
             except Exception as exc:  # noqa: BLE001  (any failure of the target: retry later, in order)
                 attempts = row.attempts + 1
-                give_up = attempts >= settings.notify_max_attempts or isinstance(exc, AddressNotAllowedError)
+                give_up = attempts >= settings.notify_max_attempts or isinstance(exc, PERMANENT)
                 retry_at = None if give_up else now_fn() + timedelta(seconds=retry_delay(attempts))
                 with session_scope() as session:
                     outbox.mark_failed_attempt(session, row_id, f"{type(exc).__name__}: {exc}", retry_at)

@@ -1,7 +1,8 @@
 """Tapis job subscriptions: who hears about a job's events, and where.
 
 A subscription names one event category (or ``ALL``) and delivery targets (``WEBHOOK`` to an http(s)
-URL, ``EMAIL`` to an address; email is recorded and logged, not sent). Events are queued in the
+URL, ``EMAIL`` to an address, sent through ``DLWS_SMTP_HOST``; a deployment without a mail server refuses
+EMAIL targets, 400). Events are queued in the
 notification outbox in the event's own transaction (``dlws_flow.store.outbox``) and delivered by a worker.
 
 Only the job's owner (or an admin) may subscribe or delete subscriptions; whoever may read the job may
@@ -66,6 +67,9 @@ def validate(data: Any) -> dict[str, Any]:
             _check_webhook_host(address, parts.hostname)
         elif not EMAIL.fullmatch(address):
             raise ValidationError(f"an EMAIL deliveryAddress must be an email address; got {address!r}")
+        elif not get_settings().smtp_host:
+            raise ValidationError("EMAIL delivery is not available: this deployment has no mail server "
+                                  "(DLWS_SMTP_HOST); use a WEBHOOK target")
         checked.append({"deliveryMethod": method, "deliveryAddress": address})
     ttl = data.get("ttlMinutes", data.get("ttlminutes"))
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int)):

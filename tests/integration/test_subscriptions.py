@@ -109,17 +109,22 @@ def test_bad_subscriptions_are_refused(api, app_id):
     assert other.status_code == 404
 
 
-def test_tapipy_subscribe_list_delete(api, api_server, app_id):
+def test_tapipy_subscribe_list_delete_and_the_mail_arrives(api, api_server, app_id, mail_server):
     from tapipy.tapis import Tapis
 
     client = Tapis(base_url=api_server, username=USER, password=api_password(USER))
     client.get_tokens()
     job = client.jobs.submitJob(name="tapipy-sub", appId=app_id, appVersion="1.0", parameterSet=script_args("true"))
+    address = f"someone-{job.uuid[:8]}@example.org"
     created = client.jobs.subscribe(jobUuid=job.uuid, description="via tapipy", enabled=True, ttlminutes=60,
                                     eventCategoryFilter="JOB_NEW_STATUS",
-                                    deliveryTargets=[{"deliveryMethod": "EMAIL", "deliveryAddress": "someone@example.org"}])
+                                    deliveryTargets=[{"deliveryMethod": "EMAIL", "deliveryAddress": address}])
     subscription_uuid = created.url.rsplit("/", 1)[-1]
     listed = client.jobs.getSubscriptions(jobUuid=job.uuid)
     assert [s.uuid for s in listed] == [subscription_uuid] and listed[0].ttlMinutes == 60 and listed[0].expiry
     wait_status(job.uuid, {"FINISHED", "FAILED", "CANCELLED"})
+    # The deployed worker mails each new status through the test SMTP server (STARTTLS, login), in order.
+    mails = mail_server.messages_to(address, until=lambda found: any("is FINISHED" in m["Subject"] for m in found))
+    assert all(m["Subject"].startswith("[dlws-flow] job tapipy-sub is ") for m in mails)
+    assert f"/v3/jobs/{job.uuid}" in mails[-1].get_content() and mails[-1]["Subject"].endswith("FINISHED")
     assert client.jobs.deleteSubscriptions(uuid=subscription_uuid).changes == 1

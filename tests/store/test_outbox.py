@@ -4,6 +4,7 @@ post-commit wake-up, the delivery claim, and ordered delivery with retries to a 
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
 import threading
 import time
@@ -234,15 +235,76 @@ def test_gives_up_after_max_attempts_then_sends_the_next(monkeypatch):
         reset_settings_cache()
 
 
-def test_email_is_logged_and_marked_delivered():
+def subscribe_email(job: str, address: str) -> None:
+    with session_scope() as session:
+        subscriptions.add(session, repo.get_job(session, job), "alice", {"eventCategoryFilter": "JOB_NEW_STATUS",
+                          "deliveryTargets": [{"deliveryMethod": "EMAIL", "deliveryAddress": address}]})
+
+
+def test_email_is_mailed_in_order_over_starttls_with_the_jobs_name_state_and_link(mail_server):
     from workers import notification_tasks
 
     job = make_job()
-    with session_scope() as session:
-        subscriptions.add(session, repo.get_job(session, job), "alice", {"eventCategoryFilter": "JOB_NEW_STATUS",
-                          "deliveryTargets": [{"deliveryMethod": "EMAIL", "deliveryAddress": "alice@example.org"}]})
+    address = f"alice-{job[:8]}@example.org"
+    subscribe_email(job, address)
+    path = ["PENDING", "PROCESSING_INPUTS", "STAGING_INPUTS"]
+    for old, new in itertools.pairwise(path):
+        with session_scope() as session:
+            repo.transition(session, job, old, new, f"now {new}")
+    notification_tasks.deliver_due()
+    first, second = mail_server.messages_to(address, count=2, timeout=10)
+    assert [r.status for r in rows(job)] == ["DELIVERED", "DELIVERED"]
+    assert first["Subject"] == "[dlws-flow] job outbox-test is PROCESSING_INPUTS" and second["Subject"].endswith("STAGING_INPUTS")
+    assert first["From"] == "jobs@dlws.test" and first["To"] == address and first["X-Dlws-Job"] == job
+    body = first.get_content()
+    assert f"UUID:    {job}" in body and "PENDING -> PROCESSING_INPUTS" in body and "now PROCESSING_INPUTS" in body
+    assert f"/v3/jobs/{job}" in body
+    assert mail_server.all_over_tls()
+
+
+def test_a_mailbox_the_server_refuses_is_given_up_at_once_and_the_next_row_still_goes(mail_server):
+    from workers import notification_tasks
+
+    job = make_job()
+    subscribe_email(job, f"ghost-{job[:8]}@nobody.invalid")
+    good = f"bob-{job[:8]}@example.org"
+    subscribe_email(job, good)
     with session_scope() as session:
         repo.transition(session, job, "PENDING", "PROCESSING_INPUTS", "go")
     notification_tasks.deliver_due()
-    (row,) = rows(job)
-    assert row.status == "DELIVERED" and "logged" in row.last_error
+    assert len(mail_server.messages_to(good, timeout=10)) == 1
+    by_address = {r.target["deliveryAddress"]: r for r in rows(job)}
+    refused = by_address[f"ghost-{job[:8]}@nobody.invalid"]
+    assert refused.status == "FAILED" and refused.attempts == 1 and "550" in refused.last_error
+
+
+def test_a_wrong_smtp_password_is_a_failed_attempt_retried_later(monkeypatch, mail_server):
+    from dlws_flow.settings import reset_settings_cache
+    from workers import notification_tasks
+
+    monkeypatch.setenv("DLWS_SMTP_PASSWORD", "wrong")
+    reset_settings_cache()
+    try:
+        job = make_job()
+        subscribe_email(job, f"carol-{job[:8]}@example.org")
+        with session_scope() as session:
+            repo.transition(session, job, "PENDING", "PROCESSING_INPUTS", "go")
+        notification_tasks.deliver_due()
+        (row,) = rows(job)
+        assert row.status == "PENDING" and row.attempts == 1 and "SMTPAuthenticationError" in row.last_error
+    finally:
+        reset_settings_cache()
+
+
+def test_email_targets_are_refused_where_no_mail_server_is_configured(monkeypatch):
+    from dlws_flow.settings import reset_settings_cache
+
+    monkeypatch.setenv("DLWS_SMTP_HOST", "")
+    reset_settings_cache()
+    try:
+        with pytest.raises(ValidationError, match="no mail server"):
+            subscriptions.validate({"eventCategoryFilter": "ALL",
+                                    "deliveryTargets": [{"deliveryMethod": "EMAIL", "deliveryAddress": "a@b.org"}]})
+    finally:
+        reset_settings_cache()
+
