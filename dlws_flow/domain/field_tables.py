@@ -236,6 +236,8 @@ JOB_COMMON: dict[str, Row] = {
     "coresPerNode": acted("`#SBATCH --ntasks-per-node`; `_tapisCoresPerNode`"),
     "memoryMB": acted("`#SBATCH --mem`; `_tapisMemoryMB`"),
     "maxMinutes": acted("`#SBATCH --time`; FORK jobs are ended FAILED past it"),
+    "gpuCount": ours("GPUs per node: `#SBATCH --gres=gpu:N` and `--nv` (Singularity/Apptainer) or `--gpus N` "
+                     "(Docker); refused for a FORK job of a ZIP app and beyond a system's `notes.gpu`"),
     "tags": acted("kept and shown back (its whole purpose; not searchable, as in Tapis)"),
 }
 JOB_ATTRIBUTES: dict[str, Row] = {

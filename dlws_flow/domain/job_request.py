@@ -7,7 +7,15 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from dlws_flow.domain.records import FileInput, FileInputArray, JobType, ParameterSet, TapisModel, refuse_nul
+from dlws_flow.domain.records import (
+    MAX_GPUS,
+    FileInput,
+    FileInputArray,
+    JobType,
+    ParameterSet,
+    TapisModel,
+    refuse_nul,
+)
 from dlws_flow.errors import ValidationError
 
 
@@ -33,6 +41,8 @@ class JobRequest(TapisModel):
     coresPerNode: int | None = None
     memoryMB: int | None = None
     maxMinutes: int | None = None
+    #: Ours (not Tapis'): GPUs per node, see ``gpu_count`` in ``domain.resolve``.
+    gpuCount: int | None = Field(default=None, ge=0, le=MAX_GPUS)
     fileInputs: list[FileInput] = Field(default_factory=list)
     fileInputArrays: list[FileInputArray] = Field(default_factory=list)
     parameterSet: ParameterSet = Field(default_factory=ParameterSet)

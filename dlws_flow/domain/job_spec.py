@@ -67,6 +67,8 @@ class JobSpecView(BaseModel):
     coresPerNode: int
     memoryMB: int
     maxMinutes: int
+    #: GPUs per node (ours; 0 for a job stored before it existed).
+    gpuCount: int = 0
     #: ISO 8601, as stored: kept a string so the view dumps back to exactly the stored text.
     created: str
     #: Merged and macro-substituted; ``targetPath`` cleaned and relative to the input dir. Every source of an

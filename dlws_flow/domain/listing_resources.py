@@ -40,7 +40,7 @@ JOB_FIELDS = {
 #: Every key of ``services.job_views.job_to_dict`` (a test keeps the two equal).
 JOB_ATTRIBUTES = frozenset({
     *JOB_FIELDS, "archiveOnAppError", "fileInputs", "parameterSet", "remoteResultInfo", "visible", "tags",
-    "mpi", "mpiCmd", "cmdPrefix", "notes"})
+    "mpi", "mpiCmd", "cmdPrefix", "notes", "gpuCount"})
 
 JOBS = Resource(
     kind="job", fields=JOB_FIELDS, attributes=JOB_ATTRIBUTES,

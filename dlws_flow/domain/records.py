@@ -38,6 +38,8 @@ __all__ = ["ENV_KEY_PATTERN", "ID_PATTERN", "NOTES_ADDITIONS", "RESERVED_ENV_PRE
            "JobType", "KeyValuePair", "LogConfig", "LogicalQueue", "ParameterSet", "Runtime", "SystemSpec",
            "TapisModel", "refuse_nul"]
 
+#: GPUs one job may ask for per node (ours: ``gpuCount``); more than any node has is a typo.
+MAX_GPUS = 64
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
@@ -273,6 +275,8 @@ class JobAttributes(TapisModel):
     coresPerNode: int = 1
     memoryMB: int = 100
     maxMinutes: int = 10
+    #: Ours (not Tapis'): GPUs per node, see ``gpu_count`` in ``domain.resolve``.
+    gpuCount: int = Field(default=0, ge=0, le=MAX_GPUS)
     tags: list[str] = Field(default_factory=list)
 
 

@@ -76,6 +76,7 @@ class ResolvedJob:
     memoryMB: int
     maxMinutes: int
     created: str
+    gpuCount: int = 0
     fileInputs: list[dict[str, Any]] = field(default_factory=list)
     fileInputArrays: list[dict[str, Any]] = field(default_factory=list)
     parameterSet: dict[str, Any] = field(default_factory=dict)
@@ -128,6 +129,7 @@ class _Settings:
     cores_per_node: int
     memory_mb: int
     max_minutes: int
+    gpu_count: int
     description: str | None
     archive_on_app_error: bool
     tags: list[str]
@@ -147,6 +149,7 @@ def _merge_settings(request: JobRequest, app: AppSpec, exec_system: SystemSpec,
         cores_per_node=_pick(request.coresPerNode, attrs.coresPerNode, 1),
         memory_mb=_pick(request.memoryMB, attrs.memoryMB, 100),
         max_minutes=_pick(request.maxMinutes, attrs.maxMinutes, 10),
+        gpu_count=_pick(request.gpuCount, attrs.gpuCount, 0),
         description=_pick(request.description, attrs.description),
         archive_on_app_error=_pick(request.archiveOnAppError, attrs.archiveOnAppError, True),
         tags=list(request.tags or attrs.tags),
@@ -157,6 +160,26 @@ def _merge_settings(request: JobRequest, app: AppSpec, exec_system: SystemSpec,
             "ArchiveSystemDir": _pick(request.archiveSystemDir, attrs.archiveSystemDir) or archive_default,
         },
     )
+
+
+def _check_gpus(settings: _Settings, runtime: Runtime, exec_system: SystemSpec) -> None:
+    """``gpuCount`` (ours) reaches a BATCH job as ``#SBATCH --gres=gpu:N`` (Slurm refuses what its nodes lack)
+    and any containerized job as the runtime's GPU option (``--nv``, ``--gpus N``). A FORK job has no
+    scheduler to check the GPUs exist, and ``--nv`` on a host without them runs the job without GPUs, so a
+    FORK job gets GPUs only from a system whose notes count them (``{"gpu": N}``, as a virtual cluster's
+    systems do) and only in a container (a ZIP app has none): anything else is refused here."""
+    if settings.gpu_count <= 0 or settings.job_type == JobType.BATCH:
+        return
+    if runtime == Runtime.ZIP:
+        raise ValidationError(f"gpuCount {settings.gpu_count}: a FORK job of a ZIP app has no container or "
+                              "scheduler to hand GPUs to; run it as BATCH (#SBATCH --gres) or in a container")
+    declared = (exec_system.notes or {}).get("gpu")
+    if not isinstance(declared, int) or isinstance(declared, bool):
+        raise ValidationError(f"gpuCount {settings.gpu_count}: system {exec_system.id} does not say how many GPUs "
+                              'it has (notes {"gpu": N}); a FORK job gets GPUs only where they are declared')
+    if settings.gpu_count > declared:
+        raise ValidationError(f"gpuCount {settings.gpu_count} is more than system {exec_system.id} has "
+                              f"({declared} GPUs in its notes)")
 
 
 def _check_settings(settings: _Settings, request: JobRequest, app: AppSpec, exec_system: SystemSpec) -> None:
@@ -171,6 +194,7 @@ def _check_settings(settings: _Settings, request: JobRequest, app: AppSpec, exec
     if listed and not ({runtime} | SAME_RUNTIMES.get(runtime, set())) & listed:
         raise ValidationError(f"app {app.id} runs with runtime {runtime}, which system {exec_system.id} does not list "
                               f"in its jobRuntimes ({', '.join(sorted(listed))})")
+    _check_gpus(settings, runtime, exec_system)
     if settings.job_type != JobType.BATCH:
         return
     if not exec_system.canRunBatch:
@@ -350,7 +374,7 @@ def resolve_job(
         execSystemId=exec_system.id, execSystemLogicalQueue=settings.logical_queue if is_batch else None,
         archiveSystemId=archive_system.id, archiveOnAppError=settings.archive_on_app_error,
         nodeCount=settings.node_count, coresPerNode=settings.cores_per_node, memoryMB=settings.memory_mb,
-        maxMinutes=settings.max_minutes, created=created.isoformat(), fileInputs=inputs, fileInputArrays=arrays,
+        maxMinutes=settings.max_minutes, gpuCount=settings.gpu_count, created=created.isoformat(), fileInputs=inputs, fileInputArrays=arrays,
         parameterSet={
             "appArgs": _substitute_args(params.appArgs, values),
             "containerArgs": _substitute_args(params.containerArgs, values),

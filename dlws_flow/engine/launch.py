@@ -47,6 +47,7 @@ def script_request(job: JobRow, system: SystemSpec, env_names: Iterable[str] = (
         runtime_options=spec.runtimeOptions, job_uuid=job.uuid, exec_dir=dirs["ExecSystemExecDir"],
         input_dir=dirs["ExecSystemInputDir"], output_dir=dirs["ExecSystemOutputDir"], env_names=list(env_names),
         launcher=spec.launcher_words,  # isMpi's mpiCmd, or cmdPrefix (merged at submission)
+        gpu_count=spec.gpuCount,
     ))
     queue = None
     if spec.execSystemLogicalQueue:
@@ -66,7 +67,7 @@ def script_request(job: JobRow, system: SystemSpec, env_names: Iterable[str] = (
         stdout_path=join(dirs["ExecSystemOutputDir"], spec.log_config.stdoutFilename),
         stderr_path=join(dirs["ExecSystemOutputDir"], spec.log_config.stderrFilename),
         container_command=command, env_file=env_file, node_count=spec.nodeCount, cores_per_node=spec.coresPerNode,
-        memory_mb=spec.memoryMB, max_minutes=spec.maxMinutes, queue=queue,
+        memory_mb=spec.memoryMB, max_minutes=spec.maxMinutes, gpu_count=spec.gpuCount, queue=queue,
         scheduler_options=options,
     )
 

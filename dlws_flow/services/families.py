@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dlws_flow.domain.records import AppSpec, Runtime
+from dlws_flow.domain.records import MAX_GPUS, AppSpec, Runtime
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
 from dlws_flow.engine.families import attach, environment, rest_api_url, token_hash  # noqa: F401  (re-exported)
 from dlws_flow.errors import AuthenticationError, NotFoundError, ValidationError
@@ -108,6 +108,16 @@ def _child_app(session: Session, parent: JobRow, image: str | None) -> tuple[str
     return derived.id, derived.version
 
 
+def gpu_count(resourcegpu: Any) -> int:
+    """DLWS' ``resourcegpu`` (a count, sent as text in a query string) as the job's ``gpuCount``."""
+    if resourcegpu is None or resourcegpu == "":
+        return 0
+    text = str(resourcegpu).strip()
+    if not text.isdigit() or int(text) > MAX_GPUS:
+        raise ValidationError(f"resourcegpu must be a whole number of GPUs from 0 to {MAX_GPUS}; got {resourcegpu!r}")
+    return int(text)
+
+
 def submit_child(token: str | None, params: dict[str, Any], dispatcher, *, parent_id: str | None = None) -> str:
     """``/child/SubmitJob``: run ``cmd`` (with ``sh -c``) as a child in the parent's app, exec system and queue.
 
@@ -134,6 +144,9 @@ def submit_child(token: str | None, params: dict[str, Any], dispatcher, *, paren
         for key in ("execSystemLogicalQueue", "maxMinutes"):
             if spec.get(key) is not None:
                 request[key] = spec[key]
+        gpus = gpu_count(params.get("resourcegpu"))
+        if gpus:
+            request["gpuCount"] = gpus
         owner = parent.owner
     # As the submitter's user; jobs of the trusted in-process API may belong to a name without an account.
     principal = get_user(owner) if user_exists(owner) else None

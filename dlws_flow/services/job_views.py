@@ -31,6 +31,7 @@ def job_to_dict(row: JobRow) -> dict[str, Any]:
         "execSystemLogicalQueue": spec.get("execSystemLogicalQueue"), "archiveSystemId": row.archive_system_id,
         "archiveSystemDir": spec.get("archiveSystemDir"), "nodeCount": spec.get("nodeCount"),
         "coresPerNode": spec.get("coresPerNode"), "memoryMB": spec.get("memoryMB"), "maxMinutes": spec.get("maxMinutes"),
+        "gpuCount": spec.get("gpuCount", 0),
         "fileInputs": spec.get("fileInputs", []), "parameterSet": spec.get("parameterSet", {}),
         "blockedCount": row.blocked_count, "remoteJobId": row.remote_job_id, "remoteOutcome": row.remote_outcome,
         "remoteResultInfo": row.remote_result_info if row.remote_result_info is not None else

@@ -8,7 +8,8 @@ task-role instance, all grouped under the OpenPAI name (unique per user) in ``op
   else ``docker://<image>`` (Singularity pulls it; the host needs the network for that).
 * each instance runs ``sh -c <command>`` in that image (FORK job) on a system of the virtual cluster,
   with ``PAI_JOB_NAME, PAI_USER_NAME, PAI_TASK_ROLE_NAME, PAI_TASK_INDEX, PAI_VIRTUAL_CLUSTER``, and asks
-  for ``cpuNumber`` cores, ``memoryMB`` and ``gpuNumber`` GPUs against the VC's quota (see ``quotas``).
+  for ``cpuNumber`` cores, ``memoryMB`` and ``gpuNumber`` GPUs against the VC's quota (see ``quotas``);
+  ``gpuNumber`` is the job's ``gpuCount`` (the container's ``--nv``/``--gpus``).
   Instances are admitted one by one: there is no gang scheduling.
 * the OpenPAI state is derived from the instances: any FAILED -> FAILED, else any CANCELLED -> STOPPED,
   else all FINISHED -> SUCCEEDED, else any RUNNING/ARCHIVING -> RUNNING, else WAITING.
@@ -169,6 +170,7 @@ def _start_run(principal: Principal, config: JobConfig, dispatcher) -> list[str]
             job = job_service.submit({
                 "name": f"{config.jobName}-{role.name}-{index}"[:64], "appId": app_id, "appVersion": app_version,
                 "execSystemId": system_id, "jobType": "FORK", "coresPerNode": role.cpuNumber, "memoryMB": role.memoryMB,
+                "gpuCount": role.gpuNumber,
                 "description": f"OpenPAI job {config.jobName}, task role {role.name}, instance {index}",
                 "tags": ["openpai", f"openpai:{config.jobName}"],
                 "parameterSet": {"appArgs": [{"name": "shell", "arg": "sh -c"},

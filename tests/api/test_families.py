@@ -201,3 +201,26 @@ def test_job_ip_is_the_host_of_a_launched_job(client, family_app, dispatcher):
     with session_scope() as session:
         repo.update_job_fields(session, root, remote_node="localhost")
     assert client.get("/child/GetJobIP", params=params).json()["IP"] in ("127.0.0.1", "::1")
+
+
+def test_resourcegpu_is_the_childs_gpu_count_and_a_bad_or_unplaceable_count_is_refused(client, family_app, dispatcher):
+    from dlws_flow.services import apps, jobs, systems
+
+    user, app_id = family_app
+    token = env_of(submit_root(family_app, dispatcher))["FAMILY_TOKEN"]
+    bad = client.get("/child/SubmitJob", params={"familyToken": token, "cmd": "true", "resourcegpu": "two"})
+    assert "resourcegpu must be a whole number" in bad.json()["error"]  # DLWS answers refusals in the body
+    # The family's VM does not declare GPUs: a FORK job cannot be given any there.
+    undeclared = client.get("/child/SubmitJob", params={"familyToken": token, "cmd": "true", "resourcegpu": "1"})
+    assert "does not say how many GPUs" in undeclared.json()["error"]
+
+    suffix = uuid.uuid4().hex[:6]
+    systems.create(user, {"id": f"fam-gpu-{suffix}", "systemType": "LINUX", "host": "127.0.0.1", "effectiveUserId": "hpc",
+                          "defaultAuthnMethod": "PKI_KEYS", "canExec": True, "rootDir": "/home/hpc",
+                          "jobWorkingDir": "/work", "notes": {"hostKey": HOST_KEY, "gpu": 2}})
+    apps.create(user, {"id": f"fam-gpu-app-{suffix}", "version": "1", "runtime": "SINGULARITY", "containerImage": "/img.sif",
+                       "jobAttributes": {"execSystemId": f"fam-gpu-{suffix}"}})
+    root = jobs.submit({"name": "gpu-root", "appId": f"fam-gpu-app-{suffix}", "appVersion": "1"}, dispatcher,
+                       principal=user)["uuid"]
+    child = child_of(client, env_of(root)["FAMILY_TOKEN"], resourcegpu="2", image="/img.sif")
+    assert jobs.get(child)["gpuCount"] == 2 and jobs.get(root)["gpuCount"] == 0

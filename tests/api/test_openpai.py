@@ -264,3 +264,31 @@ def test_jobs(client, people, vc):
     assert status["state"] != "STOPPED" and status["retries"] == 1 and status["appId"] != ssh["containers"][0]["id"]
     assert client.put(f"/api/v1/jobs/{name}/executionType", json={"value": "STOP"}, headers=user).status_code == 200
     assert client.get(f"/api/v1/virtual-clusters/{vc}", headers=user).json()["numJobs"] == 0
+
+
+def test_gpu_number_is_the_jobs_gpu_count_and_counts_in_the_quota(client, people):
+    from dlws_flow.services import jobs
+    from dlws_flow.services.auth import get_user
+    from dlws_flow.services.systems import create
+
+    admin, user = people["pai_admin"], people["pai_user"]
+    system_id = f"pai-gpu-{uuid.uuid4().hex[:6]}"
+    create(get_user("pai_admin"), {
+        "id": system_id, "systemType": "LINUX", "host": "127.0.0.1", "port": 1, "effectiveUserId": "nobody",
+        "defaultAuthnMethod": "PKI_KEYS", "canExec": True, "rootDir": "/tmp", "jobWorkingDir": "/work",
+        "notes": {"hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOKDFfyMMM5ORnm92TcBX9Etl7a52d6xv5p+3U6VJtT5",
+                  "cpu": 4, "memoryMB": 4096, "gpu": 2}})
+    vc = f"vc_gpu_{uuid.uuid4().hex[:6]}"
+    assert client.put(f"/api/v1/virtual-clusters/{vc}", json={"capacity": 100, "maxCapacity": 100, "systems": [system_id]},
+                      headers=admin).status_code == 201
+    client.put("/api/v1/user/pai_user/virtualClusters", json={"virtualClusters": vc}, headers=admin)
+    config = job_config(f"gpu-{uuid.uuid4().hex[:6]}", vc, cpu=1)
+    config["taskRoles"][0]["gpuNumber"] = 2
+    assert client.post("/api/v1/jobs", json=config, headers=user).status_code == 201
+    tapis_uuid = client.get(f"/api/v1/jobs/{config['jobName']}", headers=user).json()["appId"]
+    assert jobs.get(tapis_uuid)["gpuCount"] == 2
+    assert client.get(f"/api/v1/virtual-clusters/{vc}", headers=user).json()["resourcesUsed"]["GPUs"] == 2
+    too_many = job_config(f"gpu-{uuid.uuid4().hex[:6]}", vc, cpu=1)
+    too_many["taskRoles"][0]["gpuNumber"] = 3
+    response = client.post("/api/v1/jobs", json=too_many, headers=user)
+    assert response.status_code == 400 and "GPUs" in response.json()["message"]

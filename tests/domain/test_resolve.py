@@ -100,3 +100,25 @@ def test_batch_job_outside_its_logical_queue_limits_is_refused():
         req = JobRequest(name="j", appId="app", appVersion="1", **over)
         with pytest.raises(ValidationError, match="outside logical queue dev"):
             resolve_job(req, APP, hpc, hpc, uuid="u", owner="a", tenant="t", created=datetime.now(UTC))
+
+
+def test_gpu_count_request_over_app_and_fork_jobs_only_where_the_system_counts_gpus():
+    gpu_system = SystemSpec(**{**SYSTEM.model_dump(), "notes": {"gpu": 2}})
+    gpu_app = AppSpec(**{**APP.model_dump(), "jobAttributes": {**APP.jobAttributes.model_dump(), "gpuCount": 1}})
+
+    def on(system, app=gpu_app, **request):
+        req = JobRequest(**{"name": "j", "appId": "app", "appVersion": "1", **request})
+        return resolve_job(req, app, system, system, uuid="u-1", owner="alice", tenant="t",
+                           created=datetime(2026, 1, 2, tzinfo=UTC))
+
+    assert on(gpu_system).gpuCount == 1 and on(gpu_system, gpuCount=2).gpuCount == 2
+    assert resolve().gpuCount == 0 and on(SYSTEM, gpuCount=0).gpuCount == 0
+    with pytest.raises(ValidationError, match="more than system vm has"):
+        on(gpu_system, gpuCount=3)
+    with pytest.raises(ValidationError, match="does not say how many GPUs"):
+        on(SYSTEM)
+    zip_app = AppSpec(**{**gpu_app.model_dump(), "runtime": "ZIP"})
+    with pytest.raises(ValidationError, match="ZIP app"):
+        on(gpu_system, app=zip_app)
+    with pytest.raises(Exception, match="less than or equal to 64"):
+        JobRequest(name="j", appId="app", appVersion="1", gpuCount=65)

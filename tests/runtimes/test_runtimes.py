@@ -25,3 +25,15 @@ def test_archive_filter_globs_and_regex():
     assert select_outputs(files, ["*.txt"], ["skip*"]) == ["a.txt", "deep/b.txt"]
     assert select_outputs(files, [], []) == sorted(files)
     assert select_outputs(files, ["REGEX(^deep/)"], []) == ["deep/b.txt"]
+
+
+def test_gpus_reach_the_container_runtimes():
+    gpus = LaunchRequest(image="i.sif", env_file="/e", gpu_count=2, exec_dir="/x", input_dir="/x", output_dir="/x",
+                         job_uuid="u-1", app_args=["nvidia-smi"])
+    assert create("runtime", "SINGULARITY").build_command(gpus) == "singularity run --nv i.sif nvidia-smi"
+    assert create("runtime", "APPTAINER").build_command(gpus).startswith("apptainer run --nv i.sif")
+    docker = shlex.split(create("runtime", "DOCKER").build_command(gpus).split(" & trap")[0])
+    assert docker[:7] == ["docker", "run", "--rm", "--name", "u-1", "--gpus", "2"]
+    none = LaunchRequest(image="i.sif", env_file="/e", exec_dir="/x", input_dir="/x", output_dir="/x", job_uuid="u-1")
+    assert "--nv" not in create("runtime", "SINGULARITY").build_command(none)
+    assert "--gpus" not in create("runtime", "DOCKER").build_command(none)

@@ -49,3 +49,9 @@ def test_parse_status():
     assert statuses["9"].state == RemoteState.DONE and statuses["9"].exit_code == 0
     assert "10" not in statuses
 
+
+
+def test_gpus_become_a_gres_line_and_none_asked_none_written():
+    script = SlurmScheduler().build_script(ScriptRequest(**{**REQUEST.__dict__, "gpu_count": 2}))
+    assert "#SBATCH --gres=gpu:2\n" in script
+    assert "--gres" not in SlurmScheduler().build_script(REQUEST)

@@ -27,6 +27,10 @@ class LaunchRequest:
     launcher: list[str] = field(default_factory=list)
     """Words run before the program the runtime starts (Tapis' ``mpiCmd`` when ``isMpi``, else ``cmdPrefix``):
     before ``singularity run`` or ``docker run``, before the ZIP program. Quoted by the runtime."""
+    gpu_count: int = 0
+    """GPUs the job asked for (ours: ``gpuCount``): the runtime makes the host's GPUs visible in the container
+    (Singularity/Apptainer ``--nv``, Docker ``--gpus N``); which GPUs is the scheduler's business (Slurm's
+    ``--gres`` sets ``CUDA_VISIBLE_DEVICES``, which the container inherits)."""
 
 
 def quote_all(words: list[str]) -> str:

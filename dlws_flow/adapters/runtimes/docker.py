@@ -113,7 +113,7 @@ class DockerRuntime(ContainerRuntime):
             if not _ENV_NAME.fullmatch(env_name):
                 raise ValidationError(f"environment variable name {env_name!r} must match [A-Za-z_][A-Za-z0-9_]*")
         name = container_name(request.job_uuid)
-        words = ["--rm", "--name", name]
+        words = ["--rm", "--name", name, *(["--gpus", str(request.gpu_count)] if request.gpu_count > 0 else [])]
         mounts = mount_options(request)
         env = [word for env_name in request.env_names for word in ("-e", env_name)]
         command = (f"{launcher_prefix(request)}{self.binary} run {quote_all(words)} --user \"$(id -u):$(id -g)\" "

@@ -20,7 +20,7 @@ class SingularityRuntime(ContainerRuntime):
 
     def build_command(self, request: LaunchRequest) -> str:
         # ``run`` honours the image's runscript, as Tapis does; SINGULARITY_RUN is the only option it defines.
-        parts = [self.binary, "run"]
+        parts = [self.binary, "run", *(["--nv"] if request.gpu_count > 0 else [])]
         command = launcher_prefix(request) + " ".join(parts)
         if request.container_args:
             command += " " + quote_all(request.container_args)

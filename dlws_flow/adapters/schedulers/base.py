@@ -57,6 +57,8 @@ class ScriptRequest:
     cores_per_node: int = 1
     memory_mb: int = 100
     max_minutes: int = 10
+    #: GPUs per node (``#SBATCH --gres=gpu:N``); 0: none asked for.
+    gpu_count: int = 0
     queue: str | None = None
     scheduler_options: list[str] = field(default_factory=list)
     setup_lines: list[str] = field(default_factory=list)

@@ -260,6 +260,8 @@ class SlurmScheduler(Scheduler, ArrayLauncher):
             # A scheduler profile's hiddenOptions leave out what the site forbids: MEM, PARTITION.
             *([] if "MEM" in request.hidden_options else [f"#SBATCH --mem={request.memory_mb}M"]),
             f"#SBATCH --time={request.max_minutes // 60:02d}:{request.max_minutes % 60:02d}:00",
+            # A node without this GRES makes sbatch refuse the job, with its reason, at submission.
+            *([f"#SBATCH --gres=gpu:{request.gpu_count}"] if request.gpu_count > 0 else []),
         ]
         if request.queue and "PARTITION" not in request.hidden_options:
             lines.append(f"#SBATCH --partition={request.queue}")
