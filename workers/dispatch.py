@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import chain
 
-from dlws_flow.engine import hooks
+from dlws_flow.engine import hooks, job_ssh
 from dlws_flow.engine.stages import STAGES as ENGINE_STAGES
 from dlws_flow.services import quotas
 from dlws_flow.services.systems import worker_queue
@@ -93,4 +93,5 @@ def _send_stage(job_uuid: str, stage: str) -> None:
 # API and the client for their dispatcher), so each of them admits a virtual cluster's waiting jobs, and
 # sends the archive of a job whose end a poll saw.
 hooks.on_job_end(_admit_waiting_jobs_of_its_vc)
+hooks.on_job_end(job_ssh.close_entry)  # a job's OpenPAI SSH entry leaves its host with the job
 hooks.on_stage_due(_send_stage)

@@ -35,9 +35,11 @@ from sqlalchemy import select
 from dlws_flow import secrets
 from dlws_flow.domain.records import AppSpec
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
+from dlws_flow.engine import job_ssh
 from dlws_flow.errors import (
     ConflictError,
     DuplicateJobError,
+    HostError,
     NotFoundError,
     PermissionDeniedError,
     ValidationError,
@@ -311,27 +313,47 @@ def job_config(principal: Principal, name: str) -> dict[str, Any]:
 
 
 def ssh_info(principal: Principal, name: str) -> dict[str, Any]:
-    """Where the tasks run (the exec hosts' SSH endpoints) and the job's key pair (see ``download_key``)."""
+    """Where the tasks run (the exec hosts' SSH endpoints) and the job's key pair (see ``download_key``).
+
+    A running task's host gets the job's public key, restricted to entering that task (``engine.job_ssh``),
+    at the first ask; ours besides OpenPAI's fields: ``sshUser`` (the login), ``ready`` and, when not ready,
+    ``message``. Where no task's host can take the key, the private key is not handed out and ``keyPair``
+    says why.
+    """
     settings = get_settings()
     with session_scope() as session:
         row = _find(session, principal, name)
-        containers = []
-        folder = None
+        tasks, folder = [], None
         for job in _instances(session, row):
             system = session.get(SystemRow, job.exec_system_id)
-            if system is None:
-                continue
-            containers.append({"id": job.uuid, "sshIp": system.host, "sshPort": str(system.port)})
-            folder = folder or (job.host_dirs or {}).get("ExecSystemExecDir")
-        key_pair: dict[str, Any] = {
-            "folderPath": folder, "publicKeyFileName": f"{row.name}.pub", "privateKeyFileName": row.name,
-            "publicKey": row.public_key,
-            "privateKeyDirectDownloadLink": None if row.key_downloaded else
-            f"{settings.api_base_url.rstrip('/')}/api/v1/jobs/{row.name}/ssh/key",
-        }
-        if row.key_downloaded:
-            key_pair["message"] = "the private key was downloaded already; it is not stored any more"
-        return {"containers": containers, "keyPair": key_pair}
+            if system is not None:
+                tasks.append((job.uuid, system.host, system.port))
+                folder = folder or (job.host_dirs or {}).get("ExecSystemExecDir")
+        public_key, downloaded = row.public_key, row.key_downloaded
+        private = secrets.decrypt(row.private_key) if row.private_key is not None and not downloaded else None
+        job_name = row.name
+    containers, refusals = [], []
+    for job_uuid, host, port in tasks:
+        try:
+            entry = job_ssh.open_entry(job_uuid, public_key, private)
+            status = {"sshUser": entry.login, "ready": entry.ready, **({"message": entry.message} if entry.message else {})}
+            if entry.refused:
+                refusals.append(entry.message)
+        except HostError as exc:
+            status = {"ready": False, "message": f"the exec host could not be reached to install the key: {exc}"}
+        containers.append({"id": job_uuid, "sshIp": host, "sshPort": str(port), **status})
+    key_pair: dict[str, Any] = {
+        "folderPath": folder, "publicKeyFileName": f"{job_name}.pub", "privateKeyFileName": job_name,
+        "publicKey": public_key,
+        "privateKeyDirectDownloadLink": None if downloaded else
+        f"{settings.api_base_url.rstrip('/')}/api/v1/jobs/{job_name}/ssh/key",
+    }
+    if containers and len(refusals) == len(containers):
+        key_pair["privateKeyDirectDownloadLink"] = None
+        key_pair["message"] = "no task's host lets the job's key in: " + refusals[0]
+    elif downloaded:
+        key_pair["message"] = "the private key was downloaded already; it is not stored any more"
+    return {"containers": containers, "keyPair": key_pair}
 
 
 def download_key(principal: Principal, name: str) -> str:

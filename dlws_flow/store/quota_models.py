@@ -76,3 +76,18 @@ class OpenPaiJobRow(Base):
     key_downloaded: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(default=utcnow)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class JobSshEntryRow(Base):
+    """A running job's SSH entry for its OpenPAI key (``domain.job_ssh``): installed on the exec host
+    (``problem`` empty) or refused there (``problem`` says why), and taken out again when the job ends."""
+
+    __tablename__ = "job_ssh_entries"
+
+    job_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    system_id: Mapped[str] = mapped_column(String(80))
+    exec_dir: Mapped[str] = mapped_column(Text)
+    #: Whether a login with the key was tried and reached the job (None: the private key was gone already).
+    verified: Mapped[bool | None] = mapped_column(Boolean)
+    problem: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(default=utcnow)

@@ -56,5 +56,17 @@ class ContainerRuntime(abc.ABC):
         outside the script's process group and Slurm's process tracking, so DOCKER names one."""
         return None
 
+    def build_shell_command(self, image: str, job_uuid: str) -> str:
+        """What a login with the job's SSH key runs in the job's exec dir, with its environment exported
+        (``domain.job_ssh``): a shell in the job's container, running ``$SSH_ORIGINAL_COMMAND`` when the client
+        gave one. The default, for a runtime without a container (ZIP): the login's shell, there."""
+        return shell_lines('"${SHELL:-/bin/sh}"')
+
     def describe(self) -> str:
         return self.name
+
+
+def shell_lines(shell: str) -> str:
+    """``shell`` started interactively, or with ``-c`` and the client's command when there is one."""
+    return (f'if [ -n "${{SSH_ORIGINAL_COMMAND-}}" ]; then exec {shell} -c "$SSH_ORIGINAL_COMMAND"; fi\n'
+            f"exec {shell}")

@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from dlws_flow.adapters.runtimes.base import ContainerRuntime, LaunchRequest, launcher_prefix, quote_all
+from dlws_flow.adapters.runtimes.base import ContainerRuntime, LaunchRequest, launcher_prefix, quote_all, shell_lines
 from dlws_flow.errors import ValidationError
 
 #: Where Tapis mounts the job's directories in every Docker container.
@@ -127,6 +127,11 @@ class DockerRuntime(ContainerRuntime):
         # trap only after the foreground command ends); ``wait`` returns docker's exit status, the app's.
         stop = f"{self.binary} stop -t {TRAP_GRACE_SECONDS} {name} >/dev/null 2>&1"
         return f"{command} & trap {shlex.quote(stop)} HUP INT TERM; wait $!"
+
+    def build_shell_command(self, image: str, job_uuid: str) -> str:
+        """Into the job's running container (``docker exec``), with a terminal when the login has one."""
+        name = shlex.quote(container_name(job_uuid))
+        return 't=; [ -t 0 ] && t=-t\n' + shell_lines(f"{self.binary} exec -i $t {name} /bin/sh")
 
     def build_stop_command(self, job_uuid: str) -> str:
         """Stop the job's container (SIGTERM, SIGKILL after the grace period) and remove it, by name; a

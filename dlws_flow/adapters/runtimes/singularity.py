@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 
-from dlws_flow.adapters.runtimes.base import ContainerRuntime, LaunchRequest, launcher_prefix, quote_all
+from dlws_flow.adapters.runtimes.base import ContainerRuntime, LaunchRequest, launcher_prefix, quote_all, shell_lines
 
 
 class SingularityRuntime(ContainerRuntime):
@@ -28,6 +28,11 @@ class SingularityRuntime(ContainerRuntime):
         if request.app_args:
             command += " " + quote_all(request.app_args)
         return command
+
+    def build_shell_command(self, image: str, job_uuid: str) -> str:
+        # A new container of the job's image (Singularity keeps no running container to join), sharing the
+        # job's directories and environment as the job's own does.
+        return shell_lines(f"{self.binary} exec {shlex.quote(image)} /bin/sh")
 
 
 class ApptainerRuntime(SingularityRuntime):

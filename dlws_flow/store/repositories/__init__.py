@@ -14,7 +14,7 @@ Which module writes which tables:
 * :mod:`.polls` - ``system_polls``; :mod:`.recovery` - ``recovery_conditions``;
 * :mod:`.users` - ``users``; :mod:`.tokens` - ``tenant_signing_keys``, ``refresh_tokens``, ``revoked_tokens``;
   :mod:`.virtual_clusters` - ``virtual_clusters``, ``vc_members``, ``vc_jobs``;
-* :mod:`.openpai_jobs` - ``openpai_jobs``; :mod:`.families` - ``job_families``.
+* :mod:`.openpai_jobs` - ``openpai_jobs``; :mod:`.job_ssh` - ``job_ssh_entries``; :mod:`.families` - ``job_families``.
 * :mod:`.scheduler_profiles` - ``scheduler_profiles`` (Tapis scheduler profiles).
 * :mod:`.transfers` - ``transfer_tasks``, ``transfer_parents``, ``transfer_children``; :mod:`.postits` - ``postits``.
 * :mod:`.search` writes nothing: it reads the job, app and system lists and searches, visibility included.
@@ -61,6 +61,7 @@ from dlws_flow.store.repositories.job_batches import (
     transition_many,
     update_jobs,
 )
+from dlws_flow.store.repositories.job_ssh import drop_job_ssh_entry, job_ssh_entry, record_job_ssh_entry
 from dlws_flow.store.repositories.jobs import (
     active_remote_jobs,
     add_job_event,
@@ -237,6 +238,7 @@ __all__ = [
     "delete_user",
     "delete_vc_memberships",
     "delete_virtual_cluster",
+    "drop_job_ssh_entry",
     "erase_openpai_key",
     "file_shares_of",
     "find_scheduler_profile",
@@ -255,6 +257,7 @@ __all__ = [
     "host_key_of",
     "insert_job",
     "job_history",
+    "job_ssh_entry",
     "list_apps",
     "list_jobs",
     "list_postits",
@@ -270,6 +273,7 @@ __all__ = [
     "poll_count",
     "put_virtual_cluster",
     "record_failed_probe",
+    "record_job_ssh_entry",
     "record_openpai_restart",
     "refresh_token",
     "reschedule_probe",
