@@ -85,6 +85,12 @@ def _admit_waiting_jobs_of_its_vc(job_uuid: str) -> None:
     quotas.on_job_end(job_uuid, CeleryDispatcher())
 
 
+def _close_job_ssh(job_uuid: str) -> None:
+    """A job's OpenPAI SSH entry leaves its host with the job (``dlws.close_job_ssh``, workers/tasks.py)."""
+    if job_ssh.has_entry(job_uuid):
+        app.send_task("dlws.close_job_ssh", args=(job_uuid,), queue=queue_of(job_uuid))
+
+
 def _send_stage(job_uuid: str, stage: str) -> None:
     job_chain(job_uuid, stage).apply_async()
 
@@ -93,5 +99,5 @@ def _send_stage(job_uuid: str, stage: str) -> None:
 # API and the client for their dispatcher), so each of them admits a virtual cluster's waiting jobs, and
 # sends the archive of a job whose end a poll saw.
 hooks.on_job_end(_admit_waiting_jobs_of_its_vc)
-hooks.on_job_end(job_ssh.close_entry)  # a job's OpenPAI SSH entry leaves its host with the job
+hooks.on_job_end(_close_job_ssh)
 hooks.on_stage_due(_send_stage)

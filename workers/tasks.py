@@ -30,7 +30,7 @@ from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from dlws_flow.adapters.transports.deadline import stage_deadline
 from dlws_flow.domain.recovery import classify
-from dlws_flow.engine import recovery
+from dlws_flow.engine import job_ssh, recovery
 from dlws_flow.engine.control import cancel as cancel_job
 from dlws_flow.engine.control import hold_queued, resume_paused
 from dlws_flow.engine.lifecycle import Outcome, fail_job
@@ -182,6 +182,16 @@ def pause(self: Task, job_uuid: str) -> bool:
     """Hold a queued batch job now; any other job pauses at its next stage boundary by itself. When the host
     cannot be reached the pause request stands: the job stops at its next boundary."""
     return _owners_action(self, "pause", job_uuid, hold_queued, lambda exc: False)
+
+
+@app.task(name="dlws.close_job_ssh", bind=True, acks_late=True, max_retries=None, ignore_result=True)
+def close_job_ssh(self: Task, job_uuid: str) -> None:
+    """Take an ended job's OpenPAI SSH entry off its host; retried while the host cannot be reached, then
+    given up (the entry expires there by itself)."""
+    try:
+        job_ssh.close_entry(job_uuid, give_up=self.request.retries >= get_settings().task_max_retries)
+    except HostError as exc:
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
 
 
 @app.task(name="dlws.resume", bind=True, acks_late=True, max_retries=None)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
-from api.dependencies import Dispatcher
+from api.dependencies import Dispatcher, Gateway
 from api.envelope import EnvelopeRoute
 from api.openpai.errors import OpenPaiError
 from api.security import User
@@ -73,9 +73,9 @@ def job_config(user: User, jobName: str) -> dict[str, Any]:
 
 
 @router.get("/jobs/{jobName}/ssh", summary="Where the tasks run, and the job's key pair")
-def job_ssh(user: User, jobName: str) -> dict[str, Any]:
+def job_ssh(user: User, gateway: Gateway, jobName: str) -> dict[str, Any]:
     with _named_job(jobName):
-        return openpai.ssh_info(user, jobName)
+        return openpai.ssh_info(user, jobName, gateway)
 
 
 @router.get("/jobs/{jobName}/ssh/key", response_class=PlainTextResponse,

@@ -1,4 +1,6 @@
-"""A running job's SSH entry for its OpenPAI key (``domain.job_ssh`` says what is written and why).
+"""A running job's SSH entry for its OpenPAI key (``domain.job_ssh`` says what is written and why). Both
+run in a worker: ``open_entry`` as a host operation through the file gateway (``services.job_ssh_ops``),
+``close_entry`` as the task ``dlws.close_job_ssh``.
 
 ``open_entry`` installs it on the job's exec host, once per job, and proves it where it can: a login with the
 job's private key (while the deployment still holds it, before its one download) must reach the enter script.
@@ -6,9 +8,9 @@ A host where it does not is told as the reason, and the line is taken out again:
 ``AuthorizedKeysFile``, or one with ``ForceCommand``, which would run its own command instead of ours and
 so give the key a plain shell. A system whose notes say ``"jobSsh": false`` gets no entry at all.
 
-``close_entry`` runs at every job end (a job-end hook): it takes the line and the script out again. When the
-host cannot be reached then, the line stays behind, but it expires by itself (``expiry-time``) and its
-script refuses to enter an ended job.
+``close_entry`` runs after the end of a job that has an entry (``has_entry``, asked by a job-end hook): it
+takes the line and the script out again, retried while the host is unreachable. A line the host never lets
+us remove stays behind, but it expires by itself (``expiry-time``) and its script refuses the ended job.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import logging
 from dataclasses import dataclass
 
 from dlws_flow.adapters import registry
+from dlws_flow.adapters.transports import Transport
 from dlws_flow.adapters.transports.key_login import run_with_key
 from dlws_flow.domain import job_ssh
 from dlws_flow.domain.job_spec import JobSpecView
 from dlws_flow.domain.states import JobStatus
 from dlws_flow.engine.hosts import login_for, open_transport
-from dlws_flow.errors import HostError
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
@@ -43,8 +45,9 @@ class Entry:
     refused: bool = False
 
 
-def open_entry(job_uuid: str, public_key: str, private_key: str | None) -> Entry:
-    """Install (once) and check the job's entry; the job must be RUNNING.
+def open_entry(transport: Transport, job_uuid: str, public_key: str, private_key: str | None) -> Entry:
+    """Install (once, through ``transport``, a login to the job's exec host as its owner) and check the job's
+    entry; the job must be RUNNING.
 
     Raises:
         HostError: the exec host could not be reached (nothing is recorded: the next call tries again).
@@ -70,7 +73,6 @@ def open_entry(job_uuid: str, public_key: str, private_key: str | None) -> Entry
         except job_ssh.JobSshError as exc:
             return _refused(session, job_uuid, system.id, exec_dir, login, str(exc))
         script = job_ssh.enter_script(job_uuid, exec_dir, runtime.build_shell_command(spec.containerImage, job_uuid))
-        transport = open_transport(session, system, job.owner)
         host_key, _ = repo.host_key_of(session, system.id)
     transport.run(job_ssh.install_command(job_uuid, exec_dir, line, script)).check()
     problem, verified = None, None
@@ -106,26 +108,33 @@ def _probe(host: str, port: int, login: str, host_key: str, private_key: str, jo
     return None
 
 
-def close_entry(job_uuid: str) -> None:
-    """After the job ended (a job-end hook): take its entry off the exec host, and forget it."""
+def has_entry(job_uuid: str) -> bool:
+    with session_scope() as session:
+        return repo.job_ssh_entry(session, job_uuid) is not None
+
+
+def close_entry(job_uuid: str, *, give_up: bool = False) -> None:
+    """After the job ended: take its entry off the exec host, and forget it. ``give_up``: forget it without
+    reaching the host (it stays there until it expires).
+
+    Raises:
+        HostError: the host could not be reached or the edit failed (the entry is kept for a retry).
+    """
     with session_scope() as session:
         entry = repo.job_ssh_entry(session, job_uuid)
         if entry is None:
             return
-        exec_dir, installed = entry.exec_dir, entry.problem is None
-        job = repo.get_job(session, job_uuid)
-        transport = None
+        exec_dir, installed = entry.exec_dir, entry.problem is None and not give_up
         if installed:
-            try:
-                system = repo.system_spec(repo.get_system(session, entry.system_id))
-                transport = open_transport(session, system, job.owner)
-            except HostError as exc:
-                log.warning("job %s ended: its SSH entry stays on the host until it expires (%s)", job_uuid, exc)
-    if transport is not None:
+            system = repo.system_spec(repo.get_system(session, entry.system_id))
+            transport = open_transport(session, system, repo.get_job(session, job_uuid).owner)
+    if installed:
         try:
             transport.run(job_ssh.remove_command(job_uuid, exec_dir)).check()
-        except HostError as exc:
-            log.warning("job %s ended: its SSH entry could not be taken out and stays until it expires (it "
-                        "refuses the ended job meanwhile): %s", job_uuid, exc)
+        finally:
+            transport.close()
+    elif give_up and entry.problem is None:
+        log.warning("job %s ended: its SSH entry could not be taken off its host and stays there until it expires "
+                    "(its script refuses the ended job meanwhile)", job_uuid)
     with session_scope() as session:
         repo.drop_job_ssh_entry(session, job_uuid)

@@ -32,6 +32,7 @@ from dlws_flow.errors import NotFoundError, PermissionDeniedError, ValidationErr
 from dlws_flow.services.file_ops_acl import ACL_OPERATIONS
 from dlws_flow.services.file_ops_linux import LINUX_OPERATIONS
 from dlws_flow.services.host_probes import HOST_OPERATIONS
+from dlws_flow.services.job_ssh_ops import JOB_SSH_OPERATIONS
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
 
@@ -230,7 +231,7 @@ OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
 
 def _operation(name: str) -> Callable[..., dict[str, Any]]:
     function = (OPERATIONS.get(name) or LINUX_OPERATIONS.get(name) or ACL_OPERATIONS.get(name)
-                or HOST_OPERATIONS.get(name))
+                or HOST_OPERATIONS.get(name) or JOB_SSH_OPERATIONS.get(name))
     if function is None:
         raise ValidationError(f"unknown file operation {name!r}")
     return function

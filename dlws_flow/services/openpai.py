@@ -35,8 +35,8 @@ from sqlalchemy import select
 from dlws_flow import secrets
 from dlws_flow.domain.records import AppSpec
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
-from dlws_flow.engine import job_ssh
 from dlws_flow.errors import (
+    ConfigurationError,
     ConflictError,
     DuplicateJobError,
     HostError,
@@ -49,6 +49,7 @@ from dlws_flow.services import permissions as perms
 from dlws_flow.services import quotas
 from dlws_flow.services.auth import Principal
 from dlws_flow.services.catalog import pydantic_message
+from dlws_flow.services.files import FileGateway
 from dlws_flow.settings import get_settings
 from dlws_flow.store import repositories as repo
 from dlws_flow.store.db import session_scope
@@ -312,11 +313,11 @@ def job_config(principal: Principal, name: str) -> dict[str, Any]:
         return dict(_find(session, principal, name).config)
 
 
-def ssh_info(principal: Principal, name: str) -> dict[str, Any]:
+def ssh_info(principal: Principal, name: str, gateway: FileGateway) -> dict[str, Any]:
     """Where the tasks run (the exec hosts' SSH endpoints) and the job's key pair (see ``download_key``).
 
-    A running task's host gets the job's public key, restricted to entering that task (``engine.job_ssh``),
-    at the first ask; ours besides OpenPAI's fields: ``sshUser`` (the login), ``ready`` and, when not ready,
+    A running task's host gets the job's public key, restricted to entering that task (``engine.job_ssh``,
+    run by a worker through ``gateway``), at the first ask; ours besides OpenPAI's fields: ``sshUser`` (the login), ``ready`` and, when not ready,
     ``message``. Where no task's host can take the key, the private key is not handed out and ``keyPair``
     says why.
     """
@@ -327,20 +328,21 @@ def ssh_info(principal: Principal, name: str) -> dict[str, Any]:
         for job in _instances(session, row):
             system = session.get(SystemRow, job.exec_system_id)
             if system is not None:
-                tasks.append((job.uuid, system.host, system.port))
+                tasks.append((job.uuid, job.owner, system.id, system.host, system.port))
                 folder = folder or (job.host_dirs or {}).get("ExecSystemExecDir")
-        public_key, downloaded = row.public_key, row.key_downloaded
-        private = secrets.decrypt(row.private_key) if row.private_key is not None and not downloaded else None
-        job_name = row.name
+        public_key, downloaded, job_name, owner = row.public_key, row.key_downloaded, row.name, row.owner
     containers, refusals = [], []
-    for job_uuid, host, port in tasks:
+    for job_uuid, job_owner, system_id, host, port in tasks:
         try:
-            entry = job_ssh.open_entry(job_uuid, public_key, private)
-            status = {"sshUser": entry.login, "ready": entry.ready, **({"message": entry.message} if entry.message else {})}
-            if entry.refused:
-                refusals.append(entry.message)
-        except HostError as exc:
-            status = {"ready": False, "message": f"the exec host could not be reached to install the key: {exc}"}
+            entry = gateway.run("open_job_ssh", system_id=system_id, username=job_owner, root="", job_uuid=job_uuid,
+                                openpai_owner=owner, openpai_name=job_name)
+            status = {"sshUser": entry["login"], "ready": entry["ready"],
+                      **({"message": entry["message"]} if entry["message"] else {})}
+            if entry["refused"]:
+                refusals.append(entry["message"])
+        except (HostError, ConfigurationError) as exc:
+            status = {"ready": False, "message": f"the key could not be installed on the exec host (asking again "
+                                                 f"tries again): {exc}"}
         containers.append({"id": job_uuid, "sshIp": host, "sshPort": str(port), **status})
     key_pair: dict[str, Any] = {
         "folderPath": folder, "publicKeyFileName": f"{job_name}.pub", "privateKeyFileName": job_name,
