@@ -14,6 +14,7 @@ test:
 	$(PYTHON) -m pip install -q -e '.[test]'
 	$(PYTHON) -c "import sys; from importlinter.cli import lint_imports_command; sys.argv = ['lint-imports']; lint_imports_command()"
 	bash scripts/services-up.sh
+	bash scripts/browser-up.sh
 	bash scripts/testhosts/up.sh $(TESTHOSTS)
 	status=0; \
 	DLWS_TEST_STACK=sqlite+redis DLWS_TEST_DEPLOYMENT=up $(PYTHON) -m pytest -q -p no:cacheprovider tests -m "not chaos" $(PYTEST_ARGS) || status=1; \

@@ -18,6 +18,7 @@ import api.metrics
 import api.openpai
 import api.tapis
 import api.tapis.health
+import api.ui
 import dlws_flow
 from api.body_limit import BodyLimit
 from api.envelope import install_error_handlers
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
     for router in routers:
         app.include_router(router)
     install_unbuilt_routes(app, [route for router in routers for route in router.routes])
+    api.ui.install(app)  # the dashboard (/ui): pages for people, not in the OpenAPI document
     return app
 
 

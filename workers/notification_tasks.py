@@ -64,8 +64,8 @@ def notification_body(row: NotificationRow) -> dict[str, Any]:
 
 
 def job_page_url(job_uuid: str) -> str:
-    """Where a person reading a notification sees the job (the API's job record)."""
-    return f"{get_settings().api_base_url.rstrip('/')}/v3/jobs/{job_uuid}"
+    """Where a person reading a notification sees the job: its dashboard page (``api/ui``)."""
+    return f"{get_settings().api_base_url.rstrip('/')}/ui/jobs/{job_uuid}"
 
 
 def send(row: NotificationRow) -> str | None:

@@ -244,10 +244,15 @@ def verify_token(token: str | None) -> Principal:
         AuthenticationError: missing, malformed, forged, expired, of another issuer, tenant, key or type,
             revoked, or issued before the user's last password change or creation; or the user is gone.
     """
+    return verified_session(token)[0]
+
+
+def verified_session(token: str | None) -> tuple[Principal, str]:
+    """``verify_token``'s caller and the token's id (``jti``: what a dashboard session's CSRF token is bound to)."""
     claims = _checked(token, "access")
     if claims["jti"] in _revoked:
         raise AuthenticationError("the access token has been revoked")
-    return _principal(claims, "access token")
+    return _principal(claims, "access token"), claims["jti"]
 
 
 def refresh(refresh_token: str | None, ttl: timedelta | None = None) -> dict[str, Any]:

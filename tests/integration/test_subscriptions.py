@@ -126,5 +126,5 @@ def test_tapipy_subscribe_list_delete_and_the_mail_arrives(api, api_server, app_
     # The deployed worker mails each new status through the test SMTP server (STARTTLS, login), in order.
     mails = mail_server.messages_to(address, until=lambda found: any("is FINISHED" in m["Subject"] for m in found))
     assert all(m["Subject"].startswith("[dlws-flow] job tapipy-sub is ") for m in mails)
-    assert f"/v3/jobs/{job.uuid}" in mails[-1].get_content() and mails[-1]["Subject"].endswith("FINISHED")
+    assert f"/ui/jobs/{job.uuid}" in mails[-1].get_content() and mails[-1]["Subject"].endswith("FINISHED")
     assert client.jobs.deleteSubscriptions(uuid=subscription_uuid).changes == 1

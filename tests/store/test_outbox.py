@@ -258,7 +258,7 @@ def test_email_is_mailed_in_order_over_starttls_with_the_jobs_name_state_and_lin
     assert first["From"] == "jobs@dlws.test" and first["To"] == address and first["X-Dlws-Job"] == job
     body = first.get_content()
     assert f"UUID:    {job}" in body and "PENDING -> PROCESSING_INPUTS" in body and "now PROCESSING_INPUTS" in body
-    assert f"/v3/jobs/{job}" in body
+    assert f"/ui/jobs/{job}" in body
     assert mail_server.all_over_tls()
 
 

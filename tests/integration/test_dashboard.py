@@ -1,0 +1,101 @@
+"""The dashboard in a real browser (Playwright driving Debian's Chromium) against the deployed API and worker:
+a person signs in, finds a job, watches its output arrive while it runs, downloads an output, cancels another
+job, and reads the overview. The browser is started by the test; `scripts/browser-up.sh` installs it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import api_user, script_args, wait_status
+
+pytestmark = [pytest.mark.ssh, pytest.mark.once]
+CHROMIUM = Path("/usr/bin/chromium")
+USER = "ui_person"
+
+
+@pytest.fixture(scope="module")
+def person(api_server, hosts):
+    from dlws_flow.services import apps, systems
+    from dlws_flow.services.auth import get_user
+
+    password = api_user(USER)
+    principal = get_user(USER)
+    suffix = uuid.uuid4().hex[:6]
+    systems.create(principal, {
+        "id": f"ui-vm-{suffix}", "host": hosts["DLWS_TEST_SSH_HOST"], "port": int(hosts["DLWS_TEST_SSH_PORT"]),
+        "effectiveUserId": hosts["DLWS_TEST_SSH_USER"], "defaultAuthnMethod": "PKI_KEYS", "rootDir": "/home/hpcuser",
+        "jobWorkingDir": "/workdir", "canExec": True, "hostKey": hosts["DLWS_TEST_SSH_HOST_KEY"],
+        "authnCredential": {"privateKey": Path(hosts["DLWS_TEST_SSH_KEY"]).read_text()}})
+    apps.create(principal, {"id": f"ui-app-{suffix}", "version": "1.0", "runtime": "SINGULARITY",
+                            "containerImage": hosts["DLWS_TEST_SIF"], "jobAttributes": {"execSystemId": f"ui-vm-{suffix}"}})
+    return {"url": api_server, "password": password, "principal": principal, "app": f"ui-app-{suffix}"}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: run scripts/browser-up.sh (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def submit(person, name: str, script: str) -> str:
+    from dlws_flow.services import jobs
+    from workers.dispatch import CeleryDispatcher
+
+    job = jobs.submit({"name": name, "appId": person["app"], "appVersion": "1.0", "parameterSet": script_args(script)},
+                      CeleryDispatcher(), principal=person["principal"])
+    return job["uuid"]
+
+
+def test_a_person_signs_in_follows_a_running_job_downloads_its_output_and_cancels_another(person, browser):
+    from playwright.sync_api import expect
+
+    talker = submit(person, "ui-talker", 'for i in 1 2 3 4 5 6; do echo "line-$i"; sleep 1; done; echo done > "$_tapisExecSystemOutputDir/result.txt"')
+    sleeper = submit(person, "ui-sleeper", "sleep 300")
+    context = browser.new_context(base_url=person["url"], accept_downloads=True)
+    page = context.new_page()
+    page.goto("/ui/jobs")
+    expect(page).to_have_url(re.compile(r"/ui/login\?next=%2Fui%2Fjobs"))
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", person["password"])
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/ui/jobs$"))
+    assert page.evaluate("document.cookie") == ""  # the session cookie is HttpOnly: no script reads it
+
+    expect(page.locator(f"tr[data-uuid='{talker}']")).to_be_visible()
+    page.click(f"tr[data-uuid='{talker}'] a")
+    expect(page).to_have_url(re.compile(f"/ui/jobs/{talker}$"))
+    # The output arrives while the job runs, then the page notices the end by itself.
+    expect(page.locator("#output")).to_contain_text("line-2", timeout=60_000)
+    expect(page.locator("#status")).to_contain_text("FINISHED", timeout=60_000)
+    expect(page.locator("#output")).to_contain_text("line-6")
+    expect(page.locator("#live .done")).to_be_visible()
+    expect(page.locator(".timeline")).to_contain_text("RUNNING")
+    page.reload()
+    with page.expect_download() as download:
+        page.click("a:has-text('result.txt')")
+    assert Path(download.value.path()).read_text() == "done\n"
+
+    page.goto(f"/ui/jobs/{sleeper}")
+    expect(page.locator("#status")).to_contain_text("RUNNING", timeout=60_000)
+    page.click("#actions button:has-text('Cancel')")
+    expect(page.locator("#status")).to_contain_text("CANCELLED", timeout=30_000)
+    assert wait_status(sleeper, {"CANCELLED"}, timeout=30)["status"] == "CANCELLED"
+
+    page.goto("/ui")
+    expect(page.locator("#figures")).to_contain_text("FINISHED")
+    expect(page.locator("#figures")).to_contain_text("submit to running")
+    page.click("button:has-text('Sign out')")
+    expect(page).to_have_url(re.compile(r"/ui/login"))
+    page.goto(f"/ui/jobs/{talker}")
+    expect(page).to_have_url(re.compile(r"/ui/login"))
+    context.close()
