@@ -25,6 +25,8 @@ from cryptography.x509.oid import NameOID
 USER, PASSWORD = "dlws-mailer", "mail-secret"
 #: Recipients the server refuses for good (550), as a real server refuses an unknown mailbox.
 UNKNOWN_DOMAIN = "@nobody.invalid"
+#: Recipients whose first message the server refuses for now (451, as greylisting does): the sender retries.
+FLAKY_PREFIX = "flaky-"
 
 
 def free_port() -> int:
@@ -60,6 +62,9 @@ class _Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.endswith(UNKNOWN_DOMAIN):
             return "550 5.1.1 no such mailbox"
+        if address.startswith(FLAKY_PREFIX) and address not in self.server.refused_once:
+            self.server.refused_once.add(address)
+            return "451 4.7.1 greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -81,6 +86,7 @@ class MailServer:
         self.cert, self.key = write_certificate(folder)
         self.port = port
         self.messages: list[tuple[EmailMessage, list[str], bool]] = []
+        self.refused_once: set[str] = set()
         self._arrived = threading.Condition()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert, self.key)

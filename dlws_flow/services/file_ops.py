@@ -68,8 +68,11 @@ def _find(transport: Transport, real: str, kind: str, recurse: bool) -> list[dic
     return entries
 
 
-def _allowed(only: list[str] | None, relative: str, is_dir: bool) -> bool:
-    """Whether a root-relative path may be shown when only the files ``only`` (and their folders) may."""
+def _allowed(only: list[str] | None, relative: str, is_dir: bool, hidden: list[str] | None = None) -> bool:
+    """Whether a root-relative path may be shown when only the files ``only`` (and their folders) may, and
+    never the files ``hidden``."""
+    if hidden and not is_dir and relative in hidden:
+        return False
     if only is None:
         return True
     if not is_dir:
@@ -78,8 +81,8 @@ def _allowed(only: list[str] | None, relative: str, is_dir: bool) -> bool:
     return any(name.startswith(prefix) for name in only)
 
 
-def _require_allowed(only: list[str] | None, path: str, kind: str) -> None:
-    if not _allowed(only, path, kind == "dir"):
+def _require_allowed(only: list[str] | None, path: str, kind: str, hidden: list[str] | None = None) -> None:
+    if not _allowed(only, path, kind == "dir", hidden):
         raise NotFoundError(f"path {path or '/'} not found")
 
 
@@ -95,19 +98,19 @@ TEMPORARY_PREFIX = ".dlws-"
 
 
 def op_list(transport: Transport, *, root: str, path: str, recurse: bool = False,
-            only: list[str] | None = None) -> dict[str, Any]:
+            only: list[str] | None = None, hidden: list[str] | None = None) -> dict[str, Any]:
     """Entries of a directory (or the one file), sorted by path; ``path`` of each is root-relative.
 
     With ``only`` (root-relative file paths), nothing else is listed: a job's archive shows what the job
     archived, whatever else its archive directory holds."""
     real, kind = _existing(transport, root, path)
-    _require_allowed(only, path, kind)
+    _require_allowed(only, path, kind, hidden)
     entries = _find(transport, real, kind, recurse)
     for entry in entries:
         below = entry.pop("below")
         entry["path"] = posixpath.join(path, below) if kind == "dir" else path
         entry["name"] = posixpath.basename(entry["path"]) or posixpath.basename(root.rstrip("/"))
-    entries = [e for e in entries if _allowed(only, e["path"], e["type"] == "dir")
+    entries = [e for e in entries if _allowed(only, e["path"], e["type"] == "dir", hidden)
                and not any(part.startswith(TEMPORARY_PREFIX) for part in e["path"].split("/"))]
     entries.sort(key=lambda e: e["path"])
     return {"kind": kind, "entries": entries}
@@ -152,7 +155,7 @@ def op_delete(transport: Transport, *, root: str, path: str) -> dict[str, Any]:
 
 def op_download(transport: Transport, *, root: str, path: str, zip: bool = False, archive_format: str = "zip",
                 max_bytes: int | None = None, folder_needs_zip: bool = False,
-                only: list[str] | None = None) -> dict[str, Any]:
+                only: list[str] | None = None, hidden: list[str] | None = None) -> dict[str, Any]:
     """A file's bytes, or a folder packed as zip (or ``archive_format="tar"``: tar.gz).
 
     Symlinks inside a folder are left out of the archive: they may point anywhere. With ``only``
@@ -163,7 +166,7 @@ def op_download(transport: Transport, *, root: str, path: str, zip: bool = False
             ``zip`` while ``folder_needs_zip`` (Tapis' getContents).
     """
     real, kind = _existing(transport, root, path)
-    _require_allowed(only, path, kind)
+    _require_allowed(only, path, kind, hidden)
     name = posixpath.basename(path) or posixpath.basename(root.rstrip("/")) or "root"
     if kind != "dir":
         size = _find(transport, real, kind, False)[0]["size"]
@@ -172,7 +175,7 @@ def op_download(transport: Transport, *, root: str, path: str, zip: bool = False
     if folder_needs_zip and not zip:
         raise ValidationError(f"path {path or '/'} is a directory; ask for it with zip=true")
     files = [e for e in _find(transport, real, kind, True)
-             if e["type"] == "file" and _allowed(only, posixpath.join(path, e["below"]), False)]
+             if e["type"] == "file" and _allowed(only, posixpath.join(path, e["below"]), False, hidden)]
     _limit(sum(e["size"] for e in files), max_bytes, path)
     buffer = io.BytesIO()
     if archive_format == "tar":
@@ -194,7 +197,7 @@ TAIL_MAX_BYTES = 1 << 20
 
 
 def op_tail(transport: Transport, *, root: str, path: str, offset: int = 0, limit: int = 65536,
-            only: list[str] | None = None) -> dict[str, Any]:
+            only: list[str] | None = None, hidden: list[str] | None = None) -> dict[str, Any]:
     """Up to ``limit`` bytes of the file ``path`` from byte ``offset``, and the file's size now: for following a
     job's output while it is written (``GET /v3/jobs/{uuid}/output/tail``, ``dlws-flow jobs logs --follow``).
 
@@ -207,7 +210,7 @@ def op_tail(transport: Transport, *, root: str, path: str, offset: int = 0, limi
     real, kind = _existing(transport, root, path)
     if kind == "dir":
         raise ValidationError(f"path {path or '/'} is a directory: tail follows a file")
-    _require_allowed(only, path, kind)
+    _require_allowed(only, path, kind, hidden)
     with transport.open_read(real) as stream:
         stream.seek(0, 2)  # paramiko's seek answers None: the size is where it landed
         size = stream.tell()

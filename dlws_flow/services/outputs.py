@@ -8,6 +8,8 @@ passes ``DirectFileGateway``, an API would pass the Celery one.
 
 from __future__ import annotations
 
+import posixpath
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +49,22 @@ def _target(job_uuid: str, path: str) -> dict[str, Any]:
         if not root:
             raise NotFoundError(f"job {job_uuid} has no outputs yet")
         target = {"system_id": system_id, "username": job.owner, "root": root, "path": relative}
-        return target if only is None else {**target, "only": list(only)}
+        if only is None:
+            hidden = _live_env_file(dirs, root)
+            return {**target, "hidden": hidden} if hidden else target
+        return {**target, "only": list(only)}
+
+
+def _live_env_file(dirs: dict[str, str], root: str) -> list[str]:
+    """The job's ``tapisjob.env`` as a path under its output root, when it lies there (the default output dir is
+    the exec dir): before the archive rewrites it without them it holds the service secrets (``FAMILY_TOKEN``,
+    which submits child jobs as the owner), so the outputs never show or send it; a job's reader is not its
+    owner."""
+    exec_dir = dirs.get("ExecSystemExecDir")
+    if not exec_dir:
+        return []
+    relative = posixpath.relpath(posixpath.join(exec_dir, "tapisjob.env"), root)
+    return [] if relative.startswith("..") else [relative]
 
 
 def list_outputs(job_uuid: str, path: str = "", *, gateway: FileGateway) -> list[dict[str, Any]]:

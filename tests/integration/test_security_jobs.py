@@ -134,7 +134,7 @@ def test_the_family_token_is_not_in_archived_files_and_ends_with_its_family(
     alice.apps.createAppVersion(id=app, version="1.0", containerImage=hosts["DLWS_TEST_SIF"], runtime="SINGULARITY",
                                 jobAttributes={"execSystemId": system})
     release = f"/home/hpcuser/release-{TOKEN}"
-    job = alice.jobs.submitJob(name="family", appId=app, appVersion="1.0",
+    job = alice.jobs.submitJob(name="family", appId=app, appVersion="1.0", execSystemOutputDir="${ExecSystemExecDir}",
                                parameterSet=script_args(f"while [ ! -e {release} ]; do sleep 0.2; done"))
     import time
 
@@ -149,10 +149,24 @@ def test_the_family_token_is_not_in_archived_files_and_ends_with_its_family(
     detail = requests.get(f"{api_server}/child/JobDetail", params={"jobId": job.uuid},
                           headers={"X-Family-Token": token}, timeout=30)
     assert detail.status_code == 200 and detail.json()["jobId"] == job.uuid
-    host_shell(f"touch {release}")
-    assert _wait(alice, job.uuid).status == "FINISHED"
+    # While it runs the exec dir's tapisjob.env holds the token, and this job's output dir is its exec dir: a
+    # reader of the job's outputs gets everything but that file, by any route.
     alice.jobs.shareJob(jobUuid=job.uuid, grantee=f"mallory_{TOKEN}", jobResource=["JOB_OUTPUT"], jobPermission="READ")
     headers = {"X-Tapis-Token": mallory.access_token.access_token}
+    outputs = f"{api_server}/v3/jobs/{job.uuid}/output"
+    listed = requests.get(f"{outputs}/list/", headers=headers, timeout=30)
+    assert listed.status_code == 200 and "tapisjob.sh" in listed.text and "tapisjob.env" not in listed.text
+    for url, params in ((f"{outputs}/download/tapisjob.env", {}), (f"{outputs}/download/./tapisjob.env", {}),
+                        (f"{outputs}/tail", {"path": "tapisjob.env"})):
+        refused = requests.get(url, headers=headers, params=params, timeout=30)
+        assert refused.status_code == 404 and token not in refused.text, (url, refused.status_code)
+    folder = requests.get(f"{outputs}/download/", headers=headers, params={"compress": "true"}, timeout=30)
+    assert folder.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(folder.content)).namelist()
+    assert any(n.endswith("tapisjob.sh") for n in names) and not any(n.endswith("tapisjob.env") for n in names)
+    assert token.encode() not in folder.content
+    host_shell(f"touch {release}")
+    assert _wait(alice, job.uuid).status == "FINISHED"
     env = requests.get(f"{api_server}/v3/jobs/{job.uuid}/output/download/tapisjob.env", headers=headers, timeout=30)
     assert env.status_code == 200 and b"_tapisJobUUID" in env.content
     assert token.encode() not in env.content and b"FAMILY_TOKEN" not in env.content

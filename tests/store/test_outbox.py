@@ -262,6 +262,34 @@ def test_email_is_mailed_in_order_over_starttls_with_the_jobs_name_state_and_lin
     assert mail_server.all_over_tls()
 
 
+def test_one_mail_per_state_change_in_order_and_a_temporary_refusal_is_retried(monkeypatch, mail_server):
+    from dlws_flow.settings import reset_settings_cache
+    from workers import notification_tasks
+
+    monkeypatch.setenv("DLWS_NOTIFY_RETRY_BASE", "0.2")
+    reset_settings_cache()
+    try:
+        job = make_job()
+        address = f"flaky-{job[:8]}@example.org"
+        subscribe_email(job, address)
+        path = ["PENDING", "PROCESSING_INPUTS", "STAGING_INPUTS", "STAGING_JOB"]
+        for old, new in itertools.pairwise(path):
+            with session_scope() as session:
+                repo.transition(session, job, old, new, f"now {new}")
+        notification_tasks.deliver_due()
+        assert address in mail_server.refused_once and mail_server.messages_to(address, count=0) == []
+        assert [r.status for r in rows(job)] == ["PENDING"] * 3 and rows(job)[0].attempts == 1  # the rest wait
+        deadline = time.monotonic() + 10
+        while any(r.status != "DELIVERED" for r in rows(job)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            notification_tasks.deliver_due()
+        mails = mail_server.messages_to(address, count=3, timeout=5)
+        assert [m["Subject"].rsplit(" ", 1)[-1] for m in mails] == path[1:]  # one each, in order, none twice
+        assert rows(job)[0].attempts == 2 and [r.status for r in rows(job)] == ["DELIVERED"] * 3
+    finally:
+        reset_settings_cache()
+
+
 def test_a_mailbox_the_server_refuses_is_given_up_at_once_and_the_next_row_still_goes(mail_server):
     from workers import notification_tasks
 
