@@ -35,6 +35,7 @@ from sqlalchemy import select
 from dlws_flow import secrets
 from dlws_flow.domain.records import AppSpec
 from dlws_flow.domain.states import TERMINAL_STATES, JobStatus
+from dlws_flow.engine.hosts import login_for
 from dlws_flow.errors import (
     ConfigurationError,
     ConflictError,
@@ -313,6 +314,11 @@ def job_config(principal: Principal, name: str) -> dict[str, Any]:
         return dict(_find(session, principal, name).config)
 
 
+def known_login(session, job: JobRow, system: SystemRow) -> str:
+    """The login a task's SSH entry lets its key in as (the one the task runs as)."""
+    return login_for(session, repo.system_spec(system), job.owner)
+
+
 def ssh_info(principal: Principal, name: str, gateway: FileGateway) -> dict[str, Any]:
     """Where the tasks run (the exec hosts' SSH endpoints) and the job's key pair (see ``download_key``).
 
@@ -328,14 +334,22 @@ def ssh_info(principal: Principal, name: str, gateway: FileGateway) -> dict[str,
         for job in _instances(session, row):
             system = session.get(SystemRow, job.exec_system_id)
             if system is not None:
-                tasks.append((job.uuid, job.owner, system.id, system.host, system.port))
+                known = repo.job_ssh_entry(session, job.uuid)
+                tasks.append((job.uuid, job.owner, system.id, system.host, system.port, job.status,
+                              None if known is None else {"problem": known.problem, "login": known_login(session, job, system)}))
                 folder = folder or (job.host_dirs or {}).get("ExecSystemExecDir")
         public_key, downloaded, job_name, owner = row.public_key, row.key_downloaded, row.name, row.owner
     containers, refusals = [], []
-    for job_uuid, job_owner, system_id, host, port in tasks:
+    for job_uuid, job_owner, system_id, host, port, status, known in tasks:
+        if known is None and status != JobStatus.RUNNING:  # nothing to install yet: no host is asked
+            containers.append({"id": job_uuid, "sshIp": host, "sshPort": str(port), "ready": False,
+                               "message": f"the task is {status}: it can be entered while it runs"})
+            continue
         try:
-            entry = gateway.run("open_job_ssh", system_id=system_id, username=job_owner, root="", job_uuid=job_uuid,
-                                openpai_owner=owner, openpai_name=job_name)
+            entry = known and {"login": known["login"], "ready": known["problem"] is None, "message": known["problem"],
+                               "refused": known["problem"] is not None}
+            entry = entry or gateway.run("open_job_ssh", system_id=system_id, username=job_owner, root="",
+                                         job_uuid=job_uuid, openpai_owner=owner, openpai_name=job_name)
             status = {"sshUser": entry["login"], "ready": entry["ready"],
                       **({"message": entry["message"]} if entry["message"] else {})}
             if entry["refused"]:
