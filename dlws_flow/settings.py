@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     monitor_max_interval: float = Field(default=10.0, gt=0)
     monitor_age_fraction: float = Field(default=0.25, ge=0)
     poll_min_interval: float = Field(default=0.05, ge=0)
+    #: While a (system, login) has its poller, each job's own look comes this often only: a safety net that
+    #: polls, and starts a new poller, when the poller has not run for 3 x monitor_max_interval + connect timeout.
+    monitor_safety_interval: float = Field(default=30.0, gt=0)
     ssh_connect_timeout: float = 15.0
     #: Seconds without an answer after which a command or SFTP request is given up (it may have run).
     ssh_command_timeout: float = Field(default=120.0, gt=0)

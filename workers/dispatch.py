@@ -91,6 +91,17 @@ def _close_job_ssh(job_uuid: str) -> None:
         app.send_task("dlws.close_job_ssh", args=(job_uuid,), queue=queue_of(job_uuid))
 
 
+def send_poller_run(system_id: str, login: str, owner: str, token: str, run: int, countdown: float = 0.0) -> None:
+    """``dlws.poll_pair`` (workers/tasks.py), on the system's worker queue."""
+    with session_scope() as session:
+        queue = worker_queue(repo.system_spec(repo.get_system(session, system_id)))
+    app.send_task("dlws.poll_pair", args=(system_id, login, owner, token, run), queue=queue, countdown=countdown)
+
+
+def _start_poller(system_id: str, login: str, owner: str, token: str) -> None:
+    send_poller_run(system_id, login, owner, token, 0)
+
+
 def _send_stage(job_uuid: str, stage: str) -> None:
     job_chain(job_uuid, stage).apply_async()
 
@@ -101,3 +112,4 @@ def _send_stage(job_uuid: str, stage: str) -> None:
 hooks.on_job_end(_admit_waiting_jobs_of_its_vc)
 hooks.on_job_end(_close_job_ssh)
 hooks.on_stage_due(_send_stage)
+hooks.on_poller_due(_start_poller)

@@ -30,7 +30,7 @@ from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from dlws_flow.adapters.transports.deadline import stage_deadline
 from dlws_flow.domain.recovery import classify
-from dlws_flow.engine import job_ssh, recovery
+from dlws_flow.engine import job_ssh, monitoring, recovery
 from dlws_flow.engine.control import cancel as cancel_job
 from dlws_flow.engine.control import hold_queued, resume_paused
 from dlws_flow.engine.lifecycle import Outcome, fail_job
@@ -45,7 +45,7 @@ from dlws_flow.errors import (
 )
 from dlws_flow.settings import get_settings
 from workers.app import app
-from workers.dispatch import job_chain
+from workers.dispatch import job_chain, send_poller_run
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,22 @@ def monitor(self: Task, job_uuid: str, failures: int = 0) -> str:
     if result.outcome == Outcome.STOP:
         raise Ignore()
     return job_uuid
+
+
+@app.task(name="dlws.poll_pair", bind=True, acks_late=True, ignore_result=True)
+def poll_pair(self: Task, system_id: str, login: str, owner: str, token: str, run: int = 0) -> None:
+    """One run of a (system, login)'s poller (``engine.monitoring.poller_run``), then the next as a new message:
+    the poller, not each job's timer, is the clock of the jobs it watches. A failed poll stops the poller;
+    the jobs' own looks then poll with the stage retry policy (and BLOCKED), and start a new one."""
+    try:
+        with _time_limited("poll"):
+            following = monitoring.poller_run(system_id, login, owner, token, run)
+    except DlwsFlowError as exc:
+        log.warning("the poller of %s as %s stopped: %s; the jobs' own looks take over", system_id, login, exc)
+        return
+    if following is not None:
+        delay, next_run = following
+        send_poller_run(system_id, login, owner, token, next_run, countdown=delay)
 
 
 @app.task(name="dlws.archive", **STAGE_OPTIONS)

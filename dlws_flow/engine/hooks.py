@@ -2,8 +2,9 @@
 without importing them.
 
 ``workers/dispatch.py`` registers virtual-cluster admission (``services.quotas.on_job_end`` with its Celery
-dispatcher: waiting jobs of the ended job's VC may start) and the sending of a due stage (``stage_due``: the
-poll that sees a job end starts its archive at once); every process that can end a job imports it.
+dispatcher: waiting jobs of the ended job's VC may start), the sending of a due stage (``stage_due``: the
+poll that sees a job end starts its archive at once) and the start of a (system, login)'s poller
+(``poller_due``); every process that can end a job imports it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 
 _on_job_end: list[Callable[[str], None]] = []
 _on_stage_due: list[Callable[[str, str], None]] = []
+_on_poller_due: list[Callable[[str, str, str, str], None]] = []
 
 
 def on_job_end(callback: Callable[[str], None]) -> Callable[[str], None]:
@@ -49,3 +51,20 @@ def stage_due(uuid: str, stage: str) -> None:
             callback(uuid, stage)
         except Exception:
             log.exception("job %s: sending its %s stage failed; the reconciler will", uuid, stage)
+
+
+def on_poller_due(callback: Callable[[str, str, str, str], None]) -> Callable[[str, str, str, str], None]:
+    """Call ``callback(system_id, login, owner, token)`` to start a (system, login)'s poller (its run 0)."""
+    if callback not in _on_poller_due:
+        _on_poller_due.append(callback)
+    return callback
+
+
+def poller_due(system_id: str, login: str, owner: str, token: str) -> None:
+    """Have the pair's new poller start. Should nobody start it, its claim goes stale and the jobs' own looks
+    (``monitoring.monitor``) poll and claim again."""
+    for callback in tuple(_on_poller_due):
+        try:
+            callback(system_id, login, owner, token)
+        except Exception:
+            log.exception("starting the poller of %s as %s failed; the jobs' own looks poll instead", system_id, login)

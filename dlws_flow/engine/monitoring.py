@@ -1,10 +1,23 @@
 """Watching launched jobs: one batched status query per (system, login) and interval, and the mapping of a
-scheduler's answer onto the job's status."""
+scheduler's answer onto the job's status.
+
+The clock is one poller per (system, login) (``poller_run``, the task ``dlws.poll_pair``): it polls as often as
+its youngest job needs (``domain.polling``), acts on what changed (``poll_system`` starts the archive of a
+job seen ending), and stops when the pair has no active job left. It is claimed in the store
+(``repo.claim_poller``) by the first look that finds none, and every run is numbered, so a message delivered
+twice, or one of a poller that was replaced, stops at once. Each job's own look (``monitor``) is the safety
+net: while the pair's poller runs it only comes back every ``DLWS_MONITOR_SAFETY_INTERVAL``; when the poller
+has not run for ``3 x DLWS_MONITOR_MAX_INTERVAL + DLWS_SSH_CONNECT_TIMEOUT`` (its worker died, its message
+was lost, its host failed) the look polls itself, with the stage's retry and BLOCKED policy, and claims a
+new poller.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid as uuidlib
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -14,7 +27,7 @@ from dlws_flow.domain.polling import next_check_delay
 from dlws_flow.domain.states import REMOTE_STATES, TERMINAL_STATES, JobStatus
 from dlws_flow.engine.archive_batch import archive_together
 from dlws_flow.engine.control import hold_queued
-from dlws_flow.engine.hooks import job_ended, stage_due
+from dlws_flow.engine.hooks import job_ended, poller_due, stage_due
 from dlws_flow.engine.hosts import open_transport
 from dlws_flow.engine.lifecycle import MonitorResult, Outcome, remote_job, scheduler_of, stands_still
 from dlws_flow.settings import get_settings
@@ -124,8 +137,70 @@ def run_claimed_poll(system_id: str, login: str, owner: str) -> None:
             repo.finish_poll(session, system_id, login, rest=time.monotonic() - started)
 
 
+def poller_stale_before() -> datetime:
+    """A poller not seen since then is taken for dead (see the module's docstring)."""
+    settings = get_settings()
+    return utcnow() - timedelta(seconds=3 * settings.monitor_max_interval + settings.ssh_connect_timeout)
+
+
+def start_poller(system_id: str, login: str, owner: str) -> bool:
+    """Claim the pair's poller unless a live one runs, and have it started. Returns whether this call did."""
+    token = uuidlib.uuid4().hex
+    with session_scope() as session:
+        claimed = repo.claim_poller(session, system_id, login, token, poller_stale_before())
+    if claimed:
+        poller_due(system_id, login, owner, token)
+    return claimed
+
+
+def poller_run(system_id: str, login: str, owner: str, token: str, run: int) -> tuple[float, int] | None:
+    """Run ``run`` of the pair's poller ``token``: poll (at most once per ``DLWS_POLL_MIN_INTERVAL``, as every
+    look), then (seconds until the next run, its number); None when this poller stops: the pair has no
+    active job left, or this message is not the poller's next run.
+
+    Raises:
+        HostError: the poll failed; the poller is released first, so the jobs' own looks take over.
+    """
+    with session_scope() as session:
+        if not repo.advance_poller(session, system_id, login, token, run):
+            return None
+        claimed = claim_poll(session, system_id, login)
+    if claimed:
+        try:
+            run_claimed_poll(system_id, login, owner)
+        except Exception:
+            with session_scope() as session:
+                repo.release_poller(session, system_id, login, token)
+            raise
+    delay = pair_delay(system_id, login)
+    if delay is not None:
+        return delay, run + 1
+    with session_scope() as session:
+        repo.release_poller(session, system_id, login, token)
+    # A job may have reached the host between the look and the release: its own look found this poller
+    # alive and started none, so this one claims the pair again.
+    if pair_delay(system_id, login) is None:
+        return None
+    with session_scope() as session:
+        again = repo.claim_poller(session, system_id, login, token, poller_stale_before())
+    return (get_settings().monitor_first_interval, 0) if again else None
+
+
+def pair_delay(system_id: str, login: str) -> float | None:
+    """Seconds until the pair's youngest active job needs a look (None: no active job)."""
+    settings = get_settings()
+    with session_scope() as session:
+        jobs = [j for j in repo.active_remote_jobs(session, system_id, [s.value for s in REMOTE_STATES])
+                if (j.exec_login or j.owner) == login]
+        if not jobs:
+            return None
+        return min(next_check_delay(seconds_in_state(j), settings.monitor_first_interval, settings.monitor_max_interval,
+                                    settings.monitor_age_fraction) for j in jobs)
+
+
 def monitor(uuid: str) -> MonitorResult:
-    """Check the job (batched with its system's other jobs, at most once per interval per host)."""
+    """Check the job: while its (system, login) has a live poller, only come back later (the safety net);
+    otherwise poll (batched with its system's other jobs, at most once per interval per host) and start one."""
     settings = get_settings()
     with session_scope() as session:
         job = repo.get_job(session, uuid)
@@ -135,15 +210,19 @@ def monitor(uuid: str) -> MonitorResult:
         if status not in REMOTE_STATES:  # ARCHIVING too: the poll that moved it there sent its archive
             return MonitorResult(Outcome.STOP)
         hold_now = job.pause_requested and status == JobStatus.QUEUED
-        too_young = seconds_in_state(job) < settings.monitor_first_interval
         system_id, login, owner = job.exec_system_id, job.exec_login or job.owner, job.owner
+        polled = not hold_now and repo.poller_seen_since(session, system_id, login, poller_stale_before())
         # A look that is about to hold the job does not claim the poll: a claim not finished by this look
         # would keep every job of the system unpolled for the whole lease.
-        claimed = not too_young and not hold_now and claim_poll(session, system_id, login)
+        claimed = not polled and not hold_now and claim_poll(session, system_id, login)
     if hold_now and hold_queued(uuid):
         return MonitorResult(Outcome.STOP)
+    if polled:
+        return MonitorResult(Outcome.POLL, settings.monitor_safety_interval)
     if claimed:
         run_claimed_poll(system_id, login, owner)
+    if not hold_now:
+        start_poller(system_id, login, owner)
     with session_scope() as session:
         job = repo.get_job(session, uuid)
         status = JobStatus(job.status)

@@ -209,6 +209,11 @@ class SystemPollRow(Base):
     last_poll: Mapped[datetime] = mapped_column(default=utcnow)
     # How many polls ran: with the host's command log this shows one status command per poll (tests, bench).
     poll_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: The pair's poller (``engine.monitoring``): its token, the number of its next run (a message of another
+    #: run is stale and stops), and when it last ran; no token: nobody polls the pair by itself.
+    poller_token: Mapped[str | None] = mapped_column(String(40))
+    poller_run: Mapped[int] = mapped_column(default=0, server_default="0")
+    poller_seen: Mapped[datetime | None]
 
 
 class RecoveryRow(Base):

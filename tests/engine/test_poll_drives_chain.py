@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 SYSTEM = f"poll-local-{uuid.uuid4().hex[:6]}"
 
@@ -117,3 +117,36 @@ def test_a_job_that_failed_without_archiving_gets_no_archive(system, sent):
         row.spec = {**row.spec, "archiveOnAppError": False}
     poll_system(SYSTEM, "pollster", "pollster")
     assert status_of(failed) == "FAILED" and (failed, "archive") not in sent
+
+
+def test_the_pairs_poller_is_the_clock_and_each_jobs_own_look_only_a_safety_net(system, sent):
+    from dlws_flow.engine.lifecycle import Outcome
+    from dlws_flow.engine.monitoring import monitor, poller_run, poller_stale_before
+    from dlws_flow.settings import get_settings
+    from dlws_flow.store import repositories as repo
+    from dlws_flow.store.db import session_scope
+    from dlws_flow.store.models import SystemPollRow, utcnow
+
+    end_all(SYSTEM)
+    running = launched_job(system, None)
+    with session_scope() as session:  # taking over from any poller an earlier look started
+        assert repo.claim_poller(session, SYSTEM, "pollster", "t-1", utcnow() + timedelta(seconds=1))
+    delay, following = poller_run(SYSTEM, "pollster", "pollster", "t-1", 0)
+    assert following == 1 and 0 < delay <= get_settings().monitor_max_interval
+    assert poller_run(SYSTEM, "pollster", "pollster", "t-1", 0) is None  # that run's message again: it stops
+
+    # While the poller runs, the job's own look neither polls nor starts a poller: it comes back much later.
+    look = monitor(running)
+    assert look.outcome == Outcome.POLL and look.delay == get_settings().monitor_safety_interval
+
+    # The job ends: the poller's next run sees it, sends its archive, and stops with nothing left to watch.
+    exec_dir = system / running
+    (exec_dir / "tapisjob.exitcode").write_text("0\n")
+    with session_scope() as session:  # the job's process is gone as well (the fork scheduler checks both)
+        repo.update_job_fields(session, running, remote_job_id="999999999")
+        session.execute(update(SystemPollRow).where(SystemPollRow.system_id == SYSTEM)  # past the interval between polls
+                        .values(last_poll=utcnow() - timedelta(hours=1)))
+    assert poller_run(SYSTEM, "pollster", "pollster", "t-1", 1) is None
+    assert (running, "archive") in sent and status_of(running) == "ARCHIVING"
+    with session_scope() as session:
+        assert not repo.poller_seen_since(session, SYSTEM, "pollster", poller_stale_before())  # released

@@ -85,9 +85,13 @@ from dlws_flow.store.repositories.openpai_jobs import (
 )
 from dlws_flow.store.repositories.polls import (
     add_poll_stamp,
+    advance_poller,
     claim_poll,
+    claim_poller,
     finish_poll,
     poll_count,
+    poller_seen_since,
+    release_poller,
     restamp_stale_poll,
 )
 from dlws_flow.store.repositories.postits import (
@@ -211,6 +215,7 @@ __all__ = [
     "add_vc_job",
     "add_vc_member",
     "admit_vc_job",
+    "advance_poller",
     "any_sweep_element",
     "app_history",
     "app_versions",
@@ -222,6 +227,7 @@ __all__ = [
     "child_counts",
     "child_systems",
     "claim_poll",
+    "claim_poller",
     "claim_recovery_row",
     "claim_transfer_parent",
     "close_recovery_row",
@@ -271,11 +277,13 @@ __all__ = [
     "open_recovery_row",
     "pin_host_key",
     "poll_count",
+    "poller_seen_since",
     "put_virtual_cluster",
     "record_failed_probe",
     "record_job_ssh_entry",
     "record_openpai_restart",
     "refresh_token",
+    "release_poller",
     "reschedule_probe",
     "restamp_stale_poll",
     "return_postit_use",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,3 +63,52 @@ def restamp_stale_poll(session: Session, system_id: str, login_user: str, now: d
         SystemPollRow.system_id == system_id, SystemPollRow.login_user == login_user,
         SystemPollRow.last_poll < stale_before).values(last_poll=now).execution_options(synchronize_session=False))
     return claimed.rowcount == 1
+
+
+# --- the pair's poller --------------------------------------------------------------------------------
+
+
+def claim_poller(session: Session, system_id: str, login_user: str, token: str, stale_before: datetime) -> bool:
+    """Make ``token`` the pair's poller if it has none, or one not seen since ``stale_before`` (it died, or its
+    message was lost). True for exactly one caller; its first run is run 0."""
+    now = utcnow()
+    values = {"poller_token": token, "poller_run": 0, "poller_seen": now}
+    result = session.execute(update(SystemPollRow).where(
+        SystemPollRow.system_id == system_id, SystemPollRow.login_user == login_user,
+        or_(SystemPollRow.poller_token.is_(None), SystemPollRow.poller_seen.is_(None),
+            SystemPollRow.poller_seen < stale_before)).values(**values).execution_options(synchronize_session=False))
+    if result.rowcount == 1:
+        return True
+    if session.get(SystemPollRow, (system_id, login_user)) is not None:
+        return False
+    try:
+        with session.begin_nested():  # never polled: the pair's row starts with its poller
+            session.add(SystemPollRow(system_id=system_id, login_user=login_user, last_poll=now - timedelta(days=1),
+                                      poll_count=0, **values))
+        return True
+    except IntegrityError:
+        return False
+
+
+def advance_poller(session: Session, system_id: str, login_user: str, token: str, run: int) -> bool:
+    """Run ``run`` of poller ``token`` starts: true once, for the current poller's expected run (a message
+    delivered twice, or of a replaced poller, gets false and stops)."""
+    result = session.execute(update(SystemPollRow).where(
+        SystemPollRow.system_id == system_id, SystemPollRow.login_user == login_user,
+        SystemPollRow.poller_token == token, SystemPollRow.poller_run == run)
+        .values(poller_run=run + 1, poller_seen=utcnow()).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def release_poller(session: Session, system_id: str, login_user: str, token: str) -> bool:
+    """Poller ``token`` stops (its pair has no active jobs). Returns whether it was still the pair's poller."""
+    result = session.execute(update(SystemPollRow).where(
+        SystemPollRow.system_id == system_id, SystemPollRow.login_user == login_user,
+        SystemPollRow.poller_token == token).values(poller_token=None).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def poller_seen_since(session: Session, system_id: str, login_user: str, since: datetime) -> bool:
+    """Whether the pair has a poller that ran at ``since`` or later."""
+    row = session.get(SystemPollRow, (system_id, login_user))
+    return bool(row and row.poller_token and row.poller_seen and row.poller_seen >= since)
