@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     monitor_max_interval: float = Field(default=10.0, gt=0)
     monitor_age_fraction: float = Field(default=0.25, ge=0)
     poll_min_interval: float = Field(default=0.05, ge=0)
+    #: While jobs of a (system, login) keep changing, its poller looks again this long after a change (then
+    #: a quarter of the quiet time, up to monitor_max_interval): a busy cluster's ends are seen within about
+    #: this, without a poll every monitor_first_interval.
+    poll_busy_interval: float = Field(default=1.0, gt=0)
     #: While a (system, login) has its poller, each job's own look comes this often only: a safety net that
     #: polls, and starts a new poller, when the poller has not run for 3 x monitor_max_interval + connect timeout.
     monitor_safety_interval: float = Field(default=30.0, gt=0)

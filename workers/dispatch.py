@@ -91,11 +91,13 @@ def _close_job_ssh(job_uuid: str) -> None:
         app.send_task("dlws.close_job_ssh", args=(job_uuid,), queue=queue_of(job_uuid))
 
 
-def send_poller_run(system_id: str, login: str, owner: str, token: str, run: int, countdown: float = 0.0) -> None:
+def send_poller_run(system_id: str, login: str, owner: str, token: str, run: int, changed_at: float | None = None,
+                    countdown: float = 0.0) -> None:
     """``dlws.poll_pair`` (workers/tasks.py), on the system's worker queue."""
     with session_scope() as session:
         queue = worker_queue(repo.system_spec(repo.get_system(session, system_id)))
-    app.send_task("dlws.poll_pair", args=(system_id, login, owner, token, run), queue=queue, countdown=countdown)
+    app.send_task("dlws.poll_pair", args=(system_id, login, owner, token, run, changed_at), queue=queue,
+                  countdown=countdown)
 
 
 def _start_poller(system_id: str, login: str, owner: str, token: str) -> None:

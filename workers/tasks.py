@@ -163,19 +163,19 @@ def monitor(self: Task, job_uuid: str, failures: int = 0) -> str:
 
 
 @app.task(name="dlws.poll_pair", bind=True, acks_late=True, ignore_result=True)
-def poll_pair(self: Task, system_id: str, login: str, owner: str, token: str, run: int = 0) -> None:
+def poll_pair(self: Task, system_id: str, login: str, owner: str, token: str, run: int = 0,
+              changed_at: float | None = None) -> None:
     """One run of a (system, login)'s poller (``engine.monitoring.poller_run``), then the next as a new message:
     the poller, not each job's timer, is the clock of the jobs it watches. A failed poll stops the poller;
     the jobs' own looks then poll with the stage retry policy (and BLOCKED), and start a new one."""
     try:
         with _time_limited("poll"):
-            following = monitoring.poller_run(system_id, login, owner, token, run)
+            following = monitoring.poller_run(system_id, login, owner, token, run, changed_at)
     except DlwsFlowError as exc:
         log.warning("the poller of %s as %s stopped: %s; the jobs' own looks take over", system_id, login, exc)
         return
     if following is not None:
-        delay, next_run = following
-        send_poller_run(system_id, login, owner, token, next_run, countdown=delay)
+        send_poller_run(system_id, login, owner, token, following.run, following.changed_at, countdown=following.delay)
 
 
 @app.task(name="dlws.archive", **STAGE_OPTIONS)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid as uuidlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -70,7 +71,7 @@ def apply_status(session: Session, job: JobRow, status: RemoteStatus) -> JobStat
 
 
 def poll_system(system_id: str, login: str, owner: str) -> int:
-    """One status query for every active job of (system, login). Returns the number of jobs covered."""
+    """One status query for every active job of (system, login). Returns how many of them changed status."""
     with session_scope() as session:
         system = repo.system_spec(repo.get_system(session, system_id))
         jobs = [j for j in repo.active_remote_jobs(session, system_id, [s.value for s in REMOTE_STATES])
@@ -78,6 +79,7 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
         if not jobs:
             return 0
         transport = open_transport(session, system, owner)
+    changed = 0
     by_scheduler: dict[str, list[JobRow]] = {}
     for job in jobs:
         by_scheduler.setdefault(job.job_type, []).append(job)
@@ -87,17 +89,19 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
         scheduler = scheduler_of(group[0], system)
         refs = [remote_job(j, array_dirs) for j in group]
         statuses = scheduler.parse_status_output(transport.run(scheduler.build_status_command(refs)), refs)
-        ended, archiving = [], []  # ended: without archiving (cancelled on the host, or failed)
+        ended, archiving, moved_any = [], [], 0  # ended: without archiving (cancelled on the host, or failed)
         with session_scope() as session:
             for job in group:
                 status = statuses.get(job.remote_job_id or "")
                 if status is not None and not _same(job, status):
                     fresh = repo.get_job(session, job.uuid)
                     moved = apply_status(session, fresh, status) if JobStatus(fresh.status) in REMOTE_STATES else None
+                    moved_any += moved is not None
                     if moved in TERMINAL_STATES:
                         ended.append(job.uuid)
                     elif moved == JobStatus.ARCHIVING:
                         archiving.append(job.uuid)
+        changed += moved_any
         for uuid in ended:  # after the commit
             job_ended(uuid)
         # The poll that saw the end starts the archive: no job waits for its own timer. A sweep's array
@@ -111,7 +115,7 @@ def poll_system(system_id: str, login: str, owner: str) -> int:
             alone += together
         for uuid in alone:
             stage_due(uuid, "archive")
-    return len(jobs)
+    return changed
 
 
 def _same(job: JobRow, status: RemoteStatus) -> bool:
@@ -127,11 +131,11 @@ def claim_poll(session: Session, system_id: str, login: str) -> bool:
                            lease=settings.ssh_command_timeout + settings.ssh_connect_timeout)
 
 
-def run_claimed_poll(system_id: str, login: str, owner: str) -> None:
-    """The poll this caller claimed; its end is stamped even when it fails."""
+def run_claimed_poll(system_id: str, login: str, owner: str) -> int:
+    """The poll this caller claimed; its end is stamped even when it fails. Returns how many jobs changed."""
     started = time.monotonic()
     try:
-        poll_system(system_id, login, owner)
+        return poll_system(system_id, login, owner)
     finally:
         with session_scope() as session:
             repo.finish_poll(session, system_id, login, rest=time.monotonic() - started)
@@ -153,10 +157,23 @@ def start_poller(system_id: str, login: str, owner: str) -> bool:
     return claimed
 
 
-def poller_run(system_id: str, login: str, owner: str, token: str, run: int) -> tuple[float, int] | None:
+@dataclass(frozen=True)
+class NextRun:
+    delay: float
+    run: int
+    #: When the poller last saw a job of the pair change (epoch seconds): it polls fast while they change.
+    changed_at: float
+
+
+def poller_run(system_id: str, login: str, owner: str, token: str, run: int,
+               changed_at: float | None = None) -> NextRun | None:
     """Run ``run`` of the pair's poller ``token``: poll (at most once per ``DLWS_POLL_MIN_INTERVAL``, as every
-    look), then (seconds until the next run, its number); None when this poller stops: the pair has no
-    active job left, or this message is not the poller's next run.
+    look), then say when the next run is due; None when this poller stops: the pair has no active job left,
+    or this message is not the poller's next run.
+
+    The next run comes after the delay the pair's youngest job needs, or, sooner, the one that the time since
+    a job of the pair last changed calls for (from ``DLWS_POLL_BUSY_INTERVAL`` on): on a busy cluster short jobs
+    start and end between two polls while the others wait long in the queue, and each end is seen soon.
 
     Raises:
         HostError: the poll failed; the poller is released first, so the jobs' own looks take over.
@@ -165,16 +182,22 @@ def poller_run(system_id: str, login: str, owner: str, token: str, run: int) -> 
         if not repo.advance_poller(session, system_id, login, token, run):
             return None
         claimed = claim_poll(session, system_id, login)
+    now = time.time()
     if claimed:
         try:
-            run_claimed_poll(system_id, login, owner)
+            if run_claimed_poll(system_id, login, owner):
+                changed_at = now
         except Exception:
             with session_scope() as session:
                 repo.release_poller(session, system_id, login, token)
             raise
     delay = pair_delay(system_id, login)
     if delay is not None:
-        return delay, run + 1
+        settings = get_settings()
+        quiet = now - (changed_at if changed_at is not None else now)
+        busy = next_check_delay(quiet, settings.poll_busy_interval, settings.monitor_max_interval,
+                                settings.monitor_age_fraction)
+        return NextRun(min(delay, busy), run + 1, changed_at if changed_at is not None else now)
     with session_scope() as session:
         repo.release_poller(session, system_id, login, token)
     # A job may have reached the host between the look and the release: its own look found this poller
@@ -183,7 +206,7 @@ def poller_run(system_id: str, login: str, owner: str, token: str, run: int) -> 
         return None
     with session_scope() as session:
         again = repo.claim_poller(session, system_id, login, token, poller_stale_before())
-    return (get_settings().monitor_first_interval, 0) if again else None
+    return NextRun(get_settings().monitor_first_interval, 0, time.time()) if again else None
 
 
 def pair_delay(system_id: str, login: str) -> float | None:

@@ -131,8 +131,8 @@ def test_the_pairs_poller_is_the_clock_and_each_jobs_own_look_only_a_safety_net(
     running = launched_job(system, None)
     with session_scope() as session:  # taking over from any poller an earlier look started
         assert repo.claim_poller(session, SYSTEM, "pollster", "t-1", utcnow() + timedelta(seconds=1))
-    delay, following = poller_run(SYSTEM, "pollster", "pollster", "t-1", 0)
-    assert following == 1 and 0 < delay <= get_settings().monitor_max_interval
+    following = poller_run(SYSTEM, "pollster", "pollster", "t-1", 0)
+    assert following.run == 1 and 0 < following.delay <= get_settings().monitor_max_interval
     assert poller_run(SYSTEM, "pollster", "pollster", "t-1", 0) is None  # that run's message again: it stops
 
     # While the poller runs, the job's own look neither polls nor starts a poller: it comes back much later.
