@@ -100,8 +100,8 @@ def send_poller_run(system_id: str, login: str, owner: str, token: str, run: int
                   countdown=countdown)
 
 
-def _start_poller(system_id: str, login: str, owner: str, token: str) -> None:
-    send_poller_run(system_id, login, owner, token, 0)
+def _start_poller(system_id: str, login: str, owner: str, token: str, delay: float) -> None:
+    send_poller_run(system_id, login, owner, token, 0, countdown=delay)
 
 
 def _send_stage(job_uuid: str, stage: str) -> None:

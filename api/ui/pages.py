@@ -25,7 +25,7 @@ from api.envelope import status_for
 from api.ui import session as ui_session
 from api.ui.session import LOGIN_COOKIE, SESSION_COOKIE, LoginRequired, UiAction, UiSession
 from dlws_flow.domain.listing import ListRequest
-from dlws_flow.errors import AuthenticationError, DlwsFlowError, ValidationError
+from dlws_flow.errors import AuthenticationError, DlwsFlowError, NotFoundError, ValidationError
 from dlws_flow.services import apps, auth, dashboard, outputs, quotas, sweeps, systems, tokens
 from dlws_flow.services import jobs as job_service
 from dlws_flow.services.login_throttle import LoginThrottled
@@ -256,34 +256,34 @@ def sweep_action(session: UiAction, dispatcher: Dispatcher, sweep_id: str, actio
     return _back("/ui/sweeps")
 
 
-@router.get("/systems")
-def system_list(request: Request, session: UiSession) -> HTMLResponse:
-    found = systems.search(session.principal, ListRequest(limit=500, order_by="id(asc)"))
-    return _page(request, "systems.html", session, systems=found.records)
-
-
-@router.post("/systems/{system_id}/{action}")
-def system_action(session: UiAction, system_id: str, action: str) -> Response:
-    if action not in ("enable", "disable"):
-        raise ValidationError(f"unknown system action {action!r}")
-    systems.set_enabled(session.principal, system_id, action == "enable")
-    return _back("/ui/systems")
-
-
-@router.get("/apps")
-def app_list(request: Request, session: UiSession) -> HTMLResponse:
-    found = apps.search(session.principal, ListRequest(limit=500, order_by="id(asc)"))
-    return _page(request, "apps.html", session, apps=found.records)
-
-
-@router.post("/apps/{app_id}/{action}")
-def app_action(session: UiAction, app_id: str, action: str) -> Response:
-    if action not in ("enable", "disable"):
-        raise ValidationError(f"unknown app action {action!r}")
-    apps.set_enabled(session.principal, app_id, action == "enable")
-    return _back("/ui/apps")
-
-
 @router.get("/vcs")
 def vc_list(request: Request, session: UiSession) -> HTMLResponse:
     return _page(request, "vcs.html", session, vcs=quotas.statuses())
+
+
+#: The catalogs a person may read and switch on and off: page name -> (service, template).
+CATALOGS = {"systems": systems, "apps": apps}
+
+
+@router.get("/{catalog}")
+def catalog_list(request: Request, session: UiSession, catalog: str) -> HTMLResponse:
+    """Systems or apps the user may see (``services.systems.search``, ``services.apps.search``)."""
+    service = _catalog(catalog)
+    found = service.search(session.principal, ListRequest(limit=500, order_by="id(asc)"))
+    return _page(request, f"{catalog}.html", session, records=found.records)
+
+
+@router.post("/{catalog}/{record_id}/{action}")
+def catalog_action(session: UiAction, catalog: str, record_id: str, action: str) -> Response:
+    """Enable or disable a system or an app (the service checks MODIFY)."""
+    service = _catalog(catalog)
+    if action not in ("enable", "disable"):
+        raise ValidationError(f"unknown {catalog} action {action!r}")
+    service.set_enabled(session.principal, record_id, action == "enable")
+    return _back(f"/ui/{catalog}")
+
+
+def _catalog(name: str):
+    if name not in CATALOGS:
+        raise NotFoundError(f"no dashboard page {name!r}")
+    return CATALOGS[name]

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 _on_job_end: list[Callable[[str], None]] = []
 _on_stage_due: list[Callable[[str, str], None]] = []
-_on_poller_due: list[Callable[[str, str, str, str], None]] = []
+_on_poller_due: list[Callable[[str, str, str, str, float], None]] = []
 
 
 def on_job_end(callback: Callable[[str], None]) -> Callable[[str], None]:
@@ -53,18 +53,19 @@ def stage_due(uuid: str, stage: str) -> None:
             log.exception("job %s: sending its %s stage failed; the reconciler will", uuid, stage)
 
 
-def on_poller_due(callback: Callable[[str, str, str, str], None]) -> Callable[[str, str, str, str], None]:
-    """Call ``callback(system_id, login, owner, token)`` to start a (system, login)'s poller (its run 0)."""
+def on_poller_due(callback: Callable[[str, str, str, str, float], None]) -> Callable[[str, str, str, str, float], None]:
+    """Call ``callback(system_id, login, owner, token, delay)`` to start a (system, login)'s poller: its run 0,
+    in ``delay`` seconds."""
     if callback not in _on_poller_due:
         _on_poller_due.append(callback)
     return callback
 
 
-def poller_due(system_id: str, login: str, owner: str, token: str) -> None:
+def poller_due(system_id: str, login: str, owner: str, token: str, delay: float = 0.0) -> None:
     """Have the pair's new poller start. Should nobody start it, its claim goes stale and the jobs' own looks
     (``monitoring.monitor``) poll and claim again."""
     for callback in tuple(_on_poller_due):
         try:
-            callback(system_id, login, owner, token)
+            callback(system_id, login, owner, token, delay)
         except Exception:
             log.exception("starting the poller of %s as %s failed; the jobs' own looks poll instead", system_id, login)

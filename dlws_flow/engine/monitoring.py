@@ -147,13 +147,14 @@ def poller_stale_before() -> datetime:
     return utcnow() - timedelta(seconds=3 * settings.monitor_max_interval + settings.ssh_connect_timeout)
 
 
-def start_poller(system_id: str, login: str, owner: str) -> bool:
-    """Claim the pair's poller unless a live one runs, and have it started. Returns whether this call did."""
+def start_poller(system_id: str, login: str, owner: str, delay: float = 0.0) -> bool:
+    """Claim the pair's poller unless a live one runs, and have its first run start in ``delay`` seconds.
+    Returns whether this call did."""
     token = uuidlib.uuid4().hex
     with session_scope() as session:
         claimed = repo.claim_poller(session, system_id, login, token, poller_stale_before())
     if claimed:
-        poller_due(system_id, login, owner, token)
+        poller_due(system_id, login, owner, token, delay)
     return claimed
 
 
@@ -235,17 +236,22 @@ def monitor(uuid: str) -> MonitorResult:
         hold_now = job.pause_requested and status == JobStatus.QUEUED
         system_id, login, owner = job.exec_system_id, job.exec_login or job.owner, job.owner
         polled = not hold_now and repo.poller_seen_since(session, system_id, login, poller_stale_before())
-        # A look that is about to hold the job does not claim the poll: a claim not finished by this look
-        # would keep every job of the system unpolled for the whole lease.
-        claimed = not polled and not hold_now and claim_poll(session, system_id, login)
+        first_look = next_check_delay(seconds_in_state(job), settings.monitor_first_interval,
+                                      settings.monitor_max_interval, settings.monitor_age_fraction)
     if hold_now and hold_queued(uuid):
         return MonitorResult(Outcome.STOP)
     if polled:
         return MonitorResult(Outcome.POLL, settings.monitor_safety_interval)
+    # No live poller: this look starts one, whose first run polls when this job first needs a look; only a
+    # look that could not claim it (another just did) polls by itself. A look about to hold the job does not
+    # claim the poll: a claim not finished by this look would keep every job of the system unpolled for the
+    # whole lease.
+    if not hold_now and start_poller(system_id, login, owner, first_look):
+        return MonitorResult(Outcome.POLL, settings.monitor_safety_interval)
+    with session_scope() as session:
+        claimed = not hold_now and claim_poll(session, system_id, login)
     if claimed:
         run_claimed_poll(system_id, login, owner)
-    if not hold_now:
-        start_poller(system_id, login, owner)
     with session_scope() as session:
         job = repo.get_job(session, uuid)
         status = JobStatus(job.status)

@@ -37,18 +37,24 @@ def people(client):
     return {name: token_for(client, name) for name in ("pai_admin", "pai_user", "pai_other")}
 
 
-@pytest.fixture(scope="module")
-def vc(client, people):
-    """A VC on one system record with 4 cores, 4 GB and no GPU; capacity 50% (2 cores), max 50%."""
+def vc_system(prefix: str, gpu: int) -> str:
+    """A system record (never reached) with 4 cores, 4 GB and ``gpu`` GPUs, owned by the admin."""
     from dlws_flow.services.auth import get_user
     from dlws_flow.services.systems import create
 
-    system_id = f"pai-sys-{uuid.uuid4().hex[:6]}"
+    system_id = f"{prefix}-{uuid.uuid4().hex[:6]}"
     create(get_user("pai_admin"), {
         "id": system_id, "systemType": "LINUX", "host": "127.0.0.1", "port": 1, "effectiveUserId": "nobody",
         "defaultAuthnMethod": "PKI_KEYS", "canExec": True, "rootDir": "/tmp", "jobWorkingDir": "/work",
         "notes": {"hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOKDFfyMMM5ORnm92TcBX9Etl7a52d6xv5p+3U6VJtT5",
-                  "cpu": 4, "memoryMB": 4096, "gpu": 0}})
+                  "cpu": 4, "memoryMB": 4096, "gpu": gpu}})
+    return system_id
+
+
+@pytest.fixture(scope="module")
+def vc(client, people):
+    """A VC on one system record with 4 cores, 4 GB and no GPU; capacity 50% (2 cores), max 50%."""
+    system_id = vc_system("pai-sys", gpu=0)
     name = f"vc_{uuid.uuid4().hex[:6]}"
     response = client.put(f"/api/v1/virtual-clusters/{name}", json={"capacity": 50, "maxCapacity": 50, "systems": [system_id]},
                           headers=people["pai_admin"])
@@ -268,16 +274,9 @@ def test_jobs(client, people, vc):
 
 def test_gpu_number_is_the_jobs_gpu_count_and_counts_in_the_quota(client, people):
     from dlws_flow.services import jobs
-    from dlws_flow.services.auth import get_user
-    from dlws_flow.services.systems import create
 
     admin, user = people["pai_admin"], people["pai_user"]
-    system_id = f"pai-gpu-{uuid.uuid4().hex[:6]}"
-    create(get_user("pai_admin"), {
-        "id": system_id, "systemType": "LINUX", "host": "127.0.0.1", "port": 1, "effectiveUserId": "nobody",
-        "defaultAuthnMethod": "PKI_KEYS", "canExec": True, "rootDir": "/tmp", "jobWorkingDir": "/work",
-        "notes": {"hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOKDFfyMMM5ORnm92TcBX9Etl7a52d6xv5p+3U6VJtT5",
-                  "cpu": 4, "memoryMB": 4096, "gpu": 2}})
+    system_id = vc_system("pai-gpu", gpu=2)
     vc = f"vc_gpu_{uuid.uuid4().hex[:6]}"
     assert client.put(f"/api/v1/virtual-clusters/{vc}", json={"capacity": 100, "maxCapacity": 100, "systems": [system_id]},
                       headers=admin).status_code == 201

@@ -91,18 +91,47 @@ def status_of(job_uuid: str) -> str:
 
 def test_a_poll_sends_the_archive_of_every_job_it_saw_end(system, sent):
     from dlws_flow.engine.lifecycle import Outcome
-    from dlws_flow.engine.monitoring import monitor
+    from dlws_flow.engine.monitoring import monitor, poll_system
 
     polling, other, running = launched_job(system, 0), launched_job(system, 0), launched_job(system, None)
-    result = monitor(polling)
-    assert result.outcome == Outcome.STOP  # its archive was sent by the poll, not left to its chain
+    assert poll_system(SYSTEM, "pollster", "pollster") == 2  # two jobs changed
     assert sorted(sent) == sorted([(polling, "archive"), (other, "archive")])
     assert (status_of(polling), status_of(other), status_of(running)) == ("ARCHIVING", "ARCHIVING", "RUNNING")
 
-    # The other job's own monitor task, when its timer comes round, neither polls again nor sends another.
-    assert monitor(other).outcome == Outcome.STOP
+    # Their own monitor tasks, when their timers come round, neither poll again nor send another archive.
+    assert monitor(polling).outcome == Outcome.STOP and monitor(other).outcome == Outcome.STOP
     assert len(sent) == 2
-    assert monitor(running).outcome == Outcome.POLL
+
+
+def test_a_look_that_finds_no_poller_starts_one_instead_of_polling(system, sent):
+    from dlws_flow.engine import hooks
+    from dlws_flow.engine.lifecycle import Outcome
+    from dlws_flow.engine.monitoring import monitor
+    from dlws_flow.settings import get_settings
+    from dlws_flow.store import repositories as repo
+    from dlws_flow.store.db import session_scope
+    from dlws_flow.store.models import SystemPollRow
+
+    end_all(SYSTEM)
+    with session_scope() as session:  # no live poller for the pair
+        session.execute(update(SystemPollRow).where(SystemPollRow.system_id == SYSTEM).values(poller_token=None))
+        polls_before = repo.poll_count(session, SYSTEM, "pollster")
+    started: list[tuple] = []
+
+    def record(*args) -> None:
+        started.append(args)
+
+    hooks.on_poller_due(record)
+    try:
+        running = launched_job(system, None)
+        look = monitor(running)
+        assert look.outcome == Outcome.POLL and look.delay == get_settings().monitor_safety_interval
+        assert len(started) == 1 and started[0][:3] == (SYSTEM, "pollster", "pollster")
+        with session_scope() as session:
+            assert repo.poll_count(session, SYSTEM, "pollster") == polls_before  # the poller's first run polls
+        assert monitor(running).delay == get_settings().monitor_safety_interval and len(started) == 1
+    finally:
+        hooks._on_poller_due.remove(record)
 
 
 def test_a_job_that_failed_without_archiving_gets_no_archive(system, sent):

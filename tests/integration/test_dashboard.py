@@ -21,44 +21,43 @@ USER, OTHER = "ui_person", "ui_stranger"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
+def own_app(principal, hosts, prefix: str) -> str:
+    """A VM system and an app on the test host, owned by ``principal``; returns the app's id."""
+    from dlws_flow.services import apps, systems
+
+    system_id, app_id = f"{prefix}-vm-{uuid.uuid4().hex[:6]}", f"{prefix}-app-{uuid.uuid4().hex[:6]}"
+    systems.create(principal, {
+        "id": system_id, "host": hosts["DLWS_TEST_SSH_HOST"], "port": int(hosts["DLWS_TEST_SSH_PORT"]),
+        "effectiveUserId": hosts["DLWS_TEST_SSH_USER"], "defaultAuthnMethod": "PKI_KEYS", "rootDir": "/home/hpcuser",
+        "jobWorkingDir": "/workdir", "canExec": True, "hostKey": hosts["DLWS_TEST_SSH_HOST_KEY"],
+        "authnCredential": {"privateKey": Path(hosts["DLWS_TEST_SSH_KEY"]).read_text()}})
+    apps.create(principal, {"id": app_id, "version": "1.0", "runtime": "SINGULARITY",
+                            "containerImage": hosts["DLWS_TEST_SIF"], "jobAttributes": {"execSystemId": system_id}})
+    return app_id
+
+
 @pytest.fixture(scope="module")
 def person(api_server, hosts):
-    from dlws_flow.services import apps, systems
     from dlws_flow.services.auth import get_user
 
     password = api_user(USER)
     principal = get_user(USER)
-    suffix = uuid.uuid4().hex[:6]
-    systems.create(principal, {
-        "id": f"ui-vm-{suffix}", "host": hosts["DLWS_TEST_SSH_HOST"], "port": int(hosts["DLWS_TEST_SSH_PORT"]),
-        "effectiveUserId": hosts["DLWS_TEST_SSH_USER"], "defaultAuthnMethod": "PKI_KEYS", "rootDir": "/home/hpcuser",
-        "jobWorkingDir": "/workdir", "canExec": True, "hostKey": hosts["DLWS_TEST_SSH_HOST_KEY"],
-        "authnCredential": {"privateKey": Path(hosts["DLWS_TEST_SSH_KEY"]).read_text()}})
-    apps.create(principal, {"id": f"ui-app-{suffix}", "version": "1.0", "runtime": "SINGULARITY",
-                            "containerImage": hosts["DLWS_TEST_SIF"], "jobAttributes": {"execSystemId": f"ui-vm-{suffix}"}})
-    return {"url": api_server, "password": password, "principal": principal, "app": f"ui-app-{suffix}",
+    return {"url": api_server, "password": password, "principal": principal, "app": own_app(principal, hosts, "ui"),
             "token": token(api_server, USER, password)}
 
 
 @pytest.fixture(scope="module")
 def strangers_job(person, hosts):
     """A job of another user, on a system and app of their own."""
-    from dlws_flow.services import apps, jobs, systems
+    from dlws_flow.services import jobs
     from dlws_flow.services.auth import get_user
     from workers.dispatch import CeleryDispatcher
 
     api_user(OTHER)
     principal = get_user(OTHER)
-    suffix = uuid.uuid4().hex[:6]
-    systems.create(principal, {
-        "id": f"ui-other-{suffix}", "host": hosts["DLWS_TEST_SSH_HOST"], "port": int(hosts["DLWS_TEST_SSH_PORT"]),
-        "effectiveUserId": hosts["DLWS_TEST_SSH_USER"], "defaultAuthnMethod": "PKI_KEYS", "rootDir": "/home/hpcuser",
-        "jobWorkingDir": "/workdir", "canExec": True, "hostKey": hosts["DLWS_TEST_SSH_HOST_KEY"],
-        "authnCredential": {"privateKey": Path(hosts["DLWS_TEST_SSH_KEY"]).read_text()}})
-    apps.create(principal, {"id": f"ui-other-app-{suffix}", "version": "1.0", "runtime": "SINGULARITY",
-                            "containerImage": hosts["DLWS_TEST_SIF"], "jobAttributes": {"execSystemId": f"ui-other-{suffix}"}})
-    return jobs.submit({"name": "strangers-secret-job", "appId": f"ui-other-app-{suffix}", "appVersion": "1.0",
-                        "parameterSet": script_args("true")}, CeleryDispatcher(), principal=principal)["uuid"]
+    return jobs.submit({"name": "strangers-secret-job", "appId": own_app(principal, hosts, "ui-other"),
+                        "appVersion": "1.0", "parameterSet": script_args("true")}, CeleryDispatcher(),
+                       principal=principal)["uuid"]
 
 
 @pytest.fixture(scope="module")
