@@ -211,15 +211,18 @@ def poller_run(system_id: str, login: str, owner: str, token: str, run: int,
 
 
 def pair_delay(system_id: str, login: str) -> float | None:
-    """Seconds until the pair's youngest active job needs a look (None: no active job)."""
+    """Seconds until the pair's youngest active job needs a look (None: no active job). One aggregate row,
+    however many jobs the pair has (a sweep: thousands)."""
     settings = get_settings()
     with session_scope() as session:
-        jobs = [j for j in repo.active_remote_jobs(session, system_id, [s.value for s in REMOTE_STATES])
-                if (j.exec_login or j.owner) == login]
-        if not jobs:
-            return None
-        return min(next_check_delay(seconds_in_state(j), settings.monitor_first_interval, settings.monitor_max_interval,
-                                    settings.monitor_age_fraction) for j in jobs)
+        latest = repo.latest_remote_change(session, system_id, login, [s.value for s in REMOTE_STATES])
+    if latest is None:
+        return None
+    if latest.tzinfo is None:  # SQLite hands back naive UTC
+        latest = latest.replace(tzinfo=utcnow().tzinfo)
+    youngest = max(0.0, (utcnow() - latest).total_seconds())
+    return next_check_delay(youngest, settings.monitor_first_interval, settings.monitor_max_interval,
+                            settings.monitor_age_fraction)
 
 
 def monitor(uuid: str) -> MonitorResult:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -107,6 +107,16 @@ def active_remote_jobs(session: Session, system_id: str, statuses: Iterable[str]
     return session.scalars(select(JobRow).where(JobRow.exec_system_id == system_id,
                                                 JobRow.status.in_(list(statuses)),
                                                 JobRow.remote_job_id.is_not(None))).all()
+
+
+def latest_remote_change(session: Session, system_id: str, login: str, statuses: Iterable[str]) -> datetime | None:
+    """When the most recently changed active job of (system, login) reached its state (started, if running;
+    else reached the queue; else its last update): how young the pair's youngest job is, in one row."""
+    since = case((JobRow.status == "RUNNING", func.coalesce(JobRow.remote_started, JobRow.last_updated)),
+                 else_=func.coalesce(JobRow.remote_submitted, JobRow.last_updated))
+    return session.scalar(select(func.max(since)).where(
+        JobRow.exec_system_id == system_id, JobRow.status.in_(list(statuses)), JobRow.remote_job_id.is_not(None),
+        func.coalesce(JobRow.exec_login, JobRow.owner) == login))
 
 
 def when(value: datetime | None) -> str | None:
