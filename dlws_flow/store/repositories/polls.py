@@ -82,9 +82,11 @@ def claim_poller(session: Session, system_id: str, login_user: str, token: str, 
     if session.get(SystemPollRow, (system_id, login_user)) is not None:
         return False
     try:
-        with session.begin_nested():  # never polled: the pair's row starts with its poller
-            session.add(SystemPollRow(system_id=system_id, login_user=login_user, last_poll=now - timedelta(days=1),
-                                      poll_count=0, **values))
+        # Never polled: the pair's row starts with its poller, stamped now, as a poll just claimed would be (the
+        # reconciler reads an old stamp on a pair with active jobs as a pair nobody polls); the poller's first
+        # run comes after the minimum interval between polls.
+        with session.begin_nested():
+            session.add(SystemPollRow(system_id=system_id, login_user=login_user, last_poll=now, poll_count=0, **values))
         return True
     except IntegrityError:
         return False
